@@ -1,0 +1,67 @@
+/**
+ * `make dev`: the whole stack on this machine. Starts MongoDB and Redis unless MONGODB_URL /
+ * REDIS_URL are given (data under .data/), makes development JWT keys on first run, runs the
+ * compiled services and prints the gateway's URL. Ctrl-C stops everything it started.
+ */
+import { join } from 'node:path';
+import { startDependencies } from './lib/deps.js';
+import { loadOrCreateDevKeys } from './lib/keys.js';
+import { log } from './lib/proc.js';
+import { type ServiceName, startStack } from './lib/stack.js';
+import { ROOT } from './lib/tools.js';
+
+const gatewayPort = Number(process.env.GATEWAY_PORT ?? process.env.PORT ?? 8000);
+const ports: Record<ServiceName, number> = {
+  gateway: gatewayPort,
+  auth: Number(process.env.AUTH_PORT ?? gatewayPort + 1),
+  sync: Number(process.env.SYNC_PORT ?? gatewayPort + 2),
+  attachments: Number(process.env.ATTACHMENTS_PORT ?? gatewayPort + 3),
+};
+
+const deps = await startDependencies({ dataDir: join(ROOT, '.data') });
+const keys = await loadOrCreateDevKeys(join(ROOT, '.data', 'dev-keys.json'));
+const passthrough = Object.fromEntries(
+  Object.entries(process.env).filter(
+    (e): e is [string, string] => /^(QINIU_|JWT_ACCESS|RATE_|CORS_)/.test(e[0]) && !!e[1],
+  ),
+);
+
+let stopping = false;
+const stack = await startStack({
+  mongoUrl: deps.mongo.url,
+  redisUrl: deps.redis.url,
+  keys,
+  ports,
+  logLevel: process.env.LOG_LEVEL ?? 'info',
+  env: passthrough,
+}).catch(async (err: unknown) => {
+  log(`could not start the stack: ${(err as Error).message}`);
+  await deps.stop();
+  process.exit(1);
+});
+
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  log('stopping…');
+  await Promise.all(Object.values(stack).map((p) => p.stop()));
+  await deps.stop();
+  process.exit(code);
+}
+
+for (const [name, proc] of Object.entries(stack)) {
+  proc.child.once('exit', (exitCode) => {
+    if (!stopping) {
+      log(`${name} exited (${exitCode}); stopping the stack`);
+      void shutdown(1);
+    }
+  });
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+process.stderr.write(
+  `\n  journal is running: gateway http://localhost:${ports.gateway}\n` +
+    `  (auth :${ports.auth}, sync :${ports.sync}, attachments :${ports.attachments}; ` +
+    `MongoDB ${deps.mongo.kind}, Redis ${deps.redis.kind}). Ctrl-C stops everything.\n\n`,
+);

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import type { DevKeys } from './keys.js';
+import { type ManagedProcess, startProcess, waitForPort } from './proc.js';
+import { ROOT } from './tools.js';
+
+export const SERVICES = ['auth', 'sync', 'attachments', 'gateway'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface StackOptions {
+  mongoUrl: string;
+  redisUrl: string;
+  keys: DevKeys;
+  ports: Record<ServiceName, number>;
+  dbName?: string;
+  logLevel?: string;
+  /** Extra variables for every service (e.g. QINIU_*). */
+  env?: Record<string, string>;
+  output?: 'inherit' | 'ignore' | 'pipe';
+}
+
+/** The environment each service gets, the same way a deployment sets it. */
+export function serviceEnv(name: ServiceName, o: StackOptions): NodeJS.ProcessEnv {
+  const base: Record<string, string> = {
+    NODE_ENV: 'development',
+    LOG_LEVEL: o.logLevel ?? 'info',
+    HOST: '127.0.0.1',
+    PORT: String(o.ports[name]),
+    REDIS_URL: o.redisUrl,
+    JWT_PUBLIC_KEYS: o.keys.jwks,
+    ...o.env,
+  };
+  if (name !== 'gateway') {
+    base.MONGODB_URL = o.mongoUrl;
+    base.MONGODB_DB_NAME = o.dbName ?? 'journal';
+  }
+  if (name === 'auth') {
+    base.JWT_PRIVATE_KEY = o.keys.privateKeyPem;
+    base.JWT_KEY_ID = o.keys.kid;
+  }
+  if (name === 'gateway') {
+    base.AUTH_URL = `http://127.0.0.1:${o.ports.auth}`;
+    base.SYNC_URL = `http://127.0.0.1:${o.ports.sync}`;
+    base.ATTACHMENTS_URL = `http://127.0.0.1:${o.ports.attachments}`;
+  }
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...base };
+}
+
+/** Starts one compiled service (`services/<name>/dist/main.js`) and waits for its port. */
+export async function startService(name: ServiceName, o: StackOptions): Promise<ManagedProcess> {
+  const proc = startProcess(
+    name,
+    process.execPath,
+    [join(ROOT, 'services', name, 'dist', 'main.js')],
+    {
+      env: serviceEnv(name, o),
+      cwd: ROOT,
+      output: o.output ?? 'inherit',
+    },
+  );
+  await waitForPort(o.ports[name], 30_000, name, proc.child);
+  return proc;
+}
+
+/** All four services, upstreams first. */
+export async function startStack(o: StackOptions): Promise<Record<ServiceName, ManagedProcess>> {
+  const procs: Partial<Record<ServiceName, ManagedProcess>> = {};
+  try {
+    await Promise.all(
+      (['auth', 'sync', 'attachments'] as const).map(async (n) => {
+        procs[n] = await startService(n, o);
+      }),
+    );
+    procs.gateway = await startService('gateway', o);
+  } catch (err) {
+    await Promise.all(Object.values(procs).map((p) => p.stop()));
+    throw err;
+  }
+  return procs as Record<ServiceName, ManagedProcess>;
+}

@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileAsync, log, onPath } from './proc.js';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const TOOLS_BIN = join(ROOT, '.tools', 'bin');
+
+export const FERRETDB_VERSION = 'v1.24.2';
+export const HELM_VERSION = 'v3.16.4';
+
+async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const lock = join(ROOT, '.tools', `${name}.lock`);
+  await mkdir(join(ROOT, '.tools'), { recursive: true });
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** redis-server on PATH, installing Debian's package when missing (we are root here). */
+export async function ensureRedisServer(): Promise<string> {
+  const found = await onPath('redis-server');
+  if (found) return found;
+  return withLock('apt', async () => {
+    const again = await onPath('redis-server');
+    if (again) return again;
+    log('redis-server not found: installing the Debian package redis-server');
+    await execFileAsync(
+      'sh',
+      [
+        '-c',
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server',
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const installed = await onPath('redis-server');
+    if (!installed) throw new Error('redis-server is still missing after apt-get install');
+    return installed;
+  });
+}
+
+/**
+ * FerretDB built from the Go module proxy into .tools/bin. A plain `go install` of
+ * cmd/ferretdb panics at start-up because the module lacks build/version/version.txt, so we
+ * copy the downloaded module, write that file, and `go build` it.
+ */
+export async function ensureFerretdb(): Promise<string> {
+  const binary = join(TOOLS_BIN, 'ferretdb');
+  if (existsSync(binary)) return binary;
+  return withLock('ferretdb', async () => {
+    if (existsSync(binary)) return binary;
+    if (!(await onPath('go')))
+      throw new Error('neither mongod nor Go is available to get FerretDB');
+    log(`building FerretDB ${FERRETDB_VERSION} (once; about 2 minutes)`);
+    const { stdout } = await execFileAsync(
+      'go',
+      ['mod', 'download', '-json', `github.com/FerretDB/FerretDB@${FERRETDB_VERSION}`],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    const moduleDir = (JSON.parse(stdout) as { Dir: string }).Dir;
+    const src = join(ROOT, '.tools', 'src', `ferretdb-${FERRETDB_VERSION}`);
+    await rm(src, { recursive: true, force: true });
+    await cp(moduleDir, src, { recursive: true });
+    await execFileAsync('chmod', ['-R', 'u+w', src]);
+    await writeFile(join(src, 'build', 'version', 'version.txt'), `${FERRETDB_VERSION}\n`);
+    await mkdir(TOOLS_BIN, { recursive: true });
+    await execFileAsync('go', ['build', '-o', binary, './cmd/ferretdb'], {
+      cwd: src,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, CGO_ENABLED: '0' },
+    });
+    await rm(src, { recursive: true, force: true });
+    return binary;
+  });
+}
+
+/** helm from the Go module proxy into .tools/bin. */
+export async function ensureHelm(): Promise<string> {
+  const binary = join(TOOLS_BIN, 'helm');
+  if (existsSync(binary)) return binary;
+  return withLock('helm', async () => {
+    if (existsSync(binary)) return binary;
+    log(`installing helm ${HELM_VERSION} with go install`);
+    await mkdir(TOOLS_BIN, { recursive: true });
+    await execFileAsync('go', ['install', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`], {
+      env: { ...process.env, GOBIN: TOOLS_BIN, CGO_ENABLED: '0' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return binary;
+  });
+}

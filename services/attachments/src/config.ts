@@ -1,0 +1,9 @@
+import { envInt, mongoConfigShape, serviceConfigSchema } from '@journal/shared';
+import type { z } from 'zod';
+
+export const configSchema = serviceConfigSchema({
+  ...mongoConfigShape,
+  PORT: envInt(0, 65535).default(8003),
+});
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,21 @@
+import { connectRedis, packageVersion, runService } from '@journal/shared';
+import { buildApp, SERVICE } from './app.js';
+import { configSchema } from './config.js';
+
+await runService({
+  service: SERVICE,
+  schema: configSchema,
+  async start(config, logger) {
+    const redis = await connectRedis(config.REDIS_URL, {
+      logger,
+      options: { keyPrefix: config.REDIS_KEY_PREFIX },
+    });
+    const app = await buildApp({ config, logger, redis, version: packageVersion(import.meta.url) });
+    return {
+      app,
+      close: async () => {
+        redis.disconnect();
+      },
+    };
+  },
+});

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import {
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
+import { type HealthOptions, healthPlugin } from './health.js';
+import { httpPlugin, requestIdFrom } from './http.js';
+import type { Logger } from './logger.js';
+import { metricsPlugin } from './metrics.js';
+
+export interface ServiceAppOptions {
+  service: string;
+  version: string;
+  logger: Logger;
+  /** Readiness checks for GET /ready. */
+  checks: HealthOptions['checks'];
+  /** Largest body a content-type parser buffers (streams are limited by the route). */
+  bodyLimit?: number;
+  metricsRegistry?: Registry;
+  /** Fastify options the service needs on top of the shared ones. */
+  fastify?: Partial<FastifyServerOptions>;
+}
+
+/**
+ * A fastify instance with what every service shares, registered in this order: request ids
+ * and problem documents, metrics, health/readiness, the zod type provider. The caller adds
+ * its own plugins and routes, and never listens here (see `runService`).
+ */
+export async function createServiceApp(options: ServiceAppOptions) {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // httpPlugin writes one line per request itself, with route, status, duration and user.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    requestIdHeader: false,
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id']) ?? randomUUID(),
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Idle keep-alive sockets are closed on shutdown so draining does not wait on them.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 512 },
+    ...options.fastify,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(httpPlugin);
+  await app.register(metricsPlugin, {
+    service: options.service,
+    ...(options.metricsRegistry ? { registry: options.metricsRegistry } : {}),
+  });
+  await app.register(healthPlugin, {
+    service: options.service,
+    version: options.version,
+    checks: options.checks,
+  });
+  return app;
+}
+
+export type ServiceApp = Awaited<ReturnType<typeof createServiceApp>>;
+export type AnyFastify = FastifyInstance;

@@ -1,0 +1,59 @@
+import { type LoggerOptions, pino } from 'pino';
+
+/**
+ * Paths redacted from every log line: credentials in headers, bodies and config.
+ * Request bodies are never logged by the shared plugins; these paths protect the places
+ * where a handler might log an object that carries one.
+ */
+export const redactPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-upstream-authorization"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'authorization',
+  'cookie',
+  'password',
+  'newPassword',
+  'accessToken',
+  'refreshToken',
+  'token',
+  'privateKey',
+  'secret',
+  '*.password',
+  '*.newPassword',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.token',
+  '*.privateKey',
+  '*.secret',
+  '*.authorization',
+  'config.JWT_PRIVATE_KEY',
+  'config.QINIU_SECRET_KEY',
+  'config.MONGODB_URL',
+  'config.REDIS_URL',
+];
+
+export function loggerOptions(service: string, level: string): LoggerOptions {
+  return {
+    level,
+    base: { service },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    messageKey: 'msg',
+    redact: { paths: redactPaths, censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+}
+
+export function createLogger(
+  service: string,
+  level = 'info',
+  destination?: pino.DestinationStream,
+): pino.Logger {
+  return destination
+    ? pino(loggerOptions(service, level), destination)
+    : pino(loggerOptions(service, level));
+}
+
+export type Logger = pino.Logger;

@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+
+/** The `version` of the package.json one folder above `moduleUrl` (src/ or dist/). */
+export function packageVersion(moduleUrl: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', moduleUrl), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export interface RunningService {
+  app: FastifyInstance;
+  /** Closes clients the service opened (MongoDB, Redis, timers); called after the app closed. */
+  close?: () => Promise<void>;
+}
+
+export interface RunServiceOptions<S extends z.ZodType> {
+  service: string;
+  schema: S;
+  /** Connects what the service needs and builds its app; never listens. */
+  start: (config: z.infer<S>, logger: Logger) => Promise<RunningService>;
+}
+
+/**
+ * The life of a service process: load config (one clear line and exit 1 when it is wrong),
+ * start, listen on HOST:PORT, and on SIGTERM/SIGINT stop accepting, drain in-flight requests
+ * (bounded by SHUTDOWN_TIMEOUT_MS), close clients and exit 0.
+ */
+export async function runService<S extends z.ZodType>(options: RunServiceOptions<S>) {
+  let config: z.infer<S> & {
+    HOST: string;
+    PORT: number;
+    LOG_LEVEL: string;
+    SHUTDOWN_TIMEOUT_MS: number;
+  };
+  try {
+    config = loadConfig(options.schema) as typeof config;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${options.service}: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(options.service, config.LOG_LEVEL);
+  let running: RunningService | undefined;
+
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an error');
+    else logger.info({ signal }, 'shutting down');
+    if (running) {
+      await running.app.close();
+      await running.close?.();
+    }
+    logger.info('stopped');
+  });
+
+  try {
+    running = await options.start(config, logger);
+    const address = await running.app.listen({ host: config.HOST, port: config.PORT });
+    logger.info({ address }, `${options.service} listening`);
+  } catch (err) {
+    logger.fatal({ err }, 'failed to start');
+    await running?.close?.().catch(() => {});
+    process.exit(1);
+  }
+}

@@ -1,0 +1,113 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
+import { ProblemError } from './errors.js';
+
+export const ACCESS_TOKEN_ALGORITHMS = ['EdDSA', 'ES256'];
+
+export interface VerifiedToken {
+  userId: string;
+  sessionId: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface TokenVerifierOptions {
+  issuer: string;
+  audience: string;
+  /** A JWKS (`{"keys":[...]}`) or an array of public JWKs, as JSON text. */
+  publicKeys?: string;
+  /** URL of a JWKS to fetch and cache (the auth service's /.well-known/jwks.json). */
+  jwksUrl?: string;
+}
+
+export function parseJwks(text: string): JSONWebKeySet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error('JWT_PUBLIC_KEYS is not valid JSON');
+  }
+  const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0) {
+    throw new Error('JWT_PUBLIC_KEYS must be a JWKS {"keys":[...]} with at least one key');
+  }
+  for (const key of keys as Record<string, unknown>[]) {
+    if ('d' in key) throw new Error('JWT_PUBLIC_KEYS must hold public keys only');
+    if (typeof key.kid !== 'string') throw new Error('every key in JWT_PUBLIC_KEYS needs a kid');
+  }
+  return { keys } as JSONWebKeySet;
+}
+
+/** Where the public keys come from: given keys win over a JWKS URL. */
+export function keySource(options: TokenVerifierOptions): JWTVerifyGetKey {
+  if (options.publicKeys) return createLocalJWKSet(parseJwks(options.publicKeys));
+  if (options.jwksUrl) {
+    return createRemoteJWKSet(new URL(options.jwksUrl), {
+      cacheMaxAge: 10 * 60_000,
+      cooldownDuration: 30_000,
+      timeoutDuration: 3_000,
+    });
+  }
+  throw new Error('no JWT public keys configured: set JWT_PUBLIC_KEYS or JWT_JWKS_URL');
+}
+
+/**
+ * Verifies access tokens: signature (asymmetric algorithms only, so `alg: none` and HS256 signed
+ * with a public key are refused), `exp`, `iss`, `aud`, and the `sub`/`sid` claims.
+ */
+export function createTokenVerifier(
+  options: TokenVerifierOptions | JWTVerifyGetKey,
+  claims?: {
+    issuer: string;
+    audience: string;
+  },
+) {
+  const getKey = typeof options === 'function' ? options : keySource(options);
+  const issuer = typeof options === 'function' ? (claims?.issuer ?? '') : options.issuer;
+  const audience = typeof options === 'function' ? (claims?.audience ?? '') : options.audience;
+
+  return async function verifyAccessToken(token: string): Promise<VerifiedToken> {
+    try {
+      const { payload } = await jwtVerify(token, getKey, {
+        issuer,
+        audience,
+        algorithms: ACCESS_TOKEN_ALGORITHMS,
+        requiredClaims: ['sub', 'sid', 'exp', 'iat'],
+      });
+      if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
+        throw new ProblemError('unauthorized', 'invalid access token');
+      }
+      return {
+        userId: payload.sub,
+        sessionId: payload.sid,
+        issuedAt: payload.iat as number,
+        expiresAt: payload.exp as number,
+      };
+    } catch (err) {
+      if (err instanceof ProblemError) throw err;
+      if (err instanceof joseErrors.JWTExpired) {
+        throw new ProblemError('token_expired', 'the access token has expired');
+      }
+      if (err instanceof joseErrors.JOSEError) {
+        throw new ProblemError('unauthorized', 'invalid access token');
+      }
+      throw err;
+    }
+  };
+}
+
+export type VerifyAccessToken = ReturnType<typeof createTokenVerifier>;
+
+/** Extracts the token from `Authorization: Bearer <token>`; 401 when absent or malformed. */
+export function bearerToken(header: string | undefined): string {
+  if (!header) throw new ProblemError('unauthorized', 'missing bearer token');
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/i.exec(header);
+  if (!match?.[1]) throw new ProblemError('unauthorized', 'malformed authorization header');
+  return match[1];
+}
