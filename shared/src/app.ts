@@ -33,7 +33,10 @@ export async function createServiceApp(options: ServiceAppOptions) {
   const app = Fastify({
     loggerInstance: options.logger,
     // httpPlugin writes one line per request itself, with route, status, duration and user.
-    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'requestId',
+    }),
     requestIdHeader: false,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']) ?? randomUUID(),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,

@@ -1,3 +1,4 @@
+export * from './api/index.js';
 export * from './app.js';
 export * from './authenticate.js';
 export * from './config.js';
@@ -9,4 +10,5 @@ export * from './metrics.js';
 export * from './mongo.js';
 export * from './redis.js';
 export * from './service.js';
+export * from './sessions.js';
 export * from './tokens.js';

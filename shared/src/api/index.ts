@@ -1,0 +1,16 @@
+export * from './attachments.js';
+export * from './auth.js';
+export * from './operation.js';
+export * from './sync.js';
+
+import { attachmentsOperations } from './attachments.js';
+import { authOperations } from './auth.js';
+import type { Operation } from './operation.js';
+import { syncOperations } from './sync.js';
+
+/** Every public operation, for the gateway's OpenAPI document. */
+export const allOperations: Operation[] = [
+  ...Object.values<Operation>(authOperations),
+  ...Object.values<Operation>(syncOperations),
+  ...Object.values<Operation>(attachmentsOperations),
+];
