@@ -20,6 +20,8 @@ export interface ServiceAppOptions {
   /** Largest body a content-type parser buffers (streams are limited by the route). */
   bodyLimit?: number;
   metricsRegistry?: Registry;
+  /** Peers trusted to set X-Forwarded-For (the TRUST_PROXY setting). */
+  trustProxy?: string;
   /** Fastify options the service needs on top of the shared ones. */
   fastify?: Partial<FastifyServerOptions>;
 }
@@ -44,6 +46,7 @@ export async function createServiceApp(options: ServiceAppOptions) {
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { maxParamLength: 512 },
+    trustProxy: options.trustProxy ? options.trustProxy.split(',').map((s) => s.trim()) : false,
     ...options.fastify,
   }).withTypeProvider<ZodTypeProvider>();
 

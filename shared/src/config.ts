@@ -67,6 +67,13 @@ export const baseConfigShape = {
     .regex(/^[A-Za-z0-9:_-]{0,64}$/, { error: 'must be at most 64 of [A-Za-z0-9:_-]' })
     .default('journal:'),
   PORT: envInt(0, 65535).default(3000),
+  /**
+   * Which peers may set X-Forwarded-For (proxy-addr syntax): by default loopback and private
+   * networks, i.e. the gateway and an ingress inside the cluster.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('loopback,linklocal,uniquelocal,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16'),
   SHUTDOWN_TIMEOUT_MS: envInt(0, 600_000).default(10_000),
   JWT_ISSUER: z.string().min(1).default('journal-auth'),
   JWT_AUDIENCE: z.string().min(1).default('journal'),

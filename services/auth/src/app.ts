@@ -18,6 +18,7 @@ export async function buildApp(deps: AppDeps) {
     service: SERVICE,
     version: deps.version ?? '0.0.0',
     logger: deps.logger,
+    trustProxy: deps.config.TRUST_PROXY,
     checks: {
       mongodb: () => pingMongo(deps.db),
       redis: () => pingRedis(deps.redis),

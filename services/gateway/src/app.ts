@@ -16,6 +16,7 @@ export async function buildApp(deps: AppDeps) {
     service: SERVICE,
     version: deps.version ?? '0.0.0',
     logger: deps.logger,
+    trustProxy: deps.config.TRUST_PROXY,
     checks: {
       redis: () => pingRedis(deps.redis),
     },
