@@ -13,6 +13,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 180_000,
     teardownTimeout: 30_000,
-    reporters: ['default'],
+    reporters: ['default', './test-support/summary-reporter.ts'],
   },
 });

@@ -1,0 +1,83 @@
+import { execFile } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, type ManagedProcess, startProcess, waitForPort } from '../scripts/lib/proc.js';
+import { ROOT } from '../scripts/lib/tools.js';
+
+const execFileAsync = promisify(execFile);
+let built: Promise<void> | undefined;
+
+/**
+ * Compiles the workspaces once per test file when dist/ is missing or older than a source
+ * (make test type-checks, and so builds, before the tests run; this covers running one file).
+ */
+export function buildOnce(service: string): Promise<void> {
+  const entry = join(ROOT, 'services', service, 'dist', 'main.js');
+  const fresh = existsSync(entry) && statSync(entry).mtimeMs >= newestSource(service);
+  if (fresh) return Promise.resolve();
+  built ??= execFileAsync('npx', ['tsc', '-b', `services/${service}`], { cwd: ROOT }).then(
+    () => {},
+  );
+  return built;
+}
+
+function newestSource(service: string): number {
+  const files = [
+    join(ROOT, 'services', service, 'src', 'main.ts'),
+    join(ROOT, 'shared', 'src', 'index.ts'),
+  ];
+  return Math.max(...files.filter(existsSync).map((f) => statSync(f).mtimeMs));
+}
+
+export interface ServiceProcess extends ManagedProcess {
+  port: number;
+  url: string;
+  output: () => string;
+}
+
+/** Starts a compiled service as a real process with `env` (plus HOST/PORT) and waits for its port. */
+export async function startServiceProcess(
+  service: string,
+  env: Record<string, string>,
+  options: { waitForPort?: boolean } = {},
+): Promise<ServiceProcess> {
+  await buildOnce(service);
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const proc = startProcess(
+    service,
+    process.execPath,
+    [join(ROOT, 'services', service, 'dist', 'main.js')],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'warn',
+        HOST: '127.0.0.1',
+        ...env,
+        PORT: String(port),
+      },
+      cwd: ROOT,
+      output: 'pipe',
+    },
+  );
+  let output = '';
+  proc.child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  proc.child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  if (options.waitForPort !== false) await waitForPort(port, 30_000, service, proc.child);
+  return { ...proc, port, url: `http://127.0.0.1:${port}`, output: () => output };
+}
+
+/** Resolves with the exit code (or signal) once the process ends. */
+export function exited(proc: ManagedProcess): Promise<number | string> {
+  const { child } = proc;
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  if (child.signalCode !== null) return Promise.resolve(child.signalCode);
+  return new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+}
