@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { importPKCS8, SignJWT } from 'jose';
+import type { StackOptions } from '../../scripts/lib/stack.js';
+
+export interface BenchUser {
+  username: string;
+  password: string;
+  accessToken: string;
+  userId: string;
+}
+
+async function json<T>(res: Response): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${res.status} ${text.slice(0, 300)}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+/** Registers a user through the gateway, as a client would. */
+export async function register(gateway: string, label: string): Promise<BenchUser> {
+  const username = `${label}_${randomBytes(4).toString('hex')}`;
+  const password = `pw-${randomBytes(12).toString('hex')}`;
+  const session = await json<{ accessToken: string; user: { id: string } }>(
+    await fetch(`${gateway}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password, deviceName: 'bench' }),
+    }),
+  );
+  return { username, password, accessToken: session.accessToken, userId: session.user.id };
+}
+
+/**
+ * Many users at once for the long-poll scenario: tokens signed with the stack's own key and
+ * sessions written per the Redis session contract (shared/src/sessions.ts), because 1,000
+ * registrations would measure password hashing instead.
+ */
+export async function mintUsers(stack: StackOptions, count: number): Promise<BenchUser[]> {
+  const key = await importPKCS8(stack.keys.privateKeyPem, 'EdDSA');
+  const redis = new Redis(stack.redisUrl, { keyPrefix: 'journal:' });
+  const users: BenchUser[] = [];
+  const pipeline = redis.pipeline();
+  for (let i = 0; i < count; i++) {
+    const userId = `bench-${randomBytes(8).toString('hex')}`;
+    const sid = `bench-${randomBytes(8).toString('hex')}`;
+    const accessToken = await new SignJWT({ sid })
+      .setProtectedHeader({ alg: 'EdDSA', kid: stack.keys.kid, typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuer('journal-auth')
+      .setAudience('journal')
+      .setIssuedAt()
+      .setExpirationTime('2h')
+      .sign(key);
+    pipeline.set(`session:${sid}`, JSON.stringify({ userId, deviceName: 'bench' }), 'EX', 7200);
+    users.push({ username: userId, password: '', accessToken, userId });
+  }
+  await pipeline.exec();
+  redis.disconnect();
+  return users;
+}
+
+export function auth(user: BenchUser): Record<string, string> {
+  return { authorization: `Bearer ${user.accessToken}` };
+}
+
+let idCounter = 0;
+export function entryId(): string {
+  idCounter++;
+  return `e${process.pid}_${idCounter}_${randomBytes(3).toString('hex')}`;
+}
+
+/** A push body of `n` new entries with ~`bytes` of content each. */
+export function pushBody(n: number, bytes = 200): string {
+  const text = 'x'.repeat(bytes);
+  return JSON.stringify({
+    deviceId: 'bench',
+    changes: Array.from({ length: n }, () => ({
+      id: entryId(),
+      baseRevision: 0,
+      content: { title: 'bench', body: text },
+      clientUpdatedAt: new Date().toISOString(),
+    })),
+  });
+}
+
+export async function push(base: string, user: BenchUser, n: number, bytes = 200) {
+  return json<{ revision: number; accepted: unknown[]; conflicts: unknown[] }>(
+    await fetch(`${base}/sync/push`, {
+      method: 'POST',
+      headers: { ...auth(user), 'content-type': 'application/json' },
+      body: pushBody(n, bytes),
+    }),
+  );
+}

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+
+export interface LoadResult {
+  requestsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  url: string;
+  method?: 'GET' | 'POST' | 'PUT';
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  connections?: number;
+  durationSec?: number;
+  /** A fresh request each time (e.g. to vary bodies). */
+  requests?: autocannon.Request[];
+}
+
+/** Runs autocannon against one URL and returns throughput and latency (ms). */
+export async function load(o: LoadOptions): Promise<LoadResult> {
+  const result = await autocannon({
+    url: o.url,
+    method: o.method ?? 'GET',
+    headers: o.headers ?? {},
+    ...(o.body !== undefined ? { body: o.body } : {}),
+    connections: o.connections ?? 10,
+    duration: o.durationSec ?? 5,
+    ...(o.requests ? { requests: o.requests } : {}),
+  });
+  return {
+    requestsPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    total: result.requests.total,
+  };
+}
+
+/** Runs `op` with `concurrency` parallel loops for `durationSec`; the raw-driver baseline. */
+export async function loop(
+  op: () => Promise<unknown>,
+  concurrency: number,
+  durationSec: number,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = Date.now() + durationSec * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end) {
+        const t = process.hrtime.bigint();
+        try {
+          await op();
+        } catch {
+          errors++;
+        }
+        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    requestsPerSec: latencies.length / durationSec,
+    p50: at(0.5),
+    p99: at(0.99),
+    errors,
+    non2xx: 0,
+    total: latencies.length,
+  };
+}
+
+/** Resident memory of a process in MiB (Linux). */
+export function rssMiB(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return kb / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples RSS of several processes every 50 ms while `fn` runs; returns the peaks. */
+export async function peakRss<T>(
+  pids: Record<string, number | undefined>,
+  fn: () => Promise<T>,
+): Promise<{ result: T; before: Record<string, number>; peak: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, rssMiB(p)]));
+  const peak = { ...before };
+  const timer = setInterval(() => {
+    for (const [k, p] of Object.entries(pids)) peak[k] = Math.max(peak[k] ?? 0, rssMiB(p));
+  }, 50);
+  try {
+    const result = await fn();
+    return { result, before, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
