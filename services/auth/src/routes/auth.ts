@@ -1,0 +1,119 @@
+import { authOperations, caller, ProblemError, type ServiceApp } from '@journal/shared';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { LiveSessions } from '../sessions/live.js';
+import { type SessionService, toUserReply } from '../sessions/service.js';
+import type { UsersRepository } from '../users/repository.js';
+import type { AccountService } from '../users/service.js';
+
+export interface AuthRoutesDeps {
+  accounts: AccountService;
+  sessions: SessionService;
+  users: UsersRepository;
+  live: LiveSessions;
+}
+
+const ops = authOperations;
+
+/** The zod type provider of the service app, for scopes registered inside it. */
+type ZodProvider =
+  ServiceApp extends FastifyInstance<infer _S, infer _Q, infer _R, infer _L, infer P> ? P : never;
+
+/** The public auth calls of API.md; schemas come from shared/src/api/auth.ts. */
+export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
+  /**
+   * A verified access token is not enough: its session must still be live in Redis, so a
+   * request that reaches this service around the gateway cannot use a revoked token either.
+   */
+  async function requireLiveSession(request: FastifyRequest) {
+    await app.authenticate(request, undefined as never);
+    const { sessionId, userId } = caller(request);
+    if (!(await deps.live.isLive(sessionId, userId))) {
+      throw new ProblemError('unauthorized', 'the session has ended');
+    }
+  }
+
+  app.route({
+    method: ops.register.method,
+    url: ops.register.path,
+    schema: ops.register.schema,
+    handler: async (request, reply) => {
+      const session = await deps.accounts.register(request.body, request.ip);
+      request.userId = session.user.id;
+      request.log.info({ userId: session.user.id }, 'user registered');
+      return reply.code(201).send(session);
+    },
+  });
+
+  app.route({
+    method: ops.login.method,
+    url: ops.login.path,
+    schema: ops.login.schema,
+    handler: async (request) => {
+      const session = await deps.accounts.login(request.body, request.ip);
+      request.userId = session.user.id;
+      return session;
+    },
+  });
+
+  app.route({
+    method: ops.refresh.method,
+    url: ops.refresh.path,
+    schema: ops.refresh.schema,
+    handler: async (request) => {
+      const session = await deps.sessions.refresh(request.body.refreshToken);
+      request.userId = session.user.id;
+      return session;
+    },
+  });
+
+  app.route({
+    method: ops.me.method,
+    url: ops.me.path,
+    schema: ops.me.schema,
+    onRequest: requireLiveSession,
+    handler: async (request) => {
+      const user = await deps.users.findById(caller(request).userId);
+      if (!user) throw new ProblemError('unauthorized', 'the user no longer exists');
+      return toUserReply(user);
+    },
+  });
+
+  app.route({
+    method: ops.sessions.method,
+    url: ops.sessions.path,
+    schema: ops.sessions.schema,
+    onRequest: requireLiveSession,
+    handler: async (request) => {
+      const { userId, sessionId } = caller(request);
+      return { sessions: await deps.sessions.list(userId, sessionId) };
+    },
+  });
+
+  // Logout takes an optional body: in its own scope, an empty JSON body counts as `{}`.
+  await app.register(async (plain) => {
+    const scope = plain.withTypeProvider<ZodProvider>();
+    const parseJson = scope.getDefaultJsonParser('error', 'error');
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      if (String(body).trim() === '') return done(null, {});
+      return parseJson(request, String(body), done);
+    });
+
+    scope.route({
+      method: ops.logout.method,
+      url: ops.logout.path,
+      schema: ops.logout.schema,
+      onRequest: requireLiveSession,
+      handler: async (request, reply) => {
+        const { userId, sessionId } = caller(request);
+        if (request.body?.allDevices) {
+          const ended = await deps.sessions.endAll(userId, 'logout_all');
+          request.log.info({ sessions: ended }, 'logged out on all devices');
+        } else {
+          await deps.sessions.end(sessionId, 'logout');
+        }
+        return reply.code(204).send(null);
+      },
+    });
+  });
+}
