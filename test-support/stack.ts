@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { generateSigningKey } from '../scripts/lib/keys.js';
+import { freePort } from '../scripts/lib/proc.js';
+import {
+  SERVICES,
+  type ServiceName,
+  type StackOptions,
+  startService,
+  startStack,
+} from '../scripts/lib/stack.js';
+import { ROOT } from '../scripts/lib/tools.js';
+import { mongoUrl, redisUrl, uniqueName } from './index.js';
+
+const execFileAsync = promisify(execFile);
+let built: Promise<unknown> | undefined;
+
+/** Compiles every workspace once per test file (a no-op when make test already built). */
+export function buildAll(): Promise<unknown> {
+  built ??= execFileAsync('npx', ['tsc', '-b'], { cwd: ROOT });
+  return built;
+}
+
+export interface TestStack {
+  gateway: string;
+  urls: Record<ServiceName, string>;
+  options: StackOptions;
+  /** Every line every service printed so far. */
+  logs(): string[];
+  /** SIGKILL one service (fault injection). */
+  kill(name: ServiceName): Promise<void>;
+  /** Start a killed service again on the same port. */
+  restart(name: ServiceName): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * All four services as real processes on free ports, in front of the run's MongoDB-wire server
+ * and Redis, with a database name and Redis key prefix of their own.
+ */
+export async function startTestStack(
+  label: string,
+  env: Record<string, string> = {},
+): Promise<TestStack> {
+  await buildAll();
+  const name = uniqueName(label);
+  const ports = {
+    gateway: await freePort(),
+    auth: await freePort(),
+    sync: await freePort(),
+    attachments: await freePort(),
+  };
+  const options: StackOptions = {
+    mongoUrl: mongoUrl(),
+    redisUrl: redisUrl(),
+    keys: await generateSigningKey(`${label}-key`),
+    ports,
+    dbName: name,
+    logLevel: 'info',
+    output: 'pipe',
+    env: { NODE_ENV: 'test', REDIS_KEY_PREFIX: `${name}:`, PASSWORD_SCRYPT_LOG_N: '14', ...env },
+  };
+  const lines: string[] = [];
+  const capture = (proc: Awaited<ReturnType<typeof startService>>) => {
+    const collect = (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean));
+    proc.child.stdout?.on('data', collect);
+    proc.child.stderr?.on('data', collect);
+    return proc;
+  };
+  const procs = await startStack(options);
+  for (const p of Object.values(procs)) capture(p);
+  const urls = Object.fromEntries(
+    SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`]),
+  ) as Record<ServiceName, string>;
+  return {
+    gateway: urls.gateway,
+    urls,
+    options,
+    logs: () => lines,
+    kill: async (service) => {
+      await procs[service].stop('SIGKILL');
+    },
+    restart: async (service) => {
+      procs[service] = capture(await startService(service, options));
+    },
+    stop: async () => {
+      await Promise.all(Object.values(procs).map((p) => p.stop()));
+    },
+  };
+}
