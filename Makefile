@@ -36,3 +36,11 @@ dev: build ## Run the whole stack (gateway on http://localhost:8000)
 
 clean: ## Remove build output (keeps .data and .tools)
 	$(NPM) run clean
+
+.PHONY: backup restore
+FILE ?= journal-$(shell date +%Y%m%d-%H%M%S).backup.gz
+backup: install ## Export every collection to FILE (MONGODB_URL, MONGODB_DB_NAME)
+	npx tsx scripts/backup.ts backup $(FILE)
+
+restore: install ## Import FILE into an empty database (DROP=1 replaces existing collections)
+	npx tsx scripts/backup.ts restore $(FILE) $(if $(DROP),--drop,)
