@@ -43,6 +43,9 @@ export async function authHarness(label: string) {
       JWT_PRIVATE_KEY: signingKey,
       JWT_KEY_ID: 'test-signing-key',
       PASSWORD_SCRYPT_LOG_N: '10',
+      // Tests register many users from one address; the rate-limit tests set their own.
+      AUTH_REGISTER_MAX_PER_IP: '100000',
+      AUTH_LOGIN_MAX_FAILURES_PER_IP: '100000',
       ...env,
     });
     const { logger, lines } = captureLogger('auth', config.LOG_LEVEL);

@@ -104,6 +104,10 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
       url: ops.logout.path,
       schema: ops.logout.schema,
       onRequest: requireLiveSession,
+      // No body at all arrives as null: treat it as `{}` before validation.
+      preValidation: async (request) => {
+        if (request.body === null || request.body === undefined) request.body = {};
+      },
       handler: async (request, reply) => {
         const { userId, sessionId } = caller(request);
         if (request.body?.allDevices) {

@@ -52,6 +52,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     async start(user: PublicUser, deviceName: string | null): Promise<SessionReply> {
       const session = await deps.sessions.create(user._id, deviceName, refreshTtlMs);
       const refreshToken = await deps.refreshTokens.issue(session._id, user._id, refreshTtlMs);
+      if (!refreshToken) throw new Error('a new session already had a refresh token');
       await deps.live.put(session._id, {
         userId: user._id,
         ...(deviceName ? { deviceName } : {}),
@@ -60,22 +61,22 @@ export function createSessionService(deps: SessionServiceDeps) {
     },
 
     /**
-     * Exchanges a refresh token for a new pair. The atomic claim decides races: of two
-     * concurrent exchanges of one token exactly one wins; the other finds it used, which is
-     * reuse (RFC 9700 §4.14.2), and ends the session — the winner's new tokens included.
+     * Exchanges a refresh token for a new pair. Of two concurrent exchanges of one token
+     * exactly one wins (the atomic claim, and the unique successor link behind it); the other
+     * finds it used, which is reuse (RFC 9700 §4.14.2), and ends the session — the winner's
+     * new tokens included. Reuse of a token used earlier ends the session the same way.
      */
     async refresh(token: string): Promise<SessionReply> {
       const tokenHash = hashRefreshToken(token);
+      const reused = async (sessionId: string, userId: string) => {
+        deps.logger.warn({ sessionId, userId }, 'refresh token reused: session revoked');
+        await end(sessionId, 'refresh_token_reuse');
+        return invalidRefresh();
+      };
       const claimed = await deps.refreshTokens.claim(tokenHash);
       if (!claimed) {
         const known = await deps.refreshTokens.find(tokenHash);
-        if (known?.usedAt) {
-          deps.logger.warn(
-            { sessionId: known.sessionId, userId: known.userId },
-            'refresh token reused: session revoked',
-          );
-          await end(known.sessionId, 'refresh_token_reuse');
-        }
+        if (known?.usedAt) throw await reused(known.sessionId, known.userId);
         throw invalidRefresh();
       }
       const usedAt = claimed.usedAt ?? new Date();
@@ -93,7 +94,13 @@ export function createSessionService(deps: SessionServiceDeps) {
       const user = await deps.users.findById(claimed.userId);
       if (!user) throw invalidRefresh();
 
-      const refreshToken = await deps.refreshTokens.issue(session._id, user._id, refreshTtlMs);
+      const refreshToken = await deps.refreshTokens.issue(
+        session._id,
+        user._id,
+        refreshTtlMs,
+        tokenHash,
+      );
+      if (!refreshToken) throw await reused(session._id, user._id);
       await deps.sessions.touch(session._id, refreshTtlMs);
       await deps.live.put(session._id, {
         userId: user._id,

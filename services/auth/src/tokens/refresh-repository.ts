@@ -1,15 +1,23 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ensureIndexes } from '@journal/shared';
-import type { Db } from 'mongodb';
+import { type Db, MongoServerError } from 'mongodb';
 import { ensureTtlIndex, purgeExpired } from '../storage/ttl.js';
 
 /**
  * Refresh tokens, stored only as SHA-256 hashes (a 256-bit random token needs no slow hash).
  * All tokens of one session form its family (RFC 9700 §4.14): `sessionId` is the family id.
+ *
+ * Each token names the one it replaced in `previousHash` (the first of a session names the
+ * session), under a unique index: a token can be exchanged for a successor only once. That
+ * unique insert is what makes two concurrent exchanges of one token yield exactly one winner,
+ * on MongoDB and on FerretDB 1.x alike — FerretDB's findOneAndUpdate/updateOne are not atomic
+ * under concurrency (two callers can both match `usedAt: null`), its unique indexes are.
  */
 export interface RefreshTokenDoc {
   _id: string;
   tokenHash: string;
+  /** Hash of the token this one replaced, or `session:<id>` for a session's first token. */
+  previousHash: string;
   sessionId: string;
   userId: string;
   issuedAt: Date;
@@ -39,6 +47,7 @@ export function createRefreshTokensRepository(db: Db) {
     async ensureIndexes(): Promise<boolean> {
       await ensureIndexes(tokens as never, [
         { key: { tokenHash: 1 }, name: 'tokenHash_unique', unique: true },
+        { key: { previousHash: 1 }, name: 'previousHash_unique', unique: true },
         { key: { sessionId: 1 }, name: 'sessionId' },
       ]);
       return ensureTtlIndex(tokens as never, 'expiresAt', KEEP_AFTER_EXPIRY_SECONDS);
@@ -46,27 +55,43 @@ export function createRefreshTokensRepository(db: Db) {
 
     purgeExpired: () => purgeExpired(tokens as never, 'expiresAt', KEEP_AFTER_EXPIRY_SECONDS),
 
-    /** Stores a new token for the session and returns the token itself (never stored). */
-    async issue(sessionId: string, userId: string, ttlMs: number): Promise<string> {
+    /**
+     * Stores a new token for the session and returns the token itself (never stored).
+     * `previousHash` is the hash of the token it replaces; undefined for a session's first.
+     * Returns undefined when that token already has a successor (it was exchanged already).
+     */
+    async issue(
+      sessionId: string,
+      userId: string,
+      ttlMs: number,
+      previousHash?: string,
+    ): Promise<string | undefined> {
       const token = newRefreshToken();
       const tokenHash = hashRefreshToken(token);
       const now = new Date();
-      await tokens.insertOne({
-        _id: randomUUID(),
-        tokenHash,
-        sessionId,
-        userId,
-        issuedAt: now,
-        expiresAt: new Date(now.getTime() + ttlMs),
-        usedAt: null,
-        revokedAt: null,
-      });
+      try {
+        await tokens.insertOne({
+          _id: randomUUID(),
+          tokenHash,
+          previousHash: previousHash ?? `session:${sessionId}`,
+          sessionId,
+          userId,
+          issuedAt: now,
+          expiresAt: new Date(now.getTime() + ttlMs),
+          usedAt: null,
+          revokedAt: null,
+        });
+      } catch (err) {
+        if (err instanceof MongoServerError && err.code === 11000 && previousHash) return undefined;
+        throw err;
+      }
       return token;
     },
 
     /**
-     * Marks an unused, unexpired, unrevoked token used, in one atomic step: of two concurrent
-     * exchanges of the same token exactly one gets the document back.
+     * Marks an unused, unexpired, unrevoked token used and returns it; null when there is no
+     * such token. Atomic on MongoDB; on FerretDB two concurrent callers may both get it, so
+     * the successor's unique `previousHash` (see `issue`) has the final word.
      */
     claim(tokenHash: string) {
       const now = new Date();
