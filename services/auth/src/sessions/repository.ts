@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { ensureIndexes } from '@journal/shared';
 import type { Db } from 'mongodb';
+import { ensureMissingIndexes } from '../storage/indexes.js';
 import { ensureTtlIndex, purgeExpired } from '../storage/ttl.js';
 
 /**
@@ -28,7 +28,7 @@ export function createSessionsRepository(db: Db) {
   return {
     /** Returns whether the server expires documents itself (false on FerretDB 1.x). */
     async ensureIndexes(): Promise<boolean> {
-      await ensureIndexes(sessions as never, [{ key: { userId: 1 }, name: 'userId' }]);
+      await ensureMissingIndexes(sessions as never, [{ key: { userId: 1 }, name: 'userId' }]);
       return ensureTtlIndex(sessions as never, 'expiresAt', 0);
     },
 

@@ -1,5 +1,6 @@
 import { ensureIndexes } from '@journal/shared';
 import { type Collection, MongoServerError } from 'mongodb';
+import { indexNames } from './indexes.js';
 
 /**
  * Creates a TTL index on `field` for clean-up (never for correctness: expiry is checked in
@@ -12,6 +13,11 @@ export async function ensureTtlIndex(
   field: string,
   expireAfterSeconds: number,
 ): Promise<boolean> {
+  // Decided on an earlier start-up already? (FerretDB drops the connection when asked for a TTL
+  // index on a key that already has a plain one.)
+  const names = await indexNames(collection);
+  if (names.has(`${field}_ttl`)) return true;
+  if (names.has(`${field}_cleanup`)) return false;
   try {
     await ensureIndexes(collection, [
       { key: { [field]: 1 }, name: `${field}_ttl`, expireAfterSeconds },

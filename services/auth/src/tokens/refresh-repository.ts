@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { ensureIndexes } from '@journal/shared';
 import { type Db, MongoServerError } from 'mongodb';
+import { ensureMissingIndexes } from '../storage/indexes.js';
 import { ensureTtlIndex, purgeExpired } from '../storage/ttl.js';
 
 /**
@@ -45,7 +45,7 @@ export function createRefreshTokensRepository(db: Db) {
   return {
     /** Returns whether the server expires documents itself (false on FerretDB 1.x). */
     async ensureIndexes(): Promise<boolean> {
-      await ensureIndexes(tokens as never, [
+      await ensureMissingIndexes(tokens as never, [
         { key: { tokenHash: 1 }, name: 'tokenHash_unique', unique: true },
         { key: { previousHash: 1 }, name: 'previousHash_unique', unique: true },
         { key: { sessionId: 1 }, name: 'sessionId' },

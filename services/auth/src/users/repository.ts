@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ensureIndexes, ProblemError } from '@journal/shared';
+import { ProblemError } from '@journal/shared';
 import { type Db, MongoServerError } from 'mongodb';
+import { ensureMissingIndexes } from '../storage/indexes.js';
 
 /** A user as stored. `usernameLower` carries the case-insensitive uniqueness (no collation). */
 export interface UserDoc {
@@ -26,7 +27,7 @@ export function createUsersRepository(db: Db) {
 
   return {
     async ensureIndexes() {
-      await ensureIndexes(users as never, [
+      await ensureMissingIndexes(users as never, [
         { key: { usernameLower: 1 }, name: 'usernameLower_unique', unique: true },
       ]);
     },
