@@ -44,6 +44,32 @@ function fieldErrors(error: FastifyError): FieldError[] {
   });
 }
 
+const DEPENDENCY_ERRORS = new Set([
+  'MongoServerSelectionError',
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+  'MongoPoolClearedError',
+]);
+
+/**
+ * True for errors that mean MongoDB or Redis is unreachable right now (not a bug): the
+ * request is answered 503 so clients and load balancers retry instead of reporting a fault.
+ */
+export function isDependencyUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (DEPENDENCY_ERRORS.has(error.name)) return true;
+  const message = error.message;
+  return (
+    message.includes('enableOfflineQueue options is false') ||
+    message === 'Connection is closed.' ||
+    /^connect ECONNREFUSED/.test(message) ||
+    message.includes('Redis not reachable') ||
+    message.includes('MaxRetriesPerRequestError')
+  );
+}
+
 /** Maps any error thrown in a request to a problem document. */
 export function toProblemError(error: FastifyError | Error): ProblemError {
   if (error instanceof ProblemError) return error;
@@ -76,6 +102,17 @@ export function toProblemError(error: FastifyError | Error): ProblemError {
     // Fastify's own client errors (bad URL encoding, etc.): keep their status, generic detail.
     return new ProblemError(codeForStatus(status), fe.message.slice(0, 200), { status });
   }
+  if (isDependencyUnavailable(error)) {
+    return new ProblemError(
+      'upstream_unavailable',
+      'a storage dependency is unavailable; retry shortly',
+      {
+        status: 503,
+        headers: { 'retry-after': '1' },
+        cause: error,
+      },
+    );
+  }
   return new ProblemError('internal', 'internal server error', { cause: error });
 }
 
@@ -107,7 +144,7 @@ export const httpPlugin = fp(
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const problem = toProblemError(error);
       if (problem.statusCode >= 500) {
-        request.log.error({ err: error }, 'request failed');
+        request.log.error({ err: error, code: problem.code }, 'request failed');
       }
       return sendProblem(reply, problem);
     });

@@ -20,6 +20,14 @@ beforeAll(async () => {
   app.get('/boom', async () => {
     throw new Error('secret internal detail at /srv/app.ts:42');
   });
+  app.get('/mongo-down', async () => {
+    const err = new Error('Server selection timed out after 5000 ms');
+    err.name = 'MongoServerSelectionError';
+    throw err;
+  });
+  app.get('/redis-down', async () => {
+    throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+  });
   app.get('/limited', async () => {
     throw new ProblemError('rate_limited', 'slow down', { headers: { 'retry-after': '7' } });
   });
@@ -118,6 +126,15 @@ describe('problem documents', () => {
     expect(body).toMatchObject({ code: 'internal', status: 500, detail: 'internal server error' });
     expect(JSON.stringify(body)).not.toContain('secret internal detail');
     expect(lines().some((l) => l.includes('secret internal detail'))).toBe(true);
+  });
+
+  it('answers an unreachable MongoDB or Redis with 503 upstream_unavailable and Retry-After', async () => {
+    for (const url of ['/mongo-down', '/redis-down']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ code: 'upstream_unavailable', status: 503 });
+      expect(res.headers['retry-after']).toBe('1');
+    }
   });
 
   it('answers unknown routes with 404 not_found', async () => {
