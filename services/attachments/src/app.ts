@@ -1,6 +1,24 @@
-import { createServiceApp, type Logger, pingMongo, pingRedis, type Redis } from '@journal/shared';
+import {
+  authenticatePlugin,
+  createServiceApp,
+  createTokenVerifier,
+  type Logger,
+  ProblemError,
+  pingMongo,
+  pingRedis,
+  type Redis,
+  sendProblem,
+} from '@journal/shared';
 import type { Db } from 'mongodb';
+import { createAttachmentsMetrics } from './attachments/metrics.js';
+import { createAttachmentsRepository } from './attachments/repository.js';
+import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
+import { createQiniu } from './qiniu/qiniu.js';
+import { createQiniuUploadsRepository } from './qiniu/uploads-repository.js';
+import { attachmentRoutes } from './routes/attachments.js';
+import { qiniuRoutes } from './routes/qiniu.js';
+import { createContentStore } from './storage/content-store.js';
 
 export const SERVICE = 'attachments';
 
@@ -14,15 +32,62 @@ export interface AppDeps {
 
 /** Builds the attachments service's fastify app; never listens (main.ts does). */
 export async function buildApp(deps: AppDeps) {
+  const { config, db } = deps;
   const app = await createServiceApp({
     service: SERVICE,
     version: deps.version ?? '0.0.0',
     logger: deps.logger,
-    trustProxy: deps.config.TRUST_PROXY,
+    trustProxy: config.TRUST_PROXY,
     checks: {
-      mongodb: () => pingMongo(deps.db),
+      mongodb: () => pingMongo(db),
       redis: () => pingRedis(deps.redis),
     },
+    fastify: {
+      // Errors the router raises before any route runs (an undecodable URL, a path parameter
+      // over maxParamLength) answer 400 problem documents too, not fastify's own JSON or 414.
+      frameworkErrors: (error, _request, reply) =>
+        sendProblem(
+          reply,
+          new ProblemError(
+            'validation_failed',
+            error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+              ? 'a path parameter is too long'
+              : 'the URL is not valid',
+          ),
+        ),
+    },
+  });
+
+  // Every call but Qiniu's callback carries a bearer token this service verifies itself.
+  await app.register(authenticatePlugin, {
+    verify: createTokenVerifier({
+      publicKeys: config.JWT_PUBLIC_KEYS,
+      jwksUrl: config.JWT_JWKS_URL,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+    }),
+  });
+
+  // Storage and repositories, their indexes created before the first request.
+  const metrics = createAttachmentsMetrics(app.metrics);
+  const store = createContentStore(db);
+  const repository = createAttachmentsRepository(db);
+  const uploads = createQiniuUploadsRepository(db);
+  await Promise.all([store.ensureIndexes(), repository.ensureIndexes(), uploads.ensureIndexes()]);
+  const service = createAttachmentsService({
+    repository,
+    store,
+    metrics,
+    logger: deps.logger,
+    maxBytes: config.ATTACHMENTS_MAX_BYTES,
+  });
+
+  await attachmentRoutes(app, { service, store, metrics, maxBytes: config.ATTACHMENTS_MAX_BYTES });
+  await qiniuRoutes(app, {
+    qiniu: createQiniu(config),
+    uploads,
+    metrics,
+    callbackUrl: config.QINIU_CALLBACK_URL,
   });
   return app;
 }

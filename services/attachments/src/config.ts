@@ -1,9 +1,37 @@
 import { envInt, mongoConfigShape, serviceConfigSchema } from '@journal/shared';
-import type { z } from 'zod';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+/** A Qiniu domain: a host name, or a URL with http(s) scheme; https:// is added when absent. */
+const qiniuDomain = z
+  .string()
+  .regex(/^(https?:\/\/)?[A-Za-z0-9.-]+(:\d{1,5})?\/?$/, {
+    error: 'must be a host name or an http(s):// URL without a path',
+  })
+  .optional();
 
 export const configSchema = serviceConfigSchema({
   ...mongoConfigShape,
   PORT: envInt(0, 65535).default(8003),
+  /** Largest attachment accepted by PUT /attachments/{id} (and by Qiniu upload tokens). */
+  ATTACHMENTS_MAX_BYTES: envInt(0, 2 ** 50).default(100 * MiB),
+  QINIU_ACCESS_KEY: z.string().min(1).optional(),
+  QINIU_SECRET_KEY: z.string().min(1).optional(),
+  QINIU_BUCKET_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, { error: 'must be 1-63 of A-Z a-z 0-9 _ -' })
+    .optional(),
+  QINIU_UPLOAD_DOMAIN: qiniuDomain,
+  /** Domain bound to the bucket, for signed private download URLs. */
+  QINIU_DOWNLOAD_DOMAIN: qiniuDomain,
+  /** Lifetime of upload tokens and download URLs. */
+  QINIU_TOKEN_TTL_SECONDS: envInt(30, 86_400).default(900),
+  /** When set, upload tokens ask Qiniu to call this URL (POST /storage/qiniu/callback) after an upload. */
+  QINIU_CALLBACK_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http:// or https:// URL' })
+    .optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,74 @@
+import { type Db, MongoServerError, type ObjectId } from 'mongodb';
+
+/** One attachment's metadata; the content lives in the storage module under `fileId`. */
+export interface AttachmentDoc {
+  owner: string;
+  id: string;
+  fileId: ObjectId;
+  size: number;
+  contentType: string;
+  sha256: string;
+  createdAt: Date;
+}
+
+const PUBLIC_FIELDS = {
+  _id: 0,
+  owner: 1,
+  id: 1,
+  fileId: 1,
+  size: 1,
+  contentType: 1,
+  sha256: 1,
+  createdAt: 1,
+} as const;
+
+export function isDuplicateKey(err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === 11000;
+}
+
+export function createAttachmentsRepository(db: Db) {
+  const collection = db.collection<AttachmentDoc>('attachments');
+
+  return {
+    async ensureIndexes(): Promise<void> {
+      // The (owner, id) slot is claimed by a unique insert: the one guard against two
+      // concurrent uploads of one id. It also serves lookups and the id-ordered listing.
+      await collection.createIndex({ owner: 1, id: 1 }, { unique: true, name: 'owner_id' });
+    },
+
+    /** Claims the slot; false when (owner, id) is taken already. */
+    async insert(doc: AttachmentDoc): Promise<boolean> {
+      try {
+        await collection.insertOne({ ...doc });
+        return true;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false;
+        throw err;
+      }
+    },
+
+    find(owner: string, id: string): Promise<AttachmentDoc | null> {
+      return collection.findOne({ owner, id }, { projection: PUBLIC_FIELDS });
+    },
+
+    /**
+     * Removes the metadata atomically and returns what was removed (null when missing). No
+     * projection: FerretDB 1.24 does not implement findAndModify's `fields`.
+     */
+    remove(owner: string, id: string): Promise<AttachmentDoc | null> {
+      return collection.findOneAndDelete({ owner, id });
+    },
+
+    /** The owner's attachments with id greater than `after`, ascending by id. */
+    list(owner: string, limit: number, after?: string): Promise<AttachmentDoc[]> {
+      const filter = after === undefined ? { owner } : { owner, id: { $gt: after } };
+      return collection
+        .find(filter, { projection: PUBLIC_FIELDS })
+        .sort({ owner: 1, id: 1 })
+        .limit(limit)
+        .toArray();
+    },
+  };
+}
+
+export type AttachmentsRepository = ReturnType<typeof createAttachmentsRepository>;

@@ -1,0 +1,121 @@
+import type { Attachment, Logger } from '@journal/shared';
+import { ProblemError } from '@journal/shared';
+import type { ContentStore } from '../storage/content-store.js';
+import type { AttachmentsMetrics } from './metrics.js';
+import type { AttachmentDoc, AttachmentsRepository } from './repository.js';
+
+export function toAttachment(doc: AttachmentDoc): Attachment {
+  return {
+    id: doc.id,
+    size: doc.size,
+    contentType: doc.contentType,
+    sha256: doc.sha256,
+    createdAt: doc.createdAt.toISOString(),
+  };
+}
+
+export interface PutInput {
+  owner: string;
+  id: string;
+  contentType: string;
+  body: AsyncIterable<Buffer>;
+  expectedSha256?: string | undefined;
+}
+
+export interface AttachmentsServiceDeps {
+  repository: AttachmentsRepository;
+  store: ContentStore;
+  metrics: AttachmentsMetrics;
+  logger: Logger;
+  maxBytes: number;
+}
+
+/** The attachment use cases; HTTP stays in routes/. */
+export function createAttachmentsService(deps: AttachmentsServiceDeps) {
+  const { repository, store, metrics, logger } = deps;
+
+  /** Removes content that lost (or never won) its metadata slot; logged, never thrown. */
+  async function discard(content: { fileId: AttachmentDoc['fileId'] }) {
+    await store.remove(content.fileId).catch((err: unknown) => {
+      logger.error({ err, fileId: String(content.fileId) }, 'could not remove unused content');
+    });
+  }
+
+  return {
+    /**
+     * Streams the body into a fresh file, then claims the (owner, id) slot with a unique
+     * insert. Whoever loses the slot removes its own content, so concurrent PUTs of one id
+     * leave exactly one file: 201 for the winner, 200 (same bytes) or 409 for the others.
+     */
+    async put(input: PutInput): Promise<{ created: boolean; attachment: Attachment }> {
+      let content: Awaited<ReturnType<ContentStore['write']>>;
+      try {
+        content = await store.write(input.body, {
+          maxBytes: deps.maxBytes,
+          expectedSha256: input.expectedSha256,
+          filename: `${input.owner}/${input.id}`,
+        });
+      } catch (err) {
+        metrics.uploads.inc({
+          result: err instanceof ProblemError ? err.code : 'failed',
+        });
+        throw err;
+      }
+
+      // A slot held by an attachment deleted in between is retried, a few times at most.
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const doc: AttachmentDoc = {
+          owner: input.owner,
+          id: input.id,
+          fileId: content.fileId,
+          size: content.size,
+          contentType: input.contentType,
+          sha256: content.sha256,
+          createdAt: new Date(),
+        };
+        if (await repository.insert(doc)) {
+          metrics.uploads.inc({ result: 'created' });
+          metrics.bytesStored.inc(content.size);
+          return { created: true, attachment: toAttachment(doc) };
+        }
+        const existing = await repository.find(input.owner, input.id);
+        if (!existing) continue;
+        await discard(content);
+        if (existing.sha256 === content.sha256 && existing.size === content.size) {
+          metrics.uploads.inc({ result: 'existing' });
+          return { created: false, attachment: toAttachment(existing) };
+        }
+        metrics.uploads.inc({ result: 'conflict' });
+        throw new ProblemError(
+          'conflict',
+          `attachment ${input.id} exists already with different content; delete it first or use another id`,
+        );
+      }
+      await discard(content);
+      throw new ProblemError('conflict', `attachment ${input.id} is being changed concurrently`);
+    },
+
+    find(owner: string, id: string): Promise<AttachmentDoc | null> {
+      return repository.find(owner, id);
+    },
+
+    /** Metadata first (the attachment is gone at once), then its content. */
+    async remove(owner: string, id: string): Promise<boolean> {
+      const removed = await repository.remove(owner, id);
+      if (!removed) return false;
+      await store.remove(removed.fileId);
+      metrics.deletes.inc();
+      return true;
+    },
+
+    async list(owner: string, limit: number, after?: string) {
+      // One extra row tells whether another page follows, without a second query.
+      const rows = await repository.list(owner, limit + 1, after);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return { attachments: page.map(toAttachment), lastId: rows.length > limit ? last?.id : null };
+    },
+  };
+}
+
+export type AttachmentsService = ReturnType<typeof createAttachmentsService>;

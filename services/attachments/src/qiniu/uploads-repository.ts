@@ -1,0 +1,33 @@
+import type { Db } from 'mongodb';
+
+/** An object Qiniu reported through the upload callback. */
+export interface QiniuUploadDoc {
+  key: string;
+  owner: string;
+  bucket: string;
+  size: number;
+  hash: string;
+  mimeType: string | null;
+  uploadedAt: Date;
+}
+
+export function createQiniuUploadsRepository(db: Db) {
+  const collection = db.collection<QiniuUploadDoc>('qiniu_uploads');
+  return {
+    async ensureIndexes(): Promise<void> {
+      await collection.createIndex({ key: 1 }, { unique: true, name: 'key' });
+      await collection.createIndex({ owner: 1, key: 1 }, { name: 'owner_key' });
+    },
+
+    /** One record per key; Qiniu may retry a callback, so this is an idempotent upsert. */
+    async record(doc: QiniuUploadDoc): Promise<void> {
+      await collection.updateOne({ key: doc.key }, { $set: { ...doc } }, { upsert: true });
+    },
+
+    find(key: string): Promise<QiniuUploadDoc | null> {
+      return collection.findOne({ key }, { projection: { _id: 0 } });
+    },
+  };
+}
+
+export type QiniuUploadsRepository = ReturnType<typeof createQiniuUploadsRepository>;
