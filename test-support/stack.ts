@@ -41,6 +41,7 @@ export interface TestStack {
 export async function startTestStack(
   label: string,
   env: Record<string, string> = {},
+  servers: { mongoUrl?: string; redisUrl?: string } = {},
 ): Promise<TestStack> {
   await buildAll();
   const name = uniqueName(label);
@@ -51,8 +52,8 @@ export async function startTestStack(
     attachments: await freePort(),
   };
   const options: StackOptions = {
-    mongoUrl: mongoUrl(),
-    redisUrl: redisUrl(),
+    mongoUrl: servers.mongoUrl ?? mongoUrl(),
+    redisUrl: servers.redisUrl ?? redisUrl(),
     keys: await generateSigningKey(`${label}-key`),
     ports,
     dbName: name,
