@@ -102,13 +102,17 @@ export function bearer(token: string) {
 }
 
 /** Registers a fresh user and returns its Session reply. */
-export async function newUser(app: AuthApp, deviceName?: string) {
+export async function newUser(
+  app: AuthApp,
+  deviceName?: string,
+  headers: Record<string, string> = {},
+) {
   const name = username();
-  const res = await register(app, {
-    username: name,
-    password: PASSWORD,
-    ...(deviceName ? { deviceName } : {}),
-  });
+  const res = await register(
+    app,
+    { username: name, password: PASSWORD, ...(deviceName ? { deviceName } : {}) },
+    headers,
+  );
   if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
   return { username: name, session: res.json() as SessionBody };
 }
