@@ -44,3 +44,7 @@ backup: install ## Export every collection to FILE (MONGODB_URL, MONGODB_DB_NAME
 
 restore: install ## Import FILE into an empty database (DROP=1 replaces existing collections)
 	npx tsx scripts/backup.ts restore $(FILE) $(if $(DROP),--drop,)
+
+.PHONY: fuzz
+fuzz: build ## Contract fuzzing with schemathesis against a whole stack (FUZZ_EXAMPLES=200)
+	npx tsx scripts/fuzz.ts
