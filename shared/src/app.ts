@@ -20,6 +20,11 @@ export interface ServiceAppOptions {
   /** Largest body a content-type parser buffers (streams are limited by the route). */
   bodyLimit?: number;
   metricsRegistry?: Registry;
+  /**
+   * Closes a socket that sends or receives nothing for this long (slow-loris bodies). Above the
+   * 30 s long-poll; a large upload that keeps sending is never cut.
+   */
+  idleTimeoutMs?: number;
   /** Peers trusted to set X-Forwarded-For (the TRUST_PROXY setting). */
   trustProxy?: string;
   /** Fastify options the service needs on top of the shared ones. */
@@ -45,6 +50,7 @@ export async function createServiceApp(options: ServiceAppOptions) {
     // Idle keep-alive sockets are closed on shutdown so draining does not wait on them.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    connectionTimeout: options.idleTimeoutMs ?? 65_000,
     routerOptions: { maxParamLength: 512 },
     trustProxy: options.trustProxy ? options.trustProxy.split(',').map((s) => s.trim()) : false,
     ...options.fastify,

@@ -74,6 +74,8 @@ export const baseConfigShape = {
   TRUST_PROXY: z
     .string()
     .default('loopback,linklocal,uniquelocal,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16'),
+  /** Socket idle timeout: a client that sends nothing for this long is disconnected. */
+  HTTP_IDLE_TIMEOUT_MS: envInt(1_000, 3_600_000).default(65_000),
   SHUTDOWN_TIMEOUT_MS: envInt(0, 600_000).default(10_000),
   JWT_ISSUER: z.string().min(1).default('journal-auth'),
   JWT_AUDIENCE: z.string().min(1).default('journal'),
