@@ -56,7 +56,10 @@ async function uploadRoute(app: ServiceApp, deps: AttachmentRoutesDeps) {
           errors: [{ path: 'headers.content-type', message: 'must be at most 255 characters' }],
         });
       }
-      const body = (request.body as Readable | undefined) ?? request.raw;
+      const stream = (request.body as Readable | undefined) ?? request.raw;
+      // Stopping early (limit crossed) must not destroy the socket: the 413 still has to be
+      // sent; onSend then closes the connection instead of draining the rest.
+      const body = stream.iterator({ destroyOnReturn: false });
       try {
         const result = await deps.service.put({
           owner: userId,
@@ -68,7 +71,7 @@ async function uploadRoute(app: ServiceApp, deps: AttachmentRoutesDeps) {
         if (result.created) reply.header('location', `/attachments/${id}`);
         return reply.code(result.created ? 201 : 200).send(result.attachment);
       } catch (err) {
-        if (request.raw.destroyed && !request.raw.complete) {
+        if (!(err instanceof ProblemError) && !request.raw.complete) {
           // The client hung up mid-body; nothing was kept and nobody is listening.
           request.log.info({ attachmentId: id }, 'upload abandoned by the client');
           throw new ProblemError('validation_failed', 'the upload ended before the whole body');
