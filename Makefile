@@ -48,3 +48,7 @@ restore: install ## Import FILE into an empty database (DROP=1 replaces existing
 .PHONY: fuzz
 fuzz: build ## Contract fuzzing with schemathesis against a whole stack (FUZZ_EXAMPLES=200)
 	npx tsx scripts/fuzz.ts
+
+.PHONY: bench
+bench: build ## Benchmarks: every scenario through the gateway, directly, via nginx and raw (bench/results/)
+	npx tsx bench/run.ts

@@ -1,0 +1,501 @@
+/**
+ * make bench: the whole stack with real dependencies (like make dev), every scenario of issue 8
+ * through the gateway and directly against the owning service, nginx as the reference proxy,
+ * and a raw-driver baseline in the same run. Prints one table, writes bench/results/<date>.json.
+ *
+ * BENCH_DURATION (seconds per load run, default 5), BENCH_GROWTH (stored entries of other users
+ * for the growth runs, default "10000,100000"), BENCH_BIG_MIB (default 100).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import { request as undiciRequest } from 'undici';
+import {
+  auth,
+  type BenchUser,
+  entryId,
+  mintUsers,
+  push,
+  pushBody,
+  register,
+} from './lib/client.js';
+import { type LoadResult, load, loop, peakRss, rssMiB } from './lib/measure.js';
+import { startBenchStack, startNginx } from './lib/stack.js';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+const GROWTH = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').map(Number).filter(Boolean);
+const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 100);
+const CONNECTIONS = 10;
+
+interface Row {
+  scenario: string;
+  path: string;
+  unit: string;
+  rate: number;
+  p50: number;
+  p99: number;
+  baseline?: number;
+  errors: number;
+  note?: string;
+}
+const rows: Row[] = [];
+const extras: Record<string, unknown> = {};
+
+function record(
+  scenario: string,
+  path: string,
+  unit: string,
+  r: LoadResult,
+  baseline?: number,
+  note?: string,
+  perReq = 1,
+) {
+  rows.push({
+    scenario,
+    path,
+    unit,
+    rate: r.requestsPerSec * perReq,
+    p50: r.p50,
+    p99: r.p99,
+    ...(baseline !== undefined ? { baseline } : {}),
+    errors: r.errors + r.non2xx,
+    ...(note ? { note } : {}),
+  });
+  process.stderr.write(
+    `  ${scenario} ${path}: ${(r.requestsPerSec * perReq).toFixed(0)} ${unit} p50 ${r.p50} ms p99 ${r.p99} ms${r.errors + r.non2xx ? ` errors ${r.errors + r.non2xx}` : ''}\n`,
+  );
+}
+
+const started = Date.now();
+process.stderr.write('starting the stack…\n');
+const stack = await startBenchStack();
+const nginx = await startNginx({ auth: stack.urls.auth, sync: stack.urls.sync });
+const mongo = new MongoClient(stack.mongoUrl);
+await mongo.connect();
+const db = mongo.db(stack.options.dbName);
+const redis = new Redis(stack.redisUrl, { keyPrefix: 'journal:' });
+const pids = Object.fromEntries(Object.entries(stack.procs).map(([n, p]) => [n, p.child.pid]));
+
+try {
+  const user = await register(stack.urls.gateway, 'bench');
+  const headers = auth(user);
+
+  // 1. The HTTP floor, and the lightest authenticated proxied call.
+  process.stderr.write('1. /health and /auth/me\n');
+  for (const [name, url] of Object.entries(stack.urls)) {
+    record('1 health', name, 'req/s', await load({ url: `${url}/health`, durationSec: DURATION }));
+  }
+  const users = db.collection('users');
+  const sessionBaseline = await loop(
+    async () => {
+      await redis.get(`session:${user.userId}`);
+      await users.findOne({ _id: user.userId as never });
+    },
+    CONNECTIONS,
+    DURATION,
+  );
+  for (const [path, url] of [
+    ['gateway', `${stack.urls.gateway}/auth/me`],
+    ['direct', `${stack.urls.auth}/auth/me`],
+    ['nginx', `${nginx.url}/auth/auth/me`],
+  ] as const) {
+    record(
+      '1 /auth/me',
+      path,
+      'req/s',
+      await load({ url, headers, durationSec: DURATION }),
+      sessionBaseline.requestsPerSec,
+    );
+  }
+  record('1 /auth/me', 'raw redis+mongo', 'ops/s', sessionBaseline);
+
+  // 2. Authenticated pull with nothing new.
+  process.stderr.write('2. empty pull\n');
+  const first = await push(stack.urls.gateway, user, 1);
+  const cursor = first.revision;
+  const entries = db.collection('entries');
+  const counters = db.collection('counters');
+  const emptyBaseline = await loop(
+    async () => {
+      await counters.findOne({ _id: user.userId as never });
+      await entries
+        .find({ userId: user.userId, revision: { $gt: cursor } })
+        .sort({ revision: 1 })
+        .limit(501)
+        .toArray();
+    },
+    CONNECTIONS,
+    DURATION,
+  );
+  const emptyPull = async (label: string) => {
+    for (const [path, url] of [
+      ['gateway', `${stack.urls.gateway}/sync/changes?since=${cursor}`],
+      ['direct', `${stack.urls.sync}/sync/changes?since=${cursor}`],
+      ['nginx', `${nginx.url}/sync/sync/changes?since=${cursor}`],
+    ] as const) {
+      record(
+        label,
+        path,
+        'req/s',
+        await load({ url, headers, durationSec: DURATION }),
+        emptyBaseline.requestsPerSec,
+      );
+    }
+  };
+  await emptyPull('2 empty pull');
+  record('2 empty pull', 'raw mongo', 'ops/s', emptyBaseline);
+
+  // 3. Push batches of 1, 50 and 500 new entries (entries/s).
+  process.stderr.write('3. push batches\n');
+  for (const size of [1, 50, 500]) {
+    const docs = () =>
+      Array.from({ length: size }, () => ({
+        userId: `raw-${user.userId}`,
+        id: entryId(),
+        revision: Math.floor(Math.random() * 1e12),
+        deleted: false,
+        content: { title: 'bench', body: 'x'.repeat(200) },
+        updatedAt: new Date(),
+      }));
+    const baseline = await loop(() => entries.insertMany(docs(), { ordered: false }), 2, DURATION);
+    for (const [path, base] of [
+      ['gateway', stack.urls.gateway],
+      ['direct', stack.urls.sync],
+    ] as const) {
+      const r = await load({
+        url: `${base}/sync/push`,
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        connections: 2,
+        durationSec: DURATION,
+        requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, body: pushBody(size) }) }],
+      });
+      record(
+        `3 push x${size}`,
+        path,
+        'entries/s',
+        r,
+        baseline.requestsPerSec * size,
+        undefined,
+        size,
+      );
+    }
+    record(`3 push x${size}`, 'raw insertMany', 'entries/s', baseline, undefined, undefined, size);
+    await entries.deleteMany({ userId: `raw-${user.userId}` });
+  }
+
+  // 4. Full pages of 500 entries of ~1 KiB.
+  process.stderr.write('4. full pages\n');
+  const reader = await register(stack.urls.gateway, 'reader');
+  for (let i = 0; i < 4; i++) await push(stack.urls.gateway, reader, 500, 1000);
+  const pageBaseline = await loop(
+    async () => {
+      await counters.findOne({ _id: reader.userId as never });
+      await entries
+        .find({ userId: reader.userId, revision: { $gt: 0 } })
+        .sort({ revision: 1 })
+        .limit(501)
+        .toArray();
+    },
+    2,
+    DURATION,
+  );
+  const fullPages = async (label: string) => {
+    for (const [path, base] of [
+      ['gateway', stack.urls.gateway],
+      ['direct', stack.urls.sync],
+    ] as const) {
+      const r = await load({
+        url: `${base}/sync/changes?since=0&limit=500`,
+        headers: auth(reader),
+        connections: 2,
+        durationSec: DURATION,
+      });
+      record(label, path, 'entries/s', r, pageBaseline.requestsPerSec * 500, undefined, 500);
+    }
+  };
+  await fullPages('4 full pages');
+  record('4 full pages', 'raw find', 'entries/s', pageBaseline, undefined, undefined, 500);
+
+  // Growth: scenarios 2 and 4 again with many stored entries of other users.
+  let stored = 0;
+  for (const target of GROWTH) {
+    process.stderr.write(`growth: ${target} entries of other users\n`);
+    while (stored < target) {
+      const batch = Array.from({ length: Math.min(5000, target - stored) }, (_, i) => ({
+        userId: `other-${(stored + i) % 1000}`,
+        id: `g${stored + i}`,
+        revision: stored + i + 1,
+        deleted: false,
+        content: { body: 'x'.repeat(200) },
+        clientUpdatedAt: null,
+        updatedAt: new Date(),
+        deviceId: null,
+      }));
+      await entries.insertMany(batch, { ordered: false });
+      stored += batch.length;
+    }
+    await emptyPull(`2 empty pull +${target}`);
+    await fullPages(`4 full pages +${target}`);
+  }
+
+  // 5. Attachments: 1 MiB with load, BIG_MIB single transfers with peak RSS.
+  process.stderr.write('5. attachments\n');
+  const oneMiB = randomBytes(1024 * 1024);
+  for (const [path, base] of [
+    ['gateway', stack.urls.gateway],
+    ['direct', stack.urls.attachments],
+  ] as const) {
+    const up = await load({
+      url: `${base}/attachments/x`,
+      method: 'PUT',
+      headers: { ...headers, 'content-type': 'application/octet-stream' },
+      connections: 2,
+      durationSec: DURATION,
+      requests: [
+        {
+          method: 'PUT',
+          setupRequest: (req) => ({ ...req, path: `/attachments/${entryId()}`, body: oneMiB }),
+        },
+      ],
+    });
+    record('5 upload 1 MiB', path, 'MiB/s', up);
+  }
+  await undiciRequest(`${stack.urls.gateway}/attachments/one-mib`, {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': 'application/octet-stream' },
+    body: oneMiB,
+  }).then((r) => r.body.dump());
+  for (const [path, base] of [
+    ['gateway', stack.urls.gateway],
+    ['direct', stack.urls.attachments],
+  ] as const) {
+    record(
+      '5 download 1 MiB',
+      path,
+      'MiB/s',
+      await load({
+        url: `${base}/attachments/one-mib`,
+        headers,
+        connections: 2,
+        durationSec: DURATION,
+      }),
+    );
+  }
+  const big = async (base: string, id: string) => {
+    const size = BIG_MIB * 1024 * 1024;
+    const chunk = randomBytes(1024 * 1024);
+    const hash = createHash('sha256');
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < BIG_MIB; i++) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      })(),
+    );
+    const up = await peakRss(pids, async () => {
+      const t = Date.now();
+      const res = await undiciRequest(`${base}/attachments/${id}`, {
+        method: 'PUT',
+        headers: {
+          ...headers,
+          'content-type': 'application/octet-stream',
+          'content-length': String(size),
+        },
+        body,
+      });
+      await res.body.dump();
+      if (res.statusCode !== 201) throw new Error(`big upload: ${res.statusCode}`);
+      return (BIG_MIB / (Date.now() - t)) * 1000;
+    });
+    const down = await peakRss(pids, async () => {
+      const t = Date.now();
+      const res = await undiciRequest(`${base}/attachments/${id}`, { headers });
+      const check = createHash('sha256');
+      for await (const part of res.body) check.update(part as Buffer);
+      if (check.digest('hex') !== hash.digest('hex')) throw new Error('big download differs');
+      return (BIG_MIB / (Date.now() - t)) * 1000;
+    });
+    return { up, down };
+  };
+  for (const [path, base] of [
+    ['gateway', stack.urls.gateway],
+    ['direct', stack.urls.attachments],
+  ] as const) {
+    const r = await big(base, `big-${path}`);
+    const growth = (p: typeof r.up) =>
+      Object.fromEntries(
+        Object.keys(p.peak).map((k) => [k, Math.round((p.peak[k] ?? 0) - (p.before[k] ?? 0))]),
+      );
+    rows.push({
+      scenario: `5 upload ${BIG_MIB} MiB`,
+      path,
+      unit: 'MiB/s',
+      rate: r.up.result,
+      p50: 0,
+      p99: 0,
+      errors: 0,
+      note: `RSS growth MiB ${JSON.stringify(growth(r.up))}`,
+    });
+    rows.push({
+      scenario: `5 download ${BIG_MIB} MiB`,
+      path,
+      unit: 'MiB/s',
+      rate: r.down.result,
+      p50: 0,
+      p99: 0,
+      errors: 0,
+      note: `RSS growth MiB ${JSON.stringify(growth(r.down))}`,
+    });
+  }
+
+  // 6. Logins while empty pulls run beside them.
+  process.stderr.write('6. logins beside pulls\n');
+  const alone = await load({
+    url: `${stack.urls.gateway}/sync/changes?since=${cursor}`,
+    headers,
+    durationSec: DURATION,
+  });
+  const [logins, beside] = await Promise.all([
+    load({
+      url: `${stack.urls.gateway}/auth/login`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: user.username, password: user.password }),
+      connections: 4,
+      durationSec: DURATION,
+    }),
+    load({
+      url: `${stack.urls.gateway}/sync/changes?since=${cursor}`,
+      headers,
+      durationSec: DURATION,
+    }),
+  ]);
+  record('6 login', 'gateway', 'logins/s', logins);
+  record('6 empty pull alone', 'gateway', 'req/s', alone);
+  record(
+    '6 empty pull beside logins',
+    'gateway',
+    'req/s',
+    beside,
+    undefined,
+    `p99 ${alone.p99} -> ${beside.p99} ms`,
+  );
+
+  // 7. 1,000 waiting long-polls, then one push per user.
+  process.stderr.write('7. long-poll\n');
+  const waiters: BenchUser[] = await mintUsers(stack.options, 1000);
+  const memBefore = { gateway: rssMiB(pids.gateway), sync: rssMiB(pids.sync) };
+  const wokenAt = new Map<string, number>();
+  const polls = waiters.map((w) =>
+    undiciRequest(`${stack.urls.gateway}/sync/changes?since=0&wait=30`, {
+      headers: auth(w),
+      bodyTimeout: 60_000,
+      headersTimeout: 60_000,
+    })
+      .then(async (r) => {
+        await r.body.text();
+        wokenAt.set(w.userId, Date.now());
+        return r.statusCode;
+      })
+      .catch(() => -1),
+  );
+  await new Promise((r) => setTimeout(r, 3000));
+  const memHeld = { gateway: rssMiB(pids.gateway), sync: rssMiB(pids.sync) };
+  const pushedAt = new Map<string, number>();
+  for (let i = 0; i < waiters.length; i += 50) {
+    await Promise.all(
+      waiters.slice(i, i + 50).map(async (w) => {
+        const t = Date.now();
+        await push(stack.urls.sync, w, 1);
+        pushedAt.set(w.userId, t);
+      }),
+    );
+  }
+  const statuses = await Promise.all(polls);
+  const wake = waiters
+    .map((w) => (wokenAt.get(w.userId) ?? 0) - (pushedAt.get(w.userId) ?? 0))
+    .filter((ms) => ms >= 0)
+    .sort((a, b) => a - b);
+  const q = (p: number) => wake[Math.min(wake.length - 1, Math.floor(p * wake.length))] ?? 0;
+  extras.longPoll = {
+    waiting: waiters.length,
+    ok: statuses.filter((s) => s === 200).length,
+    wakeP50: q(0.5),
+    wakeP99: q(0.99),
+    kibPerWaitingPull: {
+      gateway: Math.round(((memHeld.gateway - memBefore.gateway) * 1024) / waiters.length),
+      sync: Math.round(((memHeld.sync - memBefore.sync) * 1024) / waiters.length),
+    },
+  };
+  rows.push({
+    scenario: '7 long-poll wake-up',
+    path: 'gateway',
+    unit: 'pulls',
+    rate: waiters.length,
+    p50: q(0.5),
+    p99: q(0.99),
+    errors: statuses.filter((s) => s !== 200).length,
+    note: `KiB per waiting pull ${JSON.stringify((extras.longPoll as { kibPerWaitingPull: unknown }).kibPerWaitingPull)}`,
+  });
+} finally {
+  await redis.quit().catch(() => {});
+  await mongo.close();
+  await nginx.stop();
+  await stack.stop();
+}
+
+// The table, with each figure's ratio to the raw baseline (and gateway vs direct/nginx).
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
+const lines = [
+  '| scenario | path | rate | unit | p50 ms | p99 ms | vs raw | errors | note |',
+  '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |',
+  ...rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.path} | ${fmt(r.rate)} | ${r.unit} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.baseline ? `${((r.rate / r.baseline) * 100).toFixed(0)}%` : ''} | ${r.errors} | ${r.note ?? ''} |`,
+  ),
+];
+const ratios: Record<string, string> = {};
+for (const scenario of new Set(rows.map((r) => r.scenario))) {
+  const g = rows.find((r) => r.scenario === scenario && r.path === 'gateway');
+  const d = rows.find((r) => r.scenario === scenario && r.path === 'direct');
+  const n = rows.find((r) => r.scenario === scenario && r.path === 'nginx');
+  if (g && d)
+    ratios[`${scenario}: gateway/direct`] =
+      `${((g.rate / d.rate) * 100).toFixed(0)}% throughput, +${(g.p50 - d.p50).toFixed(2)} ms p50, +${(g.p99 - d.p99).toFixed(2)} ms p99`;
+  if (g && n)
+    ratios[`${scenario}: gateway/nginx`] = `${((g.rate / n.rate) * 100).toFixed(0)}% throughput`;
+}
+const table = `${lines.join('\n')}\n\n${Object.entries(ratios)
+  .map(([k, v]) => `- ${k}: ${v}`)
+  .join('\n')}\n`;
+process.stdout.write(`\n${table}\n${JSON.stringify(extras)}\n`);
+const date = new Date().toISOString().replace(/[:.]/g, '-');
+await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
+await writeFile(
+  join(import.meta.dirname, 'results', `${date}.json`),
+  JSON.stringify(
+    {
+      date,
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model,
+        memGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
+      durationSec: DURATION,
+      rows,
+      ratios,
+      extras,
+      elapsedSec: Math.round((Date.now() - started) / 1000),
+    },
+    null,
+    2,
+  ),
+);
+process.stderr.write(`done in ${Math.round((Date.now() - started) / 1000)} s\n`);
