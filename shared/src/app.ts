@@ -6,8 +6,9 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
+import { ProblemError } from './errors.js';
 import { type HealthOptions, healthPlugin } from './health.js';
-import { httpPlugin, requestIdFrom } from './http.js';
+import { httpPlugin, requestIdFrom, sendProblem } from './http.js';
 import type { Logger } from './logger.js';
 import { metricsPlugin } from './metrics.js';
 
@@ -53,6 +54,18 @@ export async function createServiceApp(options: ServiceAppOptions) {
     connectionTimeout: options.idleTimeoutMs ?? 65_000,
     routerOptions: { maxParamLength: 512 },
     trustProxy: options.trustProxy ? options.trustProxy.split(',').map((s) => s.trim()) : false,
+    // Errors the router raises before any route runs (an undecodable URL, a path parameter
+    // over maxParamLength) answer 400 problem documents too, not fastify's own JSON or 414.
+    frameworkErrors: (error, _request, reply) =>
+      sendProblem(
+        reply,
+        new ProblemError(
+          'validation_failed',
+          error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'a path parameter is too long'
+            : 'the URL is not valid',
+        ),
+      ),
     ...options.fastify,
   }).withTypeProvider<ZodTypeProvider>();
 

@@ -200,3 +200,26 @@ describe('health and metrics', () => {
     expect(res.body).toContain('process_resident_memory_bytes');
   });
 });
+
+describe('router errors', () => {
+  it('answers an undecodable URL and an over-long parameter with 400 problem documents', async () => {
+    const local = await createServiceApp({
+      service: 't',
+      version: '0',
+      logger: captureLogger().logger,
+      checks: {},
+    });
+    local.get('/things/:id', async () => ({}));
+    await local.ready();
+    const bad = await local.inject({ method: 'GET', url: '/things/%E0%A4%A' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('validation_failed');
+    const long = await local.inject({ method: 'GET', url: `/things/${'a'.repeat(600)}` });
+    expect(long.statusCode).toBe(400);
+    expect(long.json()).toMatchObject({
+      code: 'validation_failed',
+      detail: 'a path parameter is too long',
+    });
+    await local.close();
+  });
+});

@@ -3,11 +3,9 @@ import {
   createServiceApp,
   createTokenVerifier,
   type Logger,
-  ProblemError,
   pingMongo,
   pingRedis,
   type Redis,
-  sendProblem,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
@@ -41,20 +39,6 @@ export async function buildApp(deps: AppDeps) {
     checks: {
       mongodb: () => pingMongo(db),
       redis: () => pingRedis(deps.redis),
-    },
-    fastify: {
-      // Errors the router raises before any route runs (an undecodable URL, a path parameter
-      // over maxParamLength) answer 400 problem documents too, not fastify's own JSON or 414.
-      frameworkErrors: (error, _request, reply) =>
-        sendProblem(
-          reply,
-          new ProblemError(
-            'validation_failed',
-            error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-              ? 'a path parameter is too long'
-              : 'the URL is not valid',
-          ),
-        ),
     },
   });
 
