@@ -1,0 +1,119 @@
+{{/*
+The environment of one service container. Every name here is a variable that service's config
+schema reads (services/<name>/src/config.ts and shared/src/config.ts); tests/deploy checks it.
+Call with (dict "root" $ "component" "gateway").
+*/}}
+{{- define "journal.env" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+{{- $values := index $root.Values $c -}}
+{{- $secret := include "journal.secretName" $root -}}
+{{- $configMap := include "journal.configMapName" $root -}}
+{{- $external := not (empty $root.Values.existingSecret) -}}
+- name: PORT
+  value: {{ $values.containerPort | quote }}
+- name: LOG_LEVEL
+  value: {{ $values.logLevel | quote }}
+- name: SHUTDOWN_TIMEOUT_MS
+  value: {{ $values.shutdownTimeoutMs | quote }}
+{{- range $name := list "NODE_ENV" "REDIS_KEY_PREFIX" "JWT_ISSUER" "JWT_AUDIENCE" }}
+- name: {{ $name }}
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: {{ $name }}
+{{- end }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.redisUrl }}
+{{- if or $root.Values.jwt.publicKeys $external }}
+- name: JWT_PUBLIC_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.jwtPublicKeys }}
+      optional: {{ $external }}
+{{- end }}
+{{- if $root.Values.jwt.jwksFromAuth }}
+- name: JWT_JWKS_URL
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: JWT_JWKS_URL
+{{- end }}
+{{- if ne $c "gateway" }}
+- name: MONGODB_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.mongodbUrl }}
+- name: MONGODB_DB_NAME
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: MONGODB_DB_NAME
+{{- end }}
+{{- if eq $c "gateway" }}
+{{- range $upstream := list "auth" "sync" "attachments" }}
+- name: {{ upper $upstream }}_URL
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: {{ upper $upstream }}_URL
+{{- end }}
+{{- end }}
+{{- if eq $c "auth" }}
+{{- if or $root.Values.jwt.privateKey $external }}
+- name: JWT_PRIVATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.jwtPrivateKey }}
+{{- end }}
+{{- if $root.Values.jwt.keyId }}
+- name: JWT_KEY_ID
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: JWT_KEY_ID
+{{- end }}
+{{- if $root.Values.jwt.accessTtlSeconds }}
+- name: JWT_ACCESS_TTL_SECONDS
+  value: {{ $root.Values.jwt.accessTtlSeconds | quote }}
+{{- end }}
+{{- end }}
+{{- if eq $c "attachments" }}
+{{- if or $root.Values.qiniu.accessKey $external }}
+- name: QINIU_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.qiniuAccessKey }}
+      optional: {{ $external }}
+- name: QINIU_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.qiniuSecretKey }}
+      optional: {{ $external }}
+{{- end }}
+{{- range $key, $name := dict "bucketName" "QINIU_BUCKET_NAME" "uploadDomain" "QINIU_UPLOAD_DOMAIN" "downloadDomain" "QINIU_DOWNLOAD_DOMAIN" "callbackUrl" "QINIU_CALLBACK_URL" "tokenTtlSeconds" "QINIU_TOKEN_TTL_SECONDS" }}
+{{- if index $root.Values.qiniu $key }}
+- name: {{ $name }}
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: {{ $name }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $name, $value := $values.config }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- with $values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
