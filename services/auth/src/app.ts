@@ -42,7 +42,7 @@ export async function buildApp(deps: AppDeps) {
 
   // Storage and domain: repositories (indexes made idempotently at start-up), keys, services.
   const users = createUsersRepository(db);
-  const sessionsRepo = createSessionsRepository(db);
+  const sessionsRepo = createSessionsRepository(db, config.JWT_REFRESH_TTL_SECONDS * 1000);
   const refreshTokens = createRefreshTokensRepository(db);
   const [, sessionsTtl, tokensTtl] = await Promise.all([
     users.ensureIndexes(),

@@ -89,6 +89,10 @@ describe('refresh', () => {
     const doc = await h.db.collection('sessions').findOne({ _id: sid(first.accessToken) } as never);
     expect(doc?.revokedAt).toBeInstanceOf(Date);
     expect(doc?.revokedReason).toBe('refresh_token_reuse');
+    const revocation = await h.db
+      .collection('session_revocations')
+      .findOne({ _id: sid(first.accessToken) } as never);
+    expect(revocation).toMatchObject({ userId: session.user.id, reason: 'refresh_token_reuse' });
   });
 
   it('lets exactly one of two concurrent refreshes with the same token succeed', async () => {
@@ -102,6 +106,22 @@ describe('refresh', () => {
       // The loser looked like reuse, so the session is revoked, the winner's tokens included.
       const winner = results.find((r) => r.statusCode === 200)?.json();
       expect((await me(winner.accessToken)).statusCode).toBe(401);
+      expect((await refresh(winner.refreshToken)).statusCode).toBe(401);
+    }
+  });
+
+  it('lets exactly one of five concurrent refreshes succeed and leaves nothing live', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { session } = await newUser(app);
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => refresh(session.refreshToken)),
+      );
+      const codes = results.map((r) => r.statusCode);
+      expect(codes.filter((c) => c === 200)).toHaveLength(1);
+      expect(codes.filter((c) => c === 401)).toHaveLength(4);
+      // The revocation raced with the winner's writes and still won: no live key, no token.
+      expect(await h.redis.exists(sessionKey(sid(session.accessToken)))).toBe(0);
+      const winner = results.find((r) => r.statusCode === 200)?.json();
       expect((await refresh(winner.refreshToken)).statusCode).toBe(401);
     }
   });
@@ -266,5 +286,34 @@ describe('session list', () => {
   it('requires a bearer token', async () => {
     const res = await app.inject({ method: 'GET', url: '/auth/sessions' });
     expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('clean-up', () => {
+  it('purges refresh tokens a week past expiry and expired sessions (where no TTL index does)', async () => {
+    const { createRefreshTokensRepository } = await import('../src/tokens/refresh-repository.js');
+    const { createSessionsRepository } = await import('../src/sessions/repository.js');
+    const { session } = await newUser(app);
+    const sessionId = sid(session.accessToken);
+    const tokens = h.db.collection('refresh_tokens');
+    const hash = hashRefreshToken(session.refreshToken);
+    await tokens.updateOne({ tokenHash: hash } as never, {
+      $set: { expiresAt: new Date(Date.now() - 6 * 86_400_000) },
+    });
+    expect(await createRefreshTokensRepository(h.db).purgeExpired()).toBe(0);
+    await tokens.updateOne({ tokenHash: hash } as never, {
+      $set: { expiresAt: new Date(Date.now() - 8 * 86_400_000) },
+    });
+    expect(await createRefreshTokensRepository(h.db).purgeExpired()).toBe(1);
+    expect(await tokens.countDocuments({ tokenHash: hash } as never)).toBe(0);
+
+    await h.db
+      .collection('sessions')
+      .updateOne({ _id: sessionId } as never, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    expect((await listSessions(session.accessToken)).json().sessions).toEqual([]);
+    expect(
+      await createSessionsRepository(h.db, 30 * 86_400_000).purgeExpired(),
+    ).toBeGreaterThanOrEqual(1);
+    expect(await h.db.collection('sessions').countDocuments({ _id: sessionId } as never)).toBe(0);
   });
 });

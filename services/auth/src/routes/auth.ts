@@ -114,7 +114,7 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
           const ended = await deps.sessions.endAll(userId, 'logout_all');
           request.log.info({ sessions: ended }, 'logged out on all devices');
         } else {
-          await deps.sessions.end(sessionId, 'logout');
+          await deps.sessions.end(sessionId, userId, 'logout');
         }
         return reply.code(204).send(null);
       },

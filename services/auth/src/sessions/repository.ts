@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from 'mongodb';
+import { type Db, MongoServerError } from 'mongodb';
 import { ensureMissingIndexes } from '../storage/indexes.js';
 import { ensureTtlIndex, purgeExpired } from '../storage/ttl.js';
 
 /**
  * A session: one device's login, from login/register until logout, revocation or the refresh
- * token's expiry. `expiresAt` moves forward with every refresh; the TTL index on it only cleans
- * up, the code checks it.
+ * token's expiry. `lastUsedAt` and `expiresAt` move forward with every refresh; the TTL index on
+ * `expiresAt` only cleans up, the code checks it.
  */
 export interface SessionDoc {
   _id: string;
@@ -15,26 +15,61 @@ export interface SessionDoc {
   createdAt: Date;
   lastUsedAt: Date;
   expiresAt: Date;
+  /** Informational copy of the revocation (see `RevocationDoc`, which is authoritative). */
   revokedAt: Date | null;
   revokedReason?: string;
 }
 
-/** Revoked sessions are kept this long (for audit) before the TTL index removes them. */
+/**
+ * The fact that a session ended, as a document of its own that is only ever inserted (unique
+ * `_id` = session id), never updated. On FerretDB 1.24 updates of one document are not atomic
+ * read-modify-writes: a refresh's `lastUsedAt` update racing with a logout can write the
+ * session back without its `revokedAt`. An insert cannot be undone that way.
+ */
+export interface RevocationDoc {
+  _id: string;
+  userId: string;
+  revokedAt: Date;
+  reason: string;
+  /** Clean-up time: past any refresh token of the session. */
+  expiresAt: Date;
+}
+
+/** Revoked sessions are kept this long (for audit) before clean-up removes them. */
 const CLEANUP_GRACE_MS = 7 * 86_400_000;
 
-export function createSessionsRepository(db: Db) {
+export function createSessionsRepository(db: Db, refreshTtlMs: number) {
   const sessions = db.collection<SessionDoc>('sessions');
+  const revocations = db.collection<RevocationDoc>('session_revocations');
+
+  async function revokedAmong(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const docs = await revocations
+      .find({ _id: { $in: ids } }, { projection: { _id: 1 } })
+      .toArray();
+    return new Set(docs.map((d) => d._id));
+  }
 
   return {
     /** Returns whether the server expires documents itself (false on FerretDB 1.x). */
     async ensureIndexes(): Promise<boolean> {
       await ensureMissingIndexes(sessions as never, [{ key: { userId: 1 }, name: 'userId' }]);
-      return ensureTtlIndex(sessions as never, 'expiresAt', 0);
+      const [a, b] = await Promise.all([
+        ensureTtlIndex(sessions as never, 'expiresAt', 0),
+        ensureTtlIndex(revocations as never, 'expiresAt', 0),
+      ]);
+      return a && b;
     },
 
-    purgeExpired: () => purgeExpired(sessions as never, 'expiresAt', 0),
+    async purgeExpired(): Promise<number> {
+      const [a, b] = await Promise.all([
+        purgeExpired(sessions as never, 'expiresAt', 0),
+        purgeExpired(revocations as never, 'expiresAt', 0),
+      ]);
+      return a + b;
+    },
 
-    async create(userId: string, deviceName: string | null, ttlMs: number): Promise<SessionDoc> {
+    async create(userId: string, deviceName: string | null): Promise<SessionDoc> {
       const now = new Date();
       const doc: SessionDoc = {
         _id: randomUUID(),
@@ -42,7 +77,7 @@ export function createSessionsRepository(db: Db) {
         deviceName,
         createdAt: now,
         lastUsedAt: now,
-        expiresAt: new Date(now.getTime() + ttlMs),
+        expiresAt: new Date(now.getTime() + refreshTtlMs),
         revokedAt: null,
       };
       await sessions.insertOne(doc);
@@ -53,41 +88,44 @@ export function createSessionsRepository(db: Db) {
       return sessions.findOne({ _id: id });
     },
 
-    async touch(id: string, ttlMs: number): Promise<void> {
+    /** The session's revocation, if it has ended. */
+    revocation(id: string) {
+      return revocations.findOne({ _id: id });
+    },
+
+    async touch(id: string): Promise<void> {
       const now = new Date();
       await sessions.updateOne(
         { _id: id, revokedAt: null },
-        { $set: { lastUsedAt: now, expiresAt: new Date(now.getTime() + ttlMs) } },
+        { $set: { lastUsedAt: now, expiresAt: new Date(now.getTime() + refreshTtlMs) } },
       );
     },
 
-    /** Marks the session revoked; true when this call revoked it. */
-    async revoke(id: string, reason: string): Promise<boolean> {
+    /** Records that the session ended; idempotent (the first revocation's time and reason win). */
+    async revoke(id: string, userId: string, reason: string): Promise<void> {
       const now = new Date();
-      const result = await sessions.updateOne(
+      const expiresAt = new Date(now.getTime() + refreshTtlMs + CLEANUP_GRACE_MS);
+      try {
+        await revocations.insertOne({ _id: id, userId, revokedAt: now, reason, expiresAt });
+      } catch (err) {
+        if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+      }
+      await sessions.updateOne(
         { _id: id, revokedAt: null },
-        {
-          $set: {
-            revokedAt: now,
-            revokedReason: reason,
-            expiresAt: new Date(now.getTime() + CLEANUP_GRACE_MS),
-          },
-        },
+        { $set: { revokedAt: now, revokedReason: reason, expiresAt } },
       );
-      return result.modifiedCount === 1;
     },
 
-    /** Ids of the user's sessions not yet revoked (possibly expired). */
+    /** Ids of the user's sessions that have not ended (possibly expired). */
     async unrevokedIds(userId: string): Promise<string[]> {
-      const docs = await sessions
-        .find({ userId, revokedAt: null }, { projection: { _id: 1 } })
-        .toArray();
-      return docs.map((d) => d._id);
+      const docs = await sessions.find({ userId }, { projection: { _id: 1 } }).toArray();
+      const revoked = await revokedAmong(docs.map((d) => d._id));
+      return docs.map((d) => d._id).filter((id) => !revoked.has(id));
     },
 
-    /** The user's live sessions, most recently used first. */
-    listActive(userId: string) {
-      return sessions
+    /** The user's live sessions (not ended, not expired), most recently used first. */
+    async listActive(userId: string) {
+      const docs = await sessions
         .find(
           { userId, revokedAt: null, expiresAt: { $gt: new Date() } },
           { projection: { _id: 1, deviceName: 1, createdAt: 1, lastUsedAt: 1 } },
@@ -95,6 +133,8 @@ export function createSessionsRepository(db: Db) {
         .sort({ lastUsedAt: -1 })
         .limit(1000)
         .toArray();
+      const revoked = await revokedAmong(docs.map((d) => d._id));
+      return docs.filter((d) => !revoked.has(d._id));
     },
   };
 }

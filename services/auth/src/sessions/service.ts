@@ -41,16 +41,16 @@ export function createSessionService(deps: SessionServiceDeps) {
     } satisfies SessionReply;
   }
 
-  async function end(sessionId: string, reason: string): Promise<void> {
+  async function end(sessionId: string, userId: string, reason: string): Promise<void> {
     // Order matters for concurrent refreshes: see `refresh`.
-    await deps.sessions.revoke(sessionId, reason);
+    await deps.sessions.revoke(sessionId, userId, reason);
     await deps.refreshTokens.revokeSession(sessionId);
     await deps.live.remove(sessionId);
   }
 
   return {
     async start(user: PublicUser, deviceName: string | null): Promise<SessionReply> {
-      const session = await deps.sessions.create(user._id, deviceName, refreshTtlMs);
+      const session = await deps.sessions.create(user._id, deviceName);
       const refreshToken = await deps.refreshTokens.issue(session._id, user._id, refreshTtlMs);
       if (!refreshToken) throw new Error('a new session already had a refresh token');
       await deps.live.put(session._id, {
@@ -70,7 +70,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       const tokenHash = hashRefreshToken(token);
       const reused = async (sessionId: string, userId: string) => {
         deps.logger.warn({ sessionId, userId }, 'refresh token reused: session revoked');
-        await end(sessionId, 'refresh_token_reuse');
+        await end(sessionId, userId, 'refresh_token_reuse');
         return invalidRefresh();
       };
       const claimed = await deps.refreshTokens.claim(tokenHash);
@@ -80,14 +80,18 @@ export function createSessionService(deps: SessionServiceDeps) {
         throw invalidRefresh();
       }
       const usedAt = claimed.usedAt ?? new Date();
-      const session = await deps.sessions.findById(claimed.sessionId);
+      const [session, revocation] = await Promise.all([
+        deps.sessions.findById(claimed.sessionId),
+        deps.sessions.revocation(claimed.sessionId),
+      ]);
       // A session revoked before this claim (its tokens are normally revoked with it, so this
-      // only catches an end() interrupted half-way) or past its expiry is over.
+      // only catches an end() interrupted half-way) or past its expiry is over. One revoked
+      // after the claim lost a race to this request: see the check at the end.
       if (
         !session ||
         session.userId !== claimed.userId ||
-        (session.revokedAt && session.revokedAt < usedAt) ||
-        (!session.revokedAt && session.expiresAt <= usedAt)
+        (revocation && revocation.revokedAt < usedAt) ||
+        (!revocation && session.expiresAt <= usedAt)
       ) {
         throw invalidRefresh();
       }
@@ -101,7 +105,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         tokenHash,
       );
       if (!refreshToken) throw await reused(session._id, user._id);
-      await deps.sessions.touch(session._id, refreshTtlMs);
+      await deps.sessions.touch(session._id);
       await deps.live.put(session._id, {
         userId: user._id,
         ...(session.deviceName ? { deviceName: session.deviceName } : {}),
@@ -110,8 +114,7 @@ export function createSessionService(deps: SessionServiceDeps) {
 
       // A revocation that ran alongside (reuse by a concurrent request, logout) may have missed
       // the token and live key made above: if the session is revoked by now, kill them too.
-      const after = await deps.sessions.findById(session._id);
-      if (!after || after.revokedAt) {
+      if (await deps.sessions.revocation(session._id)) {
         await deps.refreshTokens.revokeSession(session._id);
         await deps.live.remove(session._id);
       }
@@ -122,7 +125,7 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     async endAll(userId: string, reason: string): Promise<number> {
       const ids = await deps.sessions.unrevokedIds(userId);
-      for (const id of ids) await end(id, reason);
+      for (const id of ids) await end(id, userId, reason);
       return ids.length;
     },
 
