@@ -102,3 +102,48 @@ export async function ensureHelm(): Promise<string> {
     return binary;
   });
 }
+
+export const KUBERNETES_VALIDATE_VERSION = '1.37.0';
+
+/**
+ * kubernetes-validate from PyPI in a venv of its own under .tools: it ships the Kubernetes JSON
+ * schemas of many versions, so rendered manifests are validated offline (kubeconform would
+ * download its schemas at run time).
+ */
+export async function ensureKubernetesValidate(): Promise<string> {
+  const venv = join(ROOT, '.tools', 'venv-k8s');
+  const binary = join(venv, 'bin', 'kubernetes-validate');
+  if (existsSync(binary)) return binary;
+  return withLock('kubernetes-validate', async () => {
+    if (existsSync(binary)) return binary;
+    log(`installing kubernetes-validate ${KUBERNETES_VALIDATE_VERSION} into .tools/venv-k8s`);
+    if (!existsSync(join(venv, 'bin', 'pip'))) await execFileAsync('python3', ['-m', 'venv', venv]);
+    await execFileAsync(
+      join(venv, 'bin', 'pip'),
+      ['install', '-q', `kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}`],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    return binary;
+  });
+}
+
+/** nginx on PATH (or Debian's /usr/sbin/nginx), installing the Debian package when missing. */
+export async function ensureNginx(): Promise<string> {
+  const find = async () =>
+    (await onPath('nginx')) ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
+  const found = await find();
+  if (found) return found;
+  return withLock('apt', async () => {
+    const again = await find();
+    if (again) return again;
+    log('nginx not found: installing the Debian package nginx');
+    await execFileAsync(
+      'sh',
+      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx'],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const installed = await find();
+    if (!installed) throw new Error('nginx is still missing after apt-get install');
+    return installed;
+  });
+}
