@@ -19,6 +19,20 @@ describe('MongoDB client', () => {
     await mongo.close();
   });
 
+  it('adds a new index next to existing unique ones, and survives TTL options', async () => {
+    const mongo = await connectMongo(mongoUrl(), { dbName: uniqueName('idx2') });
+    const col = mongo.db.collection<{ owner: string; id: string; at: Date }>('things');
+    await ensureIndexes(col, [{ key: { owner: 1, id: 1 }, unique: true }]);
+    await ensureIndexes(col, [
+      { key: { owner: 1, id: 1 }, unique: true },
+      { key: { at: 1 }, name: 'at_ttl', expireAfterSeconds: 60 },
+    ]);
+    const names = (await col.indexes()).map((i) => i.name).sort();
+    expect(names).toEqual(['_id_', 'at_ttl', 'owner_1_id_1']);
+    await mongo.db.dropDatabase();
+    await mongo.close();
+  });
+
   it('gives up after its start-up deadline when nothing listens', async () => {
     const port = await freePort();
     const started = Date.now();
