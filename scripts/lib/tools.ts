@@ -147,3 +147,18 @@ export async function ensureNginx(): Promise<string> {
     return installed;
   });
 }
+
+export const COMPOSE_GO_VERSION = 'v2.16.2';
+
+/**
+ * The Compose Specification JSON schema that docker compose itself validates with, from the
+ * compose-go module (fetched through the Go module proxy into the module cache, no build).
+ */
+export async function composeSpecSchemaPath(): Promise<string> {
+  const { stdout } = await execFileAsync(
+    'go',
+    ['mod', 'download', '-json', `github.com/compose-spec/compose-go/v2@${COMPOSE_GO_VERSION}`],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  return join((JSON.parse(stdout) as { Dir: string }).Dir, 'schema', 'compose-spec.json');
+}
