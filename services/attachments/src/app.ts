@@ -36,6 +36,7 @@ export async function buildApp(deps: AppDeps) {
     version: deps.version ?? '0.0.0',
     logger: deps.logger,
     trustProxy: config.TRUST_PROXY,
+    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     checks: {
       mongodb: () => pingMongo(db),
       redis: () => pingRedis(deps.redis),

@@ -98,6 +98,7 @@ export async function buildApp(deps: AppDeps) {
     version: deps.version ?? '0.0.0',
     logger,
     trustProxy: config.TRUST_PROXY,
+    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     bodyLimit: BODY_LIMIT,
     checks: {
       mongodb: () => pingMongo(db),
