@@ -4,6 +4,12 @@ import type { z } from 'zod';
 export const configSchema = serviceConfigSchema({
   ...mongoConfigShape,
   PORT: envInt(0, 65535).default(8002),
+  /** Tombstones (deleted entries) older than this are purged; older cursors get 410. */
+  SYNC_TOMBSTONE_RETENTION_SECONDS: envInt(1, 10 * 365 * 86_400).default(90 * 86_400),
+  /** How often each replica runs the purge (safe on every replica at once). 0 turns it off. */
+  SYNC_PURGE_INTERVAL_SECONDS: envInt(0, 7 * 86_400).default(3600),
+  /** How long a reply is kept for replay under its Idempotency-Key. */
+  SYNC_IDEMPOTENCY_TTL_SECONDS: envInt(60, 7 * 86_400).default(86_400),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,29 @@
+import { Counter, type Registry } from 'prom-client';
+
+/** Domain counters an operator graphs next to the HTTP histograms. */
+export function createSyncMetrics(registry: Registry) {
+  return {
+    pushes: new Counter({
+      name: 'sync_pushes_total',
+      help: 'Pushes processed (replays of an Idempotency-Key not counted)',
+      registers: [registry],
+    }),
+    changesApplied: new Counter({
+      name: 'sync_changes_applied_total',
+      help: 'Changes written as a new revision',
+      registers: [registry],
+    }),
+    conflicts: new Counter({
+      name: 'sync_conflicts_total',
+      help: 'Changes refused because their baseRevision was not the entry’s current revision',
+      registers: [registry],
+    }),
+    insertRetries: new Counter({
+      name: 'sync_revision_retries_total',
+      help: 'Times a push found its next revision taken by a concurrent push and re-read',
+      registers: [registry],
+    }),
+  };
+}
+
+export type SyncMetrics = ReturnType<typeof createSyncMetrics>;

@@ -1,0 +1,216 @@
+import { ensureIndexes } from '@journal/shared';
+import { type Db, MongoBulkWriteError, MongoServerError } from 'mongodb';
+
+/**
+ * One version of one entry, never changed once written (except the idempotent `superseded`
+ * mark). The user's versions form the change feed: `(userId, revision)` is unique and dense,
+ * `(userId, id, baseRevision)` is unique so only one change can ever be made on top of a given
+ * version of an entry. Content is stored as JSON text: any key a client sends (`$gt`, `a.b`)
+ * is just text to the database, and equality and size are exact.
+ */
+export interface VersionDoc {
+  userId: string;
+  id: string;
+  revision: number;
+  baseRevision: number;
+  deleted: boolean;
+  /** JSON text of the content; null for a tombstone or a superseded version. */
+  content: string | null;
+  clientUpdatedAt: string | null;
+  updatedAt: Date;
+  deviceId: string | null;
+  /** Set once a newer version of the same entry exists; such versions are never served. */
+  superseded?: true;
+  supersededAt?: Date;
+}
+
+const VERSION_FIELDS = {
+  _id: 0,
+  id: 1,
+  revision: 1,
+  baseRevision: 1,
+  deleted: 1,
+  content: 1,
+  clientUpdatedAt: 1,
+  updatedAt: 1,
+  deviceId: 1,
+} as const;
+
+/** Marks the purge horizon of a user: tombstones up to `purgedThrough` may be gone. */
+interface PurgeDoc {
+  userId: string;
+  purgedThrough: number;
+  at: Date;
+}
+
+export function isDuplicateKey(err: unknown): boolean {
+  if (err instanceof MongoBulkWriteError) {
+    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    return errors.length > 0 && errors.every((e) => e.code === 11000);
+  }
+  return err instanceof MongoServerError && err.code === 11000;
+}
+
+export function createEntriesRepository(db: Db) {
+  const versions = db.collection<VersionDoc>('entry_versions');
+  const purges = db.collection<PurgeDoc>('sync_purges');
+
+  return {
+    async ensureIndexes(): Promise<void> {
+      await ensureIndexes(versions, [
+        // The change sequence: one version per revision, scanned in order by pulls.
+        { key: { userId: 1, revision: 1 }, name: 'user_revision', unique: true },
+        // One change per base version of an entry: the optimistic-concurrency guard.
+        { key: { userId: 1, id: 1, baseRevision: 1 }, name: 'user_id_base', unique: true },
+        // The purge job's scans.
+        { key: { deleted: 1, updatedAt: 1 }, name: 'deleted_updatedAt' },
+        { key: { superseded: 1, supersededAt: 1 }, name: 'superseded_at' },
+      ]);
+      await ensureIndexes(purges, [
+        { key: { userId: 1, purgedThrough: 1 }, name: 'user_purgedThrough' },
+      ]);
+    },
+
+    /** The newest version of each of `ids` (the entries' current state). One query. */
+    async heads(userId: string, ids: string[]): Promise<Map<string, VersionDoc>> {
+      const heads = new Map<string, VersionDoc>();
+      if (ids.length === 0) return heads;
+      const docs = await versions
+        .find(
+          { userId, id: { $in: ids }, superseded: { $ne: true } },
+          { projection: { ...VERSION_FIELDS, userId: 1 } },
+        )
+        .toArray();
+      for (const doc of docs) {
+        const known = heads.get(doc.id);
+        if (!known || doc.revision > known.revision) heads.set(doc.id, doc);
+      }
+      return heads;
+    },
+
+    /** The user's highest revision (0 when none). One query on `user_revision`. */
+    async maxRevision(userId: string): Promise<number> {
+      const [doc] = await versions
+        .find({ userId }, { projection: { _id: 0, revision: 1 } })
+        .sort({ userId: -1, revision: -1 })
+        .limit(1)
+        .toArray();
+      return doc?.revision ?? 0;
+    },
+
+    /**
+     * Inserts `docs` in order and stops at the first duplicate key. Returns how many were
+     * inserted (all of them, or the index of the one that collided).
+     */
+    async insertOrdered(docs: VersionDoc[]): Promise<number> {
+      if (docs.length === 0) return 0;
+      try {
+        await versions.insertMany(
+          docs.map((doc) => ({ ...doc })),
+          { ordered: true },
+        );
+        return docs.length;
+      } catch (err) {
+        if (err instanceof MongoBulkWriteError && isDuplicateKey(err)) {
+          const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+          return Math.min(...errors.map((e) => e.index));
+        }
+        if (err instanceof MongoServerError && err.code === 11000 && docs.length === 1) return 0;
+        throw err;
+      }
+    },
+
+    /** True when a change on top of `baseRevision` of the entry exists already. */
+    async baseTaken(userId: string, id: string, baseRevision: number): Promise<boolean> {
+      const doc = await versions.findOne(
+        { userId, id, baseRevision },
+        { projection: { _id: 0, revision: 1 } },
+      );
+      return doc !== null;
+    },
+
+    /**
+     * Marks the versions older than each given head as superseded and drops their content.
+     * Idempotent (every writer sets the same values), so it is safe without atomicity.
+     */
+    async markSuperseded(userId: string, heads: { id: string; revision: number }[]) {
+      if (heads.length === 0) return;
+      const now = new Date();
+      await versions.bulkWrite(
+        heads.map((head) => ({
+          updateMany: {
+            filter: {
+              userId,
+              id: head.id,
+              revision: { $lt: head.revision },
+              superseded: { $ne: true },
+            },
+            update: { $set: { superseded: true, supersededAt: now, content: null } },
+          },
+        })),
+        { ordered: false },
+      );
+    },
+
+    /** Up to `limit + 1` current versions with `since < revision`, ascending. One query. */
+    page(userId: string, since: number, limit: number): Promise<VersionDoc[]> {
+      return versions
+        .find(
+          { userId, revision: { $gt: since }, superseded: { $ne: true } },
+          { projection: VERSION_FIELDS },
+        )
+        .sort({ userId: 1, revision: 1 })
+        .limit(limit + 1)
+        .toArray() as Promise<VersionDoc[]>;
+    },
+
+    /** The user's purge horizon (0 when nothing was ever purged). One query. */
+    async purgedThrough(userId: string): Promise<number> {
+      const [doc] = await purges
+        .find({ userId }, { projection: { _id: 0, purgedThrough: 1 } })
+        .sort({ userId: -1, purgedThrough: -1 })
+        .limit(1)
+        .toArray();
+      return doc?.purgedThrough ?? 0;
+    },
+
+    /** Tombstones (current versions) last written before `cutoff`, oldest first. */
+    expiredTombstones(cutoff: Date, limit: number) {
+      return versions
+        .find(
+          { deleted: true, superseded: { $ne: true }, updatedAt: { $lt: cutoff } },
+          { projection: { _id: 0, userId: 1, id: 1, revision: 1 } },
+        )
+        .limit(limit)
+        .toArray();
+    },
+
+    /** Records the horizon before anything below it is deleted (see docs/sync.md). */
+    async recordPurge(userId: string, purgedThrough: number): Promise<void> {
+      await purges.insertOne({ userId, purgedThrough, at: new Date() });
+    },
+
+    /** Deletes each entry's versions up to the given revision. One command. */
+    async deleteThrough(userId: string, entries: { id: string; revision: number }[]) {
+      if (entries.length === 0) return 0;
+      const result = await versions.bulkWrite(
+        entries.map((entry) => ({
+          deleteMany: { filter: { userId, id: entry.id, revision: { $lte: entry.revision } } },
+        })),
+        { ordered: false },
+      );
+      return result.deletedCount;
+    },
+
+    /** Superseded versions (never served) superseded before `cutoff`. */
+    async deleteSuperseded(cutoff: Date): Promise<number> {
+      const result = await versions.deleteMany({
+        superseded: true,
+        supersededAt: { $lt: cutoff },
+      });
+      return result.deletedCount;
+    },
+  };
+}
+
+export type EntriesRepository = ReturnType<typeof createEntriesRepository>;

@@ -1,0 +1,67 @@
+import type { Logger } from '@journal/shared';
+import type { EntriesRepository } from '../entries/repository.js';
+
+const BATCH = 1000;
+
+export interface PurgerDeps {
+  repository: EntriesRepository;
+  retentionSeconds: number;
+  logger: Logger;
+}
+
+/**
+ * Removes tombstones older than the retention, and superseded versions (never served) likewise.
+ * Safe on every replica at once: each step is idempotent. Per user, the purge horizon is
+ * recorded BEFORE anything is deleted, and the user's highest revision is never deleted (it
+ * is what the next revision is counted from). See docs/sync.md.
+ */
+export function createPurger(deps: PurgerDeps) {
+  const { repository } = deps;
+
+  async function runOnce(now = new Date()): Promise<{ tombstones: number; superseded: number }> {
+    const cutoff = new Date(now.getTime() - deps.retentionSeconds * 1000);
+    let tombstones = 0;
+    for (;;) {
+      const expired = await repository.expiredTombstones(cutoff, BATCH);
+      const byUser = new Map<string, { id: string; revision: number }[]>();
+      for (const doc of expired) {
+        const list = byUser.get(doc.userId) ?? [];
+        list.push({ id: doc.id, revision: doc.revision });
+        byUser.set(doc.userId, list);
+      }
+      let progressed = false;
+      for (const [userId, list] of byUser) {
+        const max = await repository.maxRevision(userId);
+        const victims = list.filter((entry) => entry.revision < max);
+        if (victims.length === 0) continue;
+        await repository.recordPurge(userId, Math.max(...victims.map((v) => v.revision)));
+        await repository.deleteThrough(userId, victims);
+        tombstones += victims.length;
+        progressed = true;
+      }
+      if (expired.length < BATCH || !progressed) break;
+    }
+    const superseded = await repository.deleteSuperseded(cutoff);
+    if (tombstones > 0 || superseded > 0) {
+      deps.logger.info({ tombstones, superseded }, 'purged old tombstones and versions');
+    }
+    return { tombstones, superseded };
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    runOnce,
+    start(intervalSeconds: number) {
+      if (intervalSeconds <= 0) return;
+      timer = setInterval(() => {
+        runOnce().catch((err) => deps.logger.warn({ err }, 'tombstone purge failed'));
+      }, intervalSeconds * 1000);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+export type Purger = ReturnType<typeof createPurger>;
