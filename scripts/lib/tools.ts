@@ -162,3 +162,16 @@ export async function composeSpecSchemaPath(): Promise<string> {
   );
   return join((JSON.parse(stdout) as { Dir: string }).Dir, 'schema', 'compose-spec.json');
 }
+
+export const SKAFFOLD_VERSION = 'v2.16.1';
+
+/** The JSON schema of a skaffold.yaml apiVersion (e.g. `v4beta13`), from the skaffold module. */
+export async function skaffoldSchemaPath(apiVersion: string): Promise<string> {
+  const { stdout } = await execFileAsync(
+    'go',
+    ['mod', 'download', '-json', `github.com/GoogleContainerTools/skaffold/v2@${SKAFFOLD_VERSION}`],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const dir = (JSON.parse(stdout) as { Dir: string }).Dir;
+  return join(dir, 'docs-v2', 'content', 'en', 'schemas', `${apiVersion}.json`);
+}
