@@ -52,3 +52,39 @@ fuzz: build ## Contract fuzzing with schemathesis against a whole stack (FUZZ_EX
 .PHONY: bench
 bench: build ## Benchmarks: every scenario through the gateway, directly, via nginx and raw (bench/results/)
 	npx tsx bench/run.ts
+
+.PHONY: docker-up docker-down docker-logs docker-prod-up docker-prod-down helm-lint deploy-check
+COMPOSE ?= docker compose
+COMPOSE_DEV := $(COMPOSE) -f deploy/compose/docker-compose.yml
+COMPOSE_PROD := $(COMPOSE) -f deploy/compose/docker-compose.prod.yml --env-file deploy/compose/.env
+
+deploy/compose/.env:
+	@echo "deploy/compose/.env is missing. Development: npx tsx scripts/gen-keys.ts > deploy/compose/.env"
+	@echo "Production: cp deploy/compose/.env.example deploy/compose/.env and fill it in (docs/operations.md)"
+	@exit 1
+
+docker-up: deploy/compose/.env ## Development stack in Docker: MongoDB, Redis, the four images (gateway on :8000)
+	$(COMPOSE_DEV) up -d --build --wait
+
+docker-down: ## Stop the development stack (volumes kept; add -v by hand to drop them)
+	$(COMPOSE_DEV) down
+
+docker-logs: ## Follow the development stack's logs
+	$(COMPOSE_DEV) logs -f --tail=100
+
+docker-prod-up: deploy/compose/.env ## Production-style stack: nginx with TLS in front (needs deploy/compose/nginx.conf and certs/)
+	@test -f deploy/compose/nginx.conf || { echo "cp deploy/compose/nginx.conf.example deploy/compose/nginx.conf (and edit server_name)"; exit 1; }
+	@test -f deploy/compose/certs/fullchain.pem || { echo "put fullchain.pem and privkey.pem in deploy/compose/certs/"; exit 1; }
+	$(COMPOSE_PROD) up -d --build --wait
+
+docker-prod-down: ## Stop the production-style stack (volumes kept)
+	$(COMPOSE_PROD) down
+
+helm-lint: ## helm lint --strict the chart with every ci/*-values.yaml (helm built once into .tools/bin)
+	npx tsx -e "import('./scripts/lib/tools.ts').then((t) => t.ensureHelm())"
+	@for f in deploy/helm/journal/ci/*-values.yaml; do \
+	  echo "helm lint --strict -f $$f"; .tools/bin/helm lint --strict deploy/helm/journal -f $$f || exit 1; \
+	done
+
+deploy-check: install ## Chart lint, render and offline schema validation, compose, Dockerfile, nginx and chart contract tests
+	npx vitest run tests/deploy
