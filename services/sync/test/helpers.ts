@@ -48,12 +48,16 @@ export async function syncHarness(label: string, options: { monitorCommands?: bo
     };
   }
 
-  async function build(extra: Record<string, string> = {}, deps: Partial<AppDeps> = {}) {
+  async function build(
+    extra: Record<string, string> = {},
+    deps: Partial<AppDeps> = {},
+    options: { subscribed?: boolean } = {},
+  ) {
     const config = loadConfig(configSchema, env(extra));
     const { logger, lines } = captureLogger('sync', config.LOG_LEVEL);
     const app = await buildApp({ config, logger, db: mongo.db, redis, ...deps });
     await app.ready();
-    await app.sync.notifier.ready();
+    if (options.subscribed !== false) await app.sync.notifier.ready();
     apps.push(app);
     return Object.assign(app, { lines });
   }
