@@ -1,5 +1,20 @@
-import { createServiceApp, type Logger, pingRedis, type Redis } from '@journal/shared';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import {
+  createServiceApp,
+  createTokenVerifier,
+  type Logger,
+  ProblemError,
+  pingRedis,
+  type Redis,
+} from '@journal/shared';
+import { createGuard, createTokenCache } from './auth/guard.js';
 import type { Config } from './config.js';
+import { buildOpenApiDocument } from './openapi/document.js';
+import { registerUpstreams, upstreams } from './proxy/upstreams.js';
 
 export const SERVICE = 'gateway';
 
@@ -10,16 +25,102 @@ export interface AppDeps {
   version?: string;
 }
 
+async function upstreamReady(url: string): Promise<void> {
+  const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1_500) });
+  await res.body?.cancel();
+  if (res.status !== 200) throw new Error(`${url}/ready answered ${res.status}`);
+}
+
 /** Builds the gateway's fastify app; never listens (main.ts does). */
 export async function buildApp(deps: AppDeps) {
+  const { config, redis } = deps;
+  const version = deps.version ?? '0.0.0';
+  const upstreamUrls = Object.fromEntries(upstreams(config).map((u) => [u.name, u.url]));
+
+  // Shared: request ids and problem documents, metrics, /health and /ready (Redis and every upstream).
   const app = await createServiceApp({
     service: SERVICE,
-    version: deps.version ?? '0.0.0',
+    version,
     logger: deps.logger,
-    trustProxy: deps.config.TRUST_PROXY,
+    trustProxy: config.TRUST_PROXY,
+    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     checks: {
-      redis: () => pingRedis(deps.redis),
+      redis: () => pingRedis(redis),
+      ...Object.fromEntries(
+        Object.entries(upstreamUrls).map(([name, url]) => [name, () => upstreamReady(url)]),
+      ),
     },
   });
+
+  // External plugins: security headers, CORS for browser clients.
+  await app.register(helmet, {
+    global: true,
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+  if (config.CORS_ORIGINS.trim()) {
+    const origins = config.CORS_ORIGINS.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean);
+    await app.register(cors, {
+      origin: origins.includes('*') ? '*' : origins,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'idempotency-key',
+        'x-content-sha256',
+        'x-request-id',
+        'range',
+        'if-none-match',
+        'if-range',
+      ],
+      exposedHeaders: [
+        'x-request-id',
+        'etag',
+        'content-range',
+        'content-length',
+        'accept-ranges',
+        'retry-after',
+        'location',
+      ],
+      maxAge: 600,
+    });
+  }
+
+  // The public API document and its rendered reference page.
+  const document = buildOpenApiDocument(version);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => document);
+  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  // Everything routed upstream: token and session check, rate limit, then the proxies.
+  const verify = createTokenCache(
+    createTokenVerifier({
+      publicKeys: config.JWT_PUBLIC_KEYS,
+      jwksUrl: config.JWT_JWKS_URL,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+    }),
+  );
+  const guard = createGuard(verify, redis);
+  await app.register(async (api) => {
+    api.addHook('onRequest', guard);
+    await api.register(rateLimit, {
+      hook: 'preHandler',
+      redis,
+      nameSpace: 'ratelimit:',
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      max: (request) =>
+        request.auth ? config.RATE_LIMIT_AUTHENTICATED_MAX : config.RATE_LIMIT_MAX,
+      keyGenerator: (request) =>
+        request.auth ? `user:${request.auth.userId}` : `ip:${request.ip}`,
+      errorResponseBuilder: (_request, context) =>
+        new ProblemError('rate_limited', `too many requests; retry in ${context.after}`, {
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+        }),
+    });
+    await registerUpstreams(api, config, app.metrics);
+  });
+
   return app;
 }

@@ -1,11 +1,22 @@
 import { envInt, httpUrl, serviceConfigSchema } from '@journal/shared';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export const configSchema = serviceConfigSchema({
   PORT: envInt(0, 65535).default(8000),
   AUTH_URL: httpUrl.default('http://127.0.0.1:8001'),
   SYNC_URL: httpUrl.default('http://127.0.0.1:8002'),
   ATTACHMENTS_URL: httpUrl.default('http://127.0.0.1:8003'),
+  /** Connect and response-headers timeout for upstream calls (long-polls get 35 s more). */
+  UPSTREAM_TIMEOUT_MS: envInt(100, 600_000).default(10_000),
+  /** Kept-alive connections per upstream. */
+  UPSTREAM_CONNECTIONS: envInt(1, 4096).default(128),
+  /** Requests per window per client address for anonymous calls. */
+  RATE_LIMIT_MAX: envInt(1, 1_000_000_000).default(300),
+  /** Requests per window per user for authenticated calls. */
+  RATE_LIMIT_AUTHENTICATED_MAX: envInt(1, 1_000_000_000).default(1_200),
+  RATE_LIMIT_WINDOW_MS: envInt(1_000, 86_400_000).default(60_000),
+  /** Comma-separated browser origins allowed by CORS, or `*`; empty turns CORS off. */
+  CORS_ORIGINS: z.string().default(''),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,138 @@
+import proxy from '@fastify/http-proxy';
+import { ProblemError, sendProblem } from '@journal/shared';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Histogram, type Registry } from 'prom-client';
+import type { Config } from '../config.js';
+
+/** Headers a client could use to claim an identity; never passed upstream as sent. */
+const IDENTITY_HEADER =
+  /^(x-user-id|x-session-id|x-forwarded-user|x-remote-user|x-auth-.*|x-authenticated-.*|x-journal-.*)$/i;
+
+export interface Upstream {
+  name: 'auth' | 'sync' | 'attachments';
+  prefix: string;
+  url: string;
+  /** How long to wait for response headers: long-polls hold up to 30 s. */
+  headersTimeoutMs: number;
+}
+
+export function upstreams(config: Config): Upstream[] {
+  const base = config.UPSTREAM_TIMEOUT_MS;
+  return [
+    { name: 'auth', prefix: '/auth', url: config.AUTH_URL, headersTimeoutMs: base },
+    { name: 'sync', prefix: '/sync', url: config.SYNC_URL, headersTimeoutMs: base + 35_000 },
+    {
+      name: 'attachments',
+      prefix: '/attachments',
+      url: config.ATTACHMENTS_URL,
+      headersTimeoutMs: base,
+    },
+    {
+      name: 'attachments',
+      prefix: '/storage',
+      url: config.ATTACHMENTS_URL,
+      headersTimeoutMs: base,
+    },
+  ];
+}
+
+/** The request headers an upstream gets: the client's, less identity claims, plus ours. */
+export function upstreamHeaders(
+  request: Pick<FastifyRequest, 'id' | 'ip' | 'protocol' | 'auth'>,
+  headers: Record<string, unknown>,
+) {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!IDENTITY_HEADER.test(name) && name !== 'x-forwarded-for' && name !== 'x-request-id')
+      out[name] = value;
+  }
+  out['x-request-id'] = request.id;
+  out['x-forwarded-for'] = request.ip;
+  out['x-forwarded-proto'] = request.protocol;
+  if (request.auth) {
+    // Informational (for the upstream's logs): upstreams trust only the bearer token they verify.
+    out['x-journal-user-id'] = request.auth.userId;
+  }
+  return out;
+}
+
+/** Maps a failed upstream call to 502/503/504 `upstream_unavailable`, never a 500 or a hang. */
+export function upstreamProblem(error: Error, upstream: string) {
+  const code = (error as { code?: string }).code ?? '';
+  const causeCode = (error.cause as { code?: string } | undefined)?.code ?? '';
+  const refused = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH/.test(
+    `${code} ${causeCode} ${error.message}`,
+  );
+  if (refused || code === 'FST_REPLY_FROM_SERVICE_UNAVAILABLE') {
+    return new ProblemError('upstream_unavailable', `the ${upstream} service is unavailable`, {
+      status: 503,
+      headers: { 'retry-after': '1' },
+    });
+  }
+  if (/TIMEOUT/i.test(code) || /TIMEOUT/i.test(causeCode)) {
+    return new ProblemError(
+      'upstream_unavailable',
+      `the ${upstream} service did not answer in time`,
+      {
+        status: 504,
+      },
+    );
+  }
+  return new ProblemError('upstream_unavailable', `the ${upstream} service failed to answer`, {
+    status: 502,
+  });
+}
+
+/** One @fastify/http-proxy per path prefix, with pooled keep-alive connections and streaming bodies. */
+export async function registerUpstreams(app: FastifyInstance, config: Config, registry: Registry) {
+  const latency = new Histogram({
+    name: 'gateway_upstream_duration_seconds',
+    help: 'Time from receiving a proxied request to its response, by upstream, route and status',
+    labelNames: ['upstream', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+
+  for (const upstream of upstreams(config)) {
+    await app.register(async (scope) => {
+      scope.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+        latency.observe(
+          {
+            upstream: upstream.name,
+            route: `${request.method} ${upstream.prefix}/*`,
+            status_code: String(reply.statusCode),
+          },
+          reply.elapsedTime / 1000,
+        );
+      });
+      await scope.register(proxy, {
+        upstream: upstream.url,
+        prefix: upstream.prefix,
+        rewritePrefix: upstream.prefix,
+        // Bodies are never parsed here (http-proxy's pass-through parsers): they stream upstream.
+        undici: {
+          connections: config.UPSTREAM_CONNECTIONS,
+          pipelining: 1,
+          keepAliveTimeout: 60_000,
+          connectTimeout: config.UPSTREAM_TIMEOUT_MS,
+          headersTimeout: upstream.headersTimeoutMs,
+          bodyTimeout: config.UPSTREAM_TIMEOUT_MS + 35_000,
+        },
+        replyOptions: {
+          rewriteRequestHeaders: (request, headers) =>
+            upstreamHeaders(
+              request as unknown as FastifyRequest,
+              headers as Record<string, unknown>,
+            ) as typeof headers,
+          onError: (reply, { error }) => {
+            reply.request.log.warn(
+              { err: error.message, upstream: upstream.name },
+              'upstream call failed',
+            );
+            sendProblem(reply as FastifyReply, upstreamProblem(error as Error, upstream.name));
+          },
+        },
+      });
+    });
+  }
+}
