@@ -80,6 +80,8 @@ export function createEntriesRepository(db: Db) {
           { userId, id: { $in: ids }, superseded: { $ne: true } },
           { projection: { ...VERSION_FIELDS, userId: 1 } },
         )
+        // One reply, not a first batch of 101 and getMores (up to the 16 MiB reply size).
+        .batchSize(Math.max(ids.length * 2, 101))
         .toArray();
       for (const doc of docs) {
         const known = heads.get(doc.id);
@@ -130,25 +132,16 @@ export function createEntriesRepository(db: Db) {
     },
 
     /**
-     * Marks the versions older than each given head as superseded and drops their content.
-     * Idempotent (every writer sets the same values), so it is safe without atomicity.
+     * Marks the versions that writes replaced as superseded and drops their content: exactly
+     * the versions at the writes' base revisions (a change applies only on top of its entry's
+     * current version, and revisions are unique per user). One command. Idempotent (every
+     * writer sets the same values), so it needs no atomicity.
      */
-    async markSuperseded(userId: string, heads: { id: string; revision: number }[]) {
-      if (heads.length === 0) return;
-      const now = new Date();
-      await versions.bulkWrite(
-        heads.map((head) => ({
-          updateMany: {
-            filter: {
-              userId,
-              id: head.id,
-              revision: { $lt: head.revision },
-              superseded: { $ne: true },
-            },
-            update: { $set: { superseded: true, supersededAt: now, content: null } },
-          },
-        })),
-        { ordered: false },
+    async markSuperseded(userId: string, replacedRevisions: number[]): Promise<void> {
+      if (replacedRevisions.length === 0) return;
+      await versions.updateMany(
+        { userId, revision: { $in: replacedRevisions }, superseded: { $ne: true } },
+        { $set: { superseded: true, supersededAt: new Date(), content: null } },
       );
     },
 
@@ -161,6 +154,7 @@ export function createEntriesRepository(db: Db) {
         )
         .sort({ userId: 1, revision: 1 })
         .limit(limit + 1)
+        .batchSize(limit + 1)
         .toArray() as Promise<VersionDoc[]>;
     },
 

@@ -129,7 +129,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     for (const doc of written) acceptedAt.set(doc.id, doc.revision);
     await repository.markSuperseded(
       userId,
-      written.filter((doc) => doc.baseRevision > 0),
+      written.filter((doc) => doc.baseRevision > 0).map((doc) => doc.baseRevision),
     );
     if (lostRace.length > 0) {
       const current = await repository.heads(userId, lostRace);
