@@ -13,12 +13,14 @@ import {
   containerEnv,
   deploymentsByService,
   ensureBuilt,
+  ensureDeployTools,
   entryOf,
   type K8sObject,
   mainContainer,
   renderChart,
   SERVICES,
   type Service,
+  TOOL_INSTALL_TIMEOUT_MS,
 } from './lib.js';
 
 /**
@@ -71,6 +73,7 @@ async function start(service: Service, env: Record<string, string>) {
 
 beforeAll(async () => {
   const build = ensureBuilt();
+  await ensureDeployTools();
   const key = await generateSigningKey('contract');
   const rendered = await renderChart({
     values: {
@@ -101,7 +104,7 @@ beforeAll(async () => {
   };
   await Promise.all((['auth', 'sync', 'attachments'] as const).map((s) => start(s, envOf(s))));
   await start('gateway', envOf('gateway'));
-}, 240_000);
+}, TOOL_INSTALL_TIMEOUT_MS);
 
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));

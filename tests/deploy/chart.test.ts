@@ -12,6 +12,7 @@ import {
   CHART,
   component,
   deploymentsByService,
+  ensureDeployTools,
   helm,
   type K8sObject,
   KUBE_VERSIONS,
@@ -19,6 +20,7 @@ import {
   ofKind,
   renderChart,
   SERVICES,
+  TOOL_INSTALL_TIMEOUT_MS,
   writeValues,
 } from './lib.js';
 
@@ -39,8 +41,9 @@ async function requiredExternals() {
 
 let minimalValues: string;
 beforeAll(async () => {
+  await ensureDeployTools();
   minimalValues = await writeValues(await requiredExternals());
-});
+}, TOOL_INSTALL_TIMEOUT_MS);
 
 /** Each values set CI renders: defaults plus the required externals, and every ci/ file. */
 function valueSets(): { name: string; files: string[] }[] {

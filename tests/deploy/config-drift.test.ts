@@ -14,6 +14,7 @@ import {
   containerEnv,
   deploymentsByService,
   type ExternalSecretRef,
+  ensureDeployTools,
   interpolate,
   type K8sObject,
   loadConfigSchemas,
@@ -26,6 +27,7 @@ import {
   requiredVariables,
   SERVICES,
   type Service,
+  TOOL_INSTALL_TIMEOUT_MS,
 } from './lib.js';
 
 const execFileAsync = promisify(execFile);
@@ -33,11 +35,12 @@ let schemas: Record<Service, ConfigSchema>;
 let devKeys: Record<string, string>;
 
 beforeAll(async () => {
+  await ensureDeployTools();
   schemas = await loadConfigSchemas();
   // The keys a user makes for compose, made the documented way.
   const { stdout } = await execFileAsync('npx', ['tsx', 'scripts/gen-keys.ts'], { cwd: ROOT });
   devKeys = parseDotenv(stdout);
-});
+}, TOOL_INSTALL_TIMEOUT_MS);
 
 const CI_FILES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml'));
 

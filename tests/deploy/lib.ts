@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { ensureHelm, ROOT } from '../../scripts/lib/tools.js';
+import { ensureHelm, ensureKubernetesValidate, ROOT } from '../../scripts/lib/tools.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -344,4 +344,14 @@ export async function ensureBuilt(): Promise<void> {
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
+}
+
+/**
+ * On a fresh machine helm is compiled from the Go module proxy (a few minutes, once) and
+ * kubernetes-validate installed from PyPI: give the first beforeAll that long.
+ */
+export const TOOL_INSTALL_TIMEOUT_MS = 20 * 60_000;
+
+export async function ensureDeployTools(): Promise<void> {
+  await Promise.all([ensureHelm(), ensureKubernetesValidate()]);
 }

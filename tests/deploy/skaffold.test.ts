@@ -1,10 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ROOT, skaffoldSchemaPath } from '../../scripts/lib/tools.js';
-import { CHART, component, ofKind, renderChart, SERVICES } from './lib.js';
+import {
+  CHART,
+  component,
+  ensureDeployTools,
+  ofKind,
+  renderChart,
+  SERVICES,
+  TOOL_INSTALL_TIMEOUT_MS,
+} from './lib.js';
+
+beforeAll(ensureDeployTools, TOOL_INSTALL_TIMEOUT_MS);
 
 interface Release {
   name: string;
