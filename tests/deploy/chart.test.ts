@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -365,6 +365,40 @@ describe('helm chart', () => {
     };
     expect(leaves.filter((l) => !documented(l))).toEqual([]);
     expect([...params].filter((p) => !all.has(p))).toEqual([]);
+  });
+
+  it('renders NOTES.txt with how to reach the gateway and what the built-in stores are for', async () => {
+    // helm template skips NOTES.txt: render it through tpl in a copy of the chart.
+    const dir = await mkdtemp(join(tmpdir(), 'journal-notes-'));
+    await cp(CHART, dir, { recursive: true });
+    await cp(join(CHART, 'templates', 'NOTES.txt'), join(dir, 'notes.tpl'));
+    await writeFile(
+      join(dir, 'templates', 'zz-notes.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get "notes.tpl") . | toJson }}\n',
+    );
+    const notes = async (valuesFile: string) => {
+      const { stdout } = await helm([
+        'template',
+        'journal',
+        dir,
+        '-n',
+        'journal',
+        '--kube-version',
+        KUBE_VERSIONS[1],
+        '-f',
+        valuesFile,
+        '--show-only',
+        'templates/zz-notes.yaml',
+      ]);
+      return (parseYaml(stdout) as { data: { notes: string } }).data.notes;
+    };
+    const builtin = await notes(join(CHART, 'ci', 'builtin-values.yaml'));
+    expect(builtin).toContain('kubectl -n journal port-forward service/journal-gateway 8000:8000');
+    expect(builtin).toContain('helm test journal');
+    expect(builtin).toMatch(/WARNING: MongoDB runs as one in-cluster replica/);
+    const production = await notes(join(CHART, 'ci', 'production-values.yaml'));
+    expect(production).toContain('https://journal.example.com/ready');
+    expect(production).not.toMatch(/in-cluster replica/);
   });
 
   it('types every top-level value in values.schema.json', () => {
