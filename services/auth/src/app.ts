@@ -1,4 +1,5 @@
 import {
+  AUTH_LIMITS,
   authenticatePlugin,
   createServiceApp,
   type Logger,
@@ -23,8 +24,6 @@ import { createAccountService } from './users/service.js';
 
 export const SERVICE = 'auth';
 
-/** Auth request bodies are small; anything bigger is refused before it is parsed. */
-const BODY_LIMIT = 16 * 1024;
 const PURGE_INTERVAL_MS = 3_600_000;
 
 export interface AppDeps {
@@ -99,7 +98,7 @@ export async function buildApp(deps: AppDeps) {
     logger,
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    bodyLimit: BODY_LIMIT,
+    bodyLimit: AUTH_LIMITS.maxBodyBytes,
     checks: {
       mongodb: () => pingMongo(db),
       redis: () => pingRedis(redis),

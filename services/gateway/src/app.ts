@@ -14,6 +14,7 @@ import {
 import { createGuard, createTokenCache } from './auth/guard.js';
 import type { Config } from './config.js';
 import { buildOpenApiDocument } from './openapi/document.js';
+import { createBodyLimitCheck } from './proxy/body-limits.js';
 import { registerUpstreams, upstreams } from './proxy/upstreams.js';
 
 export const SERVICE = 'gateway';
@@ -104,6 +105,7 @@ export async function buildApp(deps: AppDeps) {
   );
   const guard = createGuard(verify, redis);
   await app.register(async (api) => {
+    api.addHook('onRequest', createBodyLimitCheck(config.ATTACHMENTS_MAX_BYTES));
     api.addHook('onRequest', guard);
     await api.register(rateLimit, {
       hook: 'preHandler',

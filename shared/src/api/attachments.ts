@@ -20,19 +20,21 @@ export const attachmentSchema = z
   .strict()
   .meta({ id: 'Attachment' });
 
-export const attachmentListQuerySchema = z.object({
-  limit: z.coerce
-    .number({ error: 'must be an integer' })
-    .int({ error: 'must be an integer' })
-    .min(1, { error: 'must be at least 1' })
-    .max(1000, { error: 'must be at most 1000' })
-    .default(100),
-  cursor: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: 'is not a cursor this server made' })
-    .optional()
-    .describe('`nextCursor` of the previous page'),
-});
+export const attachmentListQuerySchema = z
+  .object({
+    limit: z.coerce
+      .number({ error: 'must be an integer' })
+      .int({ error: 'must be an integer' })
+      .min(1, { error: 'must be at least 1' })
+      .max(1000, { error: 'must be at most 1000' })
+      .default(100),
+    cursor: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: 'is not a cursor this server made' })
+      .optional()
+      .describe('`nextCursor` of the previous page'),
+  })
+  .strict();
 
 export const attachmentListSchema = z
   .object({
@@ -75,7 +77,7 @@ export const qiniuKeySchema = z
   .refine((key) => !/\p{Cc}/u.test(key), { error: 'must not contain control characters' })
   .describe('Object key below `users/<userId>/`');
 
-export const qiniuKeyQuerySchema = z.object({ key: qiniuKeySchema });
+export const qiniuKeyQuerySchema = z.object({ key: qiniuKeySchema }).strict();
 
 export const qiniuUploadTokenSchema = z
   .object({

@@ -200,3 +200,6 @@ export const authOperations = defineOperations({
     schema: { response: { 200: sessionListSchema, 401: problemSchema } },
   },
 });
+
+/** Largest auth request body (credentials are small); the gateway refuses larger ones early. */
+export const AUTH_LIMITS = { maxBodyBytes: 16 * 1024 } as const;
