@@ -104,6 +104,33 @@ describe('push and pull', () => {
     expect(exact.body.changes).toHaveLength(5);
   });
 
+  it('ends a page early when its content passes 8 MiB, and the cursor carries on from there', async () => {
+    const { token } = await user();
+    const big = (i: number) => ({ i, body: 'x'.repeat(900 * 1024) });
+    await push(
+      app,
+      token,
+      Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, baseRevision: 0, content: big(i) })),
+    );
+    await push(
+      app,
+      token,
+      Array.from({ length: 6 }, (_, i) => ({
+        id: `b${i + 6}`,
+        baseRevision: 0,
+        content: big(i + 6),
+      })),
+    );
+    const first = await pull(app, token, 'since=0&limit=1000');
+    expect(first.body.hasMore).toBe(true);
+    expect(first.body.changes.length).toBeGreaterThan(0);
+    expect(first.body.changes.length).toBeLessThan(12);
+    const rest = await pullAll(app, token, first.body.revision);
+    expect([...first.body.changes, ...rest.entries].map((e) => e.id)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `b${i}`),
+    );
+  });
+
   it('reports a stale baseRevision as a conflict with the server entry and overwrites nothing', async () => {
     const { token } = await user();
     await push(app, token, [{ id: 'c', baseRevision: 0, content: { v: 1 } }]);

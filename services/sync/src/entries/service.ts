@@ -11,6 +11,9 @@ import type { ChangeNotifier } from '../changes/notifier.js';
 import type { SyncMetrics } from './metrics.js';
 import type { EntriesRepository, VersionDoc } from './repository.js';
 
+/** A page ends early (hasMore) once its entries' content passes this many bytes. */
+export const MAX_PAGE_CONTENT_BYTES = 8 * 1024 * 1024;
+
 /** A push gives up (503, retry) after this many collisions with concurrent pushes. */
 const MAX_INSERT_ROUNDS = 200;
 
@@ -165,8 +168,18 @@ export function createEntriesService(deps: EntriesServiceDeps) {
    */
   async function pull(userId: string, since: number, limit: number): Promise<ChangesReply> {
     const docs = await repository.page(userId, since, limit);
-    const hasMore = docs.length > limit;
-    const page = docs.slice(0, limit);
+    let hasMore = docs.length > limit;
+    let page = docs.slice(0, limit);
+    // Large entries: end the page early rather than build a reply of up to 1000 MiB.
+    let bytes = 0;
+    const cut = page.findIndex((doc, i) => {
+      bytes += doc.content?.length ?? 0;
+      return i > 0 && bytes > MAX_PAGE_CONTENT_BYTES;
+    });
+    if (cut > 0) {
+      page = page.slice(0, cut);
+      hasMore = true;
+    }
     if (since > 0) {
       const purgedThrough = await repository.purgedThrough(userId);
       if (since < purgedThrough) {
