@@ -144,12 +144,12 @@ describe('chart contract: each Deployment, started with its rendered environment
     }
   });
 
-  it('lets a user auth signs in be served by another service with the rendered JWT settings', async () => {
-    // What the chart decides: auth signs with JWT_PRIVATE_KEY/JWT_KEY_ID, and the other services
-    // trust it through JWT_PUBLIC_KEYS with the same JWT_ISSUER and JWT_AUDIENCE. (Checked on
-    // attachments; the gateway's and sync's routes are still being written by other helpers.)
-    const url = (s: Service, path: string) => `http://127.0.0.1:${localPorts[s]}${path}`;
-    const register = await fetch(url('auth', '/auth/register'), {
+  it('serves a user signed in through the gateway from every upstream the render names', async () => {
+    // Checks what the chart wires together: the gateway reaches AUTH_URL, SYNC_URL and
+    // ATTACHMENTS_URL; auth signs with JWT_PRIVATE_KEY/JWT_KEY_ID and writes the session under
+    // REDIS_KEY_PREFIX where the gateway looks; every service trusts JWT_PUBLIC_KEYS.
+    const gateway = (path: string) => `http://127.0.0.1:${localPorts.gateway}${path}`;
+    const register = await fetch(gateway('/auth/register'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -160,15 +160,14 @@ describe('chart contract: each Deployment, started with its rendered environment
     const session = (await register.json()) as { accessToken?: string };
     expect(register.status, JSON.stringify(session)).toBe(201);
     const headers = { authorization: `Bearer ${session.accessToken}` };
-    const calls: [Service, string][] = [
-      ['auth', '/auth/me'],
-      ['attachments', '/attachments'],
-    ];
-    for (const [service, path] of calls) {
-      const res = await fetch(url(service, path), { headers });
-      expect(res.status, `${service} ${path}: ${await res.text()}`).toBe(200);
-      const anonymous = await fetch(url(service, path));
-      expect(anonymous.status, `${service} ${path} without a token`).toBe(401);
+    for (const path of ['/auth/me', '/sync/changes', '/attachments']) {
+      const res = await fetch(gateway(path), { headers });
+      expect(res.status, `${path}: ${await res.text()}`).toBe(200);
     }
+    // And a service reached around the gateway still verifies the token itself.
+    const direct = await fetch(`http://127.0.0.1:${localPorts.sync}/sync/changes`, { headers });
+    expect(direct.status, await direct.text()).toBe(200);
+    const anonymous = await fetch(`http://127.0.0.1:${localPorts.sync}/sync/changes`);
+    expect(anonymous.status).toBe(401);
   });
 });

@@ -165,6 +165,36 @@ describe('the Helm chart sets exactly what the services read', () => {
     }
   });
 
+  it('gives the gateway and attachments the same upload limit and the same Redis key prefix', async () => {
+    for (const file of CI_FILES) {
+      const { objects } = await renderChart({ valuesFiles: [join(CHART, 'ci', file)] });
+      const d = deploymentsByService(objects);
+      const env = (s: Service) => containerEnv(mainContainer(d[s]), objects);
+      expect(env('gateway').ATTACHMENTS_MAX_BYTES, file).toEqual(
+        env('attachments').ATTACHMENTS_MAX_BYTES,
+      );
+      // The gateway reads the sessions auth writes: one key space.
+      for (const s of SERVICES)
+        expect(env(s).REDIS_KEY_PREFIX, `${file} ${s}`).toEqual(env('auth').REDIS_KEY_PREFIX);
+    }
+    const production = await renderChart({
+      valuesFiles: [join(CHART, 'ci', 'production-values.yaml')],
+    });
+    const gateway = containerEnv(
+      mainContainer(deploymentsByService(production.objects).gateway),
+      production.objects,
+    );
+    // Helm reads YAML numbers as floats: large ones must still reach the env as integers.
+    expect(gateway.ATTACHMENTS_MAX_BYTES).toBe('209715200');
+    expect(gateway.RATE_LIMIT_MAX).toBe('2000000');
+    for (const file of ['docker-compose.yml', 'docker-compose.prod.yml']) {
+      const compose = readCompose(file);
+      expect(compose.services.gateway?.environment?.ATTACHMENTS_MAX_BYTES, file).toEqual(
+        compose.services.attachments?.environment?.ATTACHMENTS_MAX_BYTES,
+      );
+    }
+  });
+
   it('refers to one Secret for every secret variable and never puts a secret in a ConfigMap', async () => {
     const [render] = await resolvableRenders();
     const { objects } = await renderChart({ values: render?.values });

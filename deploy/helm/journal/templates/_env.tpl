@@ -11,11 +11,11 @@ Call with (dict "root" $ "component" "gateway").
 {{- $configMap := include "journal.configMapName" $root -}}
 {{- $external := not (empty $root.Values.existingSecret) -}}
 - name: PORT
-  value: {{ $values.containerPort | quote }}
+  value: {{ include "journal.envString" $values.containerPort | quote }}
 - name: LOG_LEVEL
   value: {{ $values.logLevel | quote }}
 - name: SHUTDOWN_TIMEOUT_MS
-  value: {{ $values.shutdownTimeoutMs | quote }}
+  value: {{ include "journal.envString" $values.shutdownTimeoutMs | quote }}
 {{- range $name := list "NODE_ENV" "REDIS_KEY_PREFIX" "JWT_ISSUER" "JWT_AUDIENCE" }}
 - name: {{ $name }}
   valueFrom:
@@ -64,6 +64,13 @@ Call with (dict "root" $ "component" "gateway").
       key: {{ upper $upstream }}_URL
 {{- end }}
 {{- end }}
+{{- if and (has $c (list "gateway" "attachments")) $root.Values.config.attachmentsMaxBytes }}
+- name: ATTACHMENTS_MAX_BYTES
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: ATTACHMENTS_MAX_BYTES
+{{- end }}
 {{- if eq $c "auth" }}
 {{- if or $root.Values.jwt.privateKey $external }}
 - name: JWT_PRIVATE_KEY
@@ -81,7 +88,7 @@ Call with (dict "root" $ "component" "gateway").
 {{- end }}
 {{- if $root.Values.jwt.accessTtlSeconds }}
 - name: JWT_ACCESS_TTL_SECONDS
-  value: {{ $root.Values.jwt.accessTtlSeconds | quote }}
+  value: {{ include "journal.envString" $root.Values.jwt.accessTtlSeconds | quote }}
 {{- end }}
 {{- end }}
 {{- if eq $c "attachments" }}
@@ -111,7 +118,7 @@ Call with (dict "root" $ "component" "gateway").
 {{- end }}
 {{- range $name, $value := $values.config }}
 - name: {{ $name }}
-  value: {{ $value | toString | quote }}
+  value: {{ include "journal.envString" $value | quote }}
 {{- end }}
 {{- with $values.extraEnv }}
 {{ toYaml . }}

@@ -177,3 +177,15 @@ Included by every template that depends on them (once is enough, but the Secret 
 {{- fail (printf "\n\nVALUES ERROR (journal chart):\n  - %s\n" (join "\n  - " $errors)) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+A value as an environment string. Numbers from YAML are float64 in Helm, and toString would
+write 209715200 as "2.097152e+08": whole numbers are written as integers.
+*/}}
+{{- define "journal.envString" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
