@@ -1,6 +1,8 @@
 import {
+  allOperations,
   bearerToken,
   isSessionLive,
+  type Operation,
   ProblemError,
   type Redis,
   type VerifiedToken,
@@ -8,32 +10,52 @@ import {
 } from '@journal/shared';
 import type { FastifyRequest } from 'fastify';
 
-/** Calls anyone may make; everything else routed upstream needs a live session. */
-const PUBLIC_CALLS = new Set([
-  'POST /auth/register',
-  'POST /auth/login',
-  'POST /auth/refresh',
-  'POST /storage/qiniu/callback',
-]);
-
-export function isPublicCall(method: string, url: string): boolean {
-  const query = url.indexOf('?');
-  return PUBLIC_CALLS.has(`${method} ${query === -1 ? url : url.slice(0, query)}`);
+/**
+ * Which calls anyone may make: exactly the operations the shared table marks `auth: false`
+ * (register, login, refresh, the Qiniu callback). Every other request under a routed prefix,
+ * including paths no service knows, needs a live session, so an anonymous caller learns
+ * nothing about which paths exist.
+ */
+export function createPublicCallMatcher(operations: Operation[] = allOperations) {
+  const exact = new Set<string>();
+  const patterns: { method: string; path: RegExp }[] = [];
+  for (const op of operations) {
+    if (op.auth) continue;
+    if (op.path.includes(':')) {
+      const source = op.path
+        .split('/')
+        .map((segment) =>
+          segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+        )
+        .join('/');
+      patterns.push({ method: op.method, path: new RegExp(`^${source}$`) });
+    } else exact.add(`${op.method} ${op.path}`);
+  }
+  return function isPublicCall(method: string, url: string): boolean {
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (exact.has(`${method} ${path}`)) return true;
+    for (const p of patterns) if (p.method === method && p.path.test(path)) return true;
+    return false;
+  };
 }
 
 /**
- * Verified tokens by token text, so a token's signature is checked once, not on every request.
- * Bounded; an entry is dropped when its token expires. The session is still checked in Redis
- * on every request, so a revoked session is refused at once.
+ * Verified tokens by token text (a bounded LRU), so a token's signature is checked once, not
+ * on every request. An entry is refused once its token expires. The session is still checked
+ * in Redis on every request, so a revoked session is refused at once.
  */
 export function createTokenCache(verify: VerifyAccessToken, maxEntries = 10_000) {
   const cache = new Map<string, VerifiedToken>();
   return async function verifyCached(token: string): Promise<VerifiedToken> {
     const hit = cache.get(token);
     if (hit) {
-      if (hit.expiresAt * 1000 > Date.now()) return hit;
       cache.delete(token);
-      throw new ProblemError('token_expired', 'the access token has expired');
+      if (hit.expiresAt * 1000 <= Date.now()) {
+        throw new ProblemError('token_expired', 'the access token has expired');
+      }
+      cache.set(token, hit); // most recently used last
+      return hit;
     }
     const verified = await verify(token);
     if (cache.size >= maxEntries) {
@@ -47,9 +69,14 @@ export function createTokenCache(verify: VerifyAccessToken, maxEntries = 10_000)
 
 /**
  * The gateway's check of every non-public call: a bearer token with a good signature, `exp`,
- * `iss` and `aud`, whose session is live in Redis. Redis unreachable: fail closed with 503.
+ * `iss` and `aud`, whose session is live in Redis. Redis unreachable: the Redis client's error
+ * surfaces and the shared error handler answers 503 `upstream_unavailable` (fail closed).
  */
-export function createGuard(verify: (token: string) => Promise<VerifiedToken>, redis: Redis) {
+export function createGuard(
+  verify: (token: string) => Promise<VerifiedToken>,
+  redis: Redis,
+  isPublicCall: (method: string, url: string) => boolean = createPublicCallMatcher(),
+) {
   return async function guard(request: FastifyRequest): Promise<void> {
     if (isPublicCall(request.method, request.url)) return;
     const token = bearerToken(request.headers.authorization);

@@ -1,5 +1,5 @@
 import proxy from '@fastify/http-proxy';
-import { ProblemError, sendProblem } from '@journal/shared';
+import { allOperations, type Operation, ProblemError, sendProblem } from '@journal/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
@@ -16,11 +16,26 @@ export interface Upstream {
   headersTimeoutMs: number;
 }
 
+/** The longest `wait` of GET /sync/changes (API.md), plus headroom for a busy upstream. */
+export const LONG_POLL_EXTRA_MS = 35_000;
+
+/**
+ * Where each path prefix goes. `/sync/changes` has a proxy of its own so only the long-poll
+ * waits longer for response headers; a stuck push still times out after UPSTREAM_TIMEOUT_MS.
+ * Only these prefixes are routed: services' own /health, /ready, /metrics and auth's
+ * /.well-known/jwks.json lie outside them and are never reachable through the gateway.
+ */
 export function upstreams(config: Config): Upstream[] {
   const base = config.UPSTREAM_TIMEOUT_MS;
   return [
     { name: 'auth', prefix: '/auth', url: config.AUTH_URL, headersTimeoutMs: base },
-    { name: 'sync', prefix: '/sync', url: config.SYNC_URL, headersTimeoutMs: base + 35_000 },
+    { name: 'sync', prefix: '/sync', url: config.SYNC_URL, headersTimeoutMs: base },
+    {
+      name: 'sync',
+      prefix: '/sync/changes',
+      url: config.SYNC_URL,
+      headersTimeoutMs: base + LONG_POLL_EXTRA_MS,
+    },
     {
       name: 'attachments',
       prefix: '/attachments',
@@ -83,6 +98,27 @@ export function upstreamProblem(error: Error, upstream: string) {
   });
 }
 
+/** Metric label for a proxied request: the operation's route pattern, never the raw path. */
+function routeLabeller(operations: Operation[]) {
+  const exact = new Map<string, string>();
+  const patterns: { key: string; method: string; path: RegExp }[] = [];
+  for (const op of operations) {
+    const key = `${op.method} ${op.path}`;
+    if (op.path.includes(':')) {
+      const source = op.path.replace(/:[A-Za-z0-9_]+/g, '[^/]+');
+      patterns.push({ key, method: op.method, path: new RegExp(`^${source}$`) });
+    } else exact.set(key, key);
+  }
+  return (method: string, url: string, fallback: string): string => {
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    const hit = exact.get(`${method} ${path}`);
+    if (hit) return hit;
+    for (const p of patterns) if (p.method === method && p.path.test(path)) return p.key;
+    return fallback;
+  };
+}
+
 /** One @fastify/http-proxy per path prefix, with pooled keep-alive connections and streaming bodies. */
 export async function registerUpstreams(app: FastifyInstance, config: Config, registry: Registry) {
   const latency = new Histogram({
@@ -93,13 +129,15 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
     registers: [registry],
   });
 
+  const routeOf = routeLabeller(allOperations);
   for (const upstream of upstreams(config)) {
+    const fallback = `${upstream.prefix}/*`;
     await app.register(async (scope) => {
       scope.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
         latency.observe(
           {
             upstream: upstream.name,
-            route: `${request.method} ${upstream.prefix}/*`,
+            route: routeOf(request.method, request.url, `${request.method} ${fallback}`),
             status_code: String(reply.statusCode),
           },
           reply.elapsedTime / 1000,
@@ -109,6 +147,8 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
         upstream: upstream.url,
         prefix: upstream.prefix,
         rewritePrefix: upstream.prefix,
+        // One line per request comes from the shared http plugin; none from reply-from.
+        disableRequestLogging: true,
         // Bodies are never parsed here (http-proxy's pass-through parsers): they stream upstream.
         undici: {
           connections: config.UPSTREAM_CONNECTIONS,
@@ -116,7 +156,8 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
           keepAliveTimeout: 60_000,
           connectTimeout: config.UPSTREAM_TIMEOUT_MS,
           headersTimeout: upstream.headersTimeoutMs,
-          bodyTimeout: config.UPSTREAM_TIMEOUT_MS + 35_000,
+          // Between two chunks, not in total: a long download or upload is never cut.
+          bodyTimeout: config.UPSTREAM_TIMEOUT_MS + LONG_POLL_EXTRA_MS,
         },
         replyOptions: {
           rewriteRequestHeaders: (request, headers) =>
