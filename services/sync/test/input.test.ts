@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signTestToken, testKeys } from '../../../test-support/index.js';
 import type { SyncApp } from '../src/app.js';
-import { bearer, type Harness, newUserId, pull, push, syncHarness } from './helpers.js';
+import { bearer, type Harness, newUserId, pull, pullAll, push, syncHarness } from './helpers.js';
 
 let h: Harness;
 let app: SyncApp;
@@ -163,7 +163,7 @@ describe('hostile and malformed input', () => {
     };
     const res = await push(app, token, [{ id: 'ops', baseRevision: 0, content }]);
     expect(res.res.statusCode, res.res.body).toBe(200);
-    const entry = (await pull(app, token)).body.changes.find((e) => e.id === 'ops');
+    const entry = (await pullAll(app, token)).entries.find((e) => e.id === 'ops');
     expect(entry?.content).toEqual(content);
   });
 
