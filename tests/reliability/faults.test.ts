@@ -23,7 +23,7 @@ let redis: Awaited<ReturnType<typeof spawnRedis>>;
 let redisDir: string;
 const report: Record<
   string,
-  { requests: number; failed: number; recoveryMs: number; acked: number }
+  { requests: number; failed: number; keyInProgress: number; recoveryMs: number; acked: number }
 > = {};
 
 interface Outcome {
@@ -195,9 +195,16 @@ async function inject(
   await new Promise((r) => setTimeout(r, 500));
   await load.stop();
 
-  expect(recovered(), `${name}: did not recover within 30 s`).toBe(true);
+  expect(
+    recovered(),
+    `${name}: did not recover within 30 s; last outcomes ${JSON.stringify(load.outcomes.slice(-8))}`,
+  ).toBe(true);
+  // A retried push whose first attempt died mid-request may find its Idempotency-Key still
+  // claimed (for at most 10 s): 409 `conflict` with Retry-After, the documented "in progress".
+  const inProgress = (o: Outcome) => o.kind === 'push' && o.status === 409 && o.problem;
   const bad = load.outcomes.filter(
-    (o) => !(o.status >= 200 && o.status < 300) && !(o.status >= 500 && o.problem),
+    (o) =>
+      !(o.status >= 200 && o.status < 300) && !(o.status >= 500 && o.problem) && !inProgress(o),
   );
   expect(bad, `${name}: responses that were neither success nor a 5xx problem document`).toEqual(
     [],
@@ -216,6 +223,7 @@ async function inject(
   report[name] = {
     requests: load.outcomes.length,
     failed: load.outcomes.filter((o) => o.status >= 500).length,
+    keyInProgress: load.outcomes.filter(inProgress).length,
     recoveryMs,
     acked: load.acked.size,
   };
