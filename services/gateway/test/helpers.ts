@@ -83,6 +83,11 @@ function upstreamApp(name: UpstreamName, seen: Upstream['seen']): FastifyInstanc
     const query = new URL(request.url, 'http://x').searchParams;
     // ?delay=<ms>: answer late (timeouts, long-polls).
     if (query.has('delay')) await new Promise((r) => setTimeout(r, Number(query.get('delay'))));
+    // ?destroy=1: drop the connection without an answer (a crashing upstream).
+    if (query.has('destroy')) {
+      request.raw.socket.destroy();
+      return reply;
+    }
     if (query.has('status')) {
       reply.code(Number(query.get('status')));
     }

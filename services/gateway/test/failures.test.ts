@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnRedis } from '../../../scripts/lib/deps.js';
+import { expectProblem } from '../../../test-support/client.js';
+import { type GatewayHarness, type Session, startGateway } from './helpers.js';
+
+async function call(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+) {
+  const started = Date.now();
+  const res = await fetch(`${base}${path}`, { method, headers });
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    ms: Date.now() - started,
+    body: text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text,
+  };
+}
+const bearer = (s: Session) => ({ authorization: `Bearer ${s.token}` });
+
+describe('upstream failures', () => {
+  let gw: GatewayHarness;
+  let alice: Session;
+  beforeAll(async () => {
+    gw = await startGateway({ LOG_LEVEL: 'silent', UPSTREAM_TIMEOUT_MS: '600' });
+    alice = await gw.session();
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('answers 503 upstream_unavailable while an upstream is down, and recovers when it returns', async () => {
+    expect((await call(gw.url, '/sync/changes', bearer(alice))).status).toBe(200);
+    await gw.upstreams.sync.close();
+    const down = await call(gw.url, '/sync/changes', bearer(alice));
+    expectProblem(down, 503, 'upstream_unavailable');
+    expect(down.headers.get('retry-after')).toBe('1');
+    // The other upstreams are unaffected.
+    expect((await call(gw.url, '/auth/me', bearer(alice))).status).toBe(200);
+    const ready = await call(gw.url, '/ready');
+    expectProblem(ready, 503, 'not_ready');
+    expect(ready.body.failed).toEqual(['sync']);
+    await gw.upstreams.sync.restart();
+    expect((await call(gw.url, '/sync/changes', bearer(alice))).status).toBe(200);
+    expect((await call(gw.url, '/ready')).status).toBe(200);
+  });
+
+  it('answers 504 when an upstream does not answer within UPSTREAM_TIMEOUT_MS', async () => {
+    const slow = await call(gw.url, '/sync/push?delay=3000', bearer(alice), 'POST');
+    expectProblem(slow, 504, 'upstream_unavailable');
+    expect(slow.ms).toBeLessThan(2_000);
+    // The gateway is fine afterwards.
+    expect((await call(gw.url, '/sync/push', bearer(alice), 'POST')).status).toBe(200);
+  });
+
+  it('gives the sync long-poll longer than UPSTREAM_TIMEOUT_MS', async () => {
+    const poll = await call(gw.url, '/sync/changes?wait=2&delay=1500', bearer(alice));
+    expect(poll.status).toBe(200);
+    expect(poll.body.url).toBe('/sync/changes?wait=2&delay=1500');
+  });
+
+  it('answers 502 when an upstream drops the connection without an answer', async () => {
+    const dropped = await call(gw.url, '/attachments/a1?destroy=1', bearer(alice));
+    expectProblem(dropped, 502, 'upstream_unavailable');
+    expect((await call(gw.url, '/attachments/a1', bearer(alice))).status).toBe(200);
+  });
+
+  it('reports Redis and every upstream in /ready', async () => {
+    const ready = await call(gw.url, '/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.checks).toEqual({ redis: 'ok', auth: 'ok', sync: 'ok', attachments: 'ok' });
+  });
+
+  it('exports upstream latency by upstream and route pattern in /metrics', async () => {
+    await call(gw.url, '/attachments/some-id-123', bearer(alice));
+    const metrics = await call(gw.url, '/metrics');
+    expect(metrics.text).toMatch(
+      /gateway_upstream_duration_seconds_count\{[^}]*upstream="attachments",route="GET \/attachments\/:id",status_code="200"\} \d+/,
+    );
+    expect(metrics.text).toMatch(
+      /gateway_upstream_duration_seconds_count\{[^}]*upstream="sync",route="GET \/sync\/changes"/,
+    );
+    expect(metrics.text).not.toContain('some-id-123');
+  });
+});
+
+describe('Redis outage', () => {
+  it('fails closed with 503 while Redis is down and recovers by itself when it returns', async () => {
+    const redis = await spawnRedis();
+    const gw = await startGateway({ LOG_LEVEL: 'silent' }, { redisUrl: redis.url });
+    try {
+      let alice = await gw.session();
+      expect((await call(gw.url, '/sync/changes', bearer(alice))).status).toBe(200);
+      await redis.stop();
+      await new Promise((r) => setTimeout(r, 200));
+      // Authenticated: the session cannot be checked.
+      expectProblem(
+        await call(gw.url, '/sync/changes', bearer(alice)),
+        503,
+        'upstream_unavailable',
+      );
+      // Public: the rate limit cannot be counted; still a 503, never a 500.
+      const login = await call(
+        gw.url,
+        '/auth/login',
+        { 'content-type': 'application/json' },
+        'POST',
+      );
+      expectProblem(login, 503, 'upstream_unavailable');
+      const ready = await call(gw.url, '/ready');
+      expectProblem(ready, 503, 'not_ready');
+      expect(ready.body.failed).toEqual(['redis']);
+      expect((await call(gw.url, '/health')).status).toBe(200);
+
+      await redis.start();
+      // This Redis keeps nothing across restarts: the auth service would write sessions anew.
+      const deadline = Date.now() + 15_000;
+      let status = 0;
+      while (Date.now() < deadline) {
+        status = (await call(gw.url, '/ready')).status;
+        if (status === 200) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status).toBe(200);
+      alice = await gw.session();
+      expect((await call(gw.url, '/sync/changes', bearer(alice))).status).toBe(200);
+      expect(
+        (await call(gw.url, '/auth/login', { 'content-type': 'application/json' }, 'POST')).status,
+      ).toBe(200);
+    } finally {
+      await gw.close();
+      await redis.destroy();
+    }
+  }, 60_000);
+});
