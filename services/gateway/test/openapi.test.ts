@@ -1,0 +1,281 @@
+import { allOperations } from '@journal/shared';
+import Ajv2020 from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOpenApiDocument } from '../src/openapi/document.js';
+import { type GatewayHarness, startGateway } from './helpers.js';
+
+/** The parts of the OpenAPI 3.1 schema a client generator relies on. */
+const openApiShape = {
+  type: 'object',
+  required: ['openapi', 'info', 'paths', 'components'],
+  properties: {
+    openapi: { type: 'string', pattern: '^3\\.1\\.\\d+$' },
+    info: {
+      type: 'object',
+      required: ['title', 'version'],
+      properties: { title: { type: 'string' }, version: { type: 'string' } },
+    },
+    paths: {
+      type: 'object',
+      propertyNames: { pattern: '^/' },
+      additionalProperties: {
+        type: 'object',
+        propertyNames: { enum: ['get', 'put', 'post', 'delete', 'head', 'patch', 'options'] },
+        additionalProperties: {
+          type: 'object',
+          required: ['operationId', 'responses'],
+          properties: {
+            operationId: { type: 'string' },
+            parameters: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['name', 'in', 'schema'],
+                properties: {
+                  name: { type: 'string' },
+                  in: { enum: ['query', 'path', 'header', 'cookie'] },
+                  required: { type: 'boolean' },
+                  schema: { type: 'object' },
+                },
+                if: { properties: { in: { const: 'path' } } },
+                // biome-ignore lint/suspicious/noThenProperty: JSON Schema keyword
+                then: { required: ['required'], properties: { required: { const: true } } },
+              },
+            },
+            requestBody: {
+              type: 'object',
+              required: ['content'],
+              properties: { content: { $ref: '#/$defs/content' } },
+            },
+            responses: {
+              type: 'object',
+              minProperties: 1,
+              propertyNames: { pattern: '^[1-5]\\d\\d$' },
+              additionalProperties: {
+                type: 'object',
+                required: ['description'],
+                properties: {
+                  description: { type: 'string' },
+                  content: { $ref: '#/$defs/content' },
+                },
+              },
+            },
+            security: { type: 'array' },
+          },
+        },
+      },
+    },
+    components: {
+      type: 'object',
+      properties: {
+        schemas: { type: 'object', additionalProperties: { type: 'object' } },
+        securitySchemes: { type: 'object' },
+      },
+    },
+  },
+  $defs: {
+    content: {
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: {
+        type: 'object',
+        required: ['schema'],
+        properties: { schema: { type: 'object' } },
+      },
+    },
+  },
+};
+
+type Doc = ReturnType<typeof buildOpenApiDocument>;
+type OperationObject = {
+  operationId: string;
+  parameters: { name: string; in: string }[];
+  requestBody?: { content: Record<string, unknown> };
+  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+  security: unknown[];
+};
+
+function operation(doc: Doc, method: string, path: string): OperationObject {
+  return (doc.paths[path] as Record<string, OperationObject>)[method] as OperationObject;
+}
+
+describe('the OpenAPI document', () => {
+  const doc = buildOpenApiDocument('9.9.9');
+
+  it('has the OpenAPI 3.1 shape', () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const valid = ajv.validate(openApiShape, doc);
+    expect(ajv.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+    expect(doc.info.version).toBe('9.9.9');
+  });
+
+  it('lists every operation of the shared table with all its responses', () => {
+    expect(allOperations.length).toBeGreaterThan(0);
+    for (const op of allOperations) {
+      const path = op.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      const found = operation(doc, op.method.toLowerCase(), path);
+      expect(found, `${op.method} ${op.path}`).toBeDefined();
+      expect(found.operationId).toBe(op.operationId);
+      expect(Object.keys(found.responses).sort()).toEqual(Object.keys(op.schema.response).sort());
+      // Bearer security exactly on the calls that need a token.
+      expect(found.security).toEqual(op.auth ? [{ bearerAuth: [] }] : []);
+      for (const name of path.match(/\{([^}]+)\}/g) ?? []) {
+        expect(found.parameters).toContainEqual(
+          expect.objectContaining({ name: name.slice(1, -1), in: 'path', required: true }),
+        );
+      }
+      if (op.rawBody) {
+        expect(Object.keys(found.requestBody?.content ?? {}).sort()).toEqual(
+          Object.keys(op.rawBody).sort(),
+        );
+      }
+      for (const [status, mediaType] of Object.entries(op.rawResponse ?? {})) {
+        expect(Object.keys(found.responses[status]?.content ?? {})).toEqual([mediaType]);
+      }
+    }
+    expect(operationIds(doc)).toEqual([...new Set(operationIds(doc))]);
+  });
+
+  it('describes errors with the Problem component and the gateway’s own /health and /ready', () => {
+    expect(doc.components.schemas.Problem).toMatchObject({ type: 'object' });
+    expect(doc.components.securitySchemes.bearerAuth).toEqual({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+    });
+    const login = operation(doc, 'post', '/auth/login');
+    expect(login.responses['401']?.content?.['application/problem+json']?.schema).toEqual({
+      $ref: '#/components/schemas/Problem',
+    });
+    expect(operation(doc, 'get', '/health')).toBeDefined();
+    expect(operation(doc, 'get', '/ready')).toBeDefined();
+  });
+
+  it('resolves every $ref and compiles every schema as JSON Schema 2020-12', () => {
+    const text = JSON.stringify(doc);
+    for (const [, name] of text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
+      expect(doc.components.schemas, name).toHaveProperty(name as string);
+    }
+    const ajv = new Ajv2020({ strict: false, logger: false });
+    ajv.addSchema({ $id: 'doc', components: doc.components }, 'doc');
+    const refsToDoc = (node: unknown): unknown =>
+      JSON.parse(JSON.stringify(node).replaceAll('"#/components/', '"doc#/components/'));
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item as Record<string, OperationObject>)) {
+        for (const response of Object.values(op.responses)) {
+          for (const media of Object.values(response.content ?? {})) {
+            expect(
+              () => ajv.compile(refsToDoc(media.schema) as object),
+              `${method} ${path}`,
+            ).not.toThrow();
+          }
+        }
+      }
+    }
+  });
+});
+
+function operationIds(doc: Doc): string[] {
+  return Object.values(doc.paths).flatMap((item) =>
+    Object.values(item as Record<string, OperationObject>).map((op) => op.operationId),
+  );
+}
+
+describe('served by the gateway', () => {
+  let gw: GatewayHarness;
+  beforeAll(async () => {
+    gw = await startGateway({ LOG_LEVEL: 'warn', CORS_ORIGINS: 'https://app.example.com' });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('serves /openapi.json without a token', async () => {
+    const res = await fetch(`${gw.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Doc;
+    expect(body.openapi).toBe('3.1.0');
+    expect(body.info.version).toBe('1.2.3');
+    expect(Object.keys(body.paths)).toContain('/sync/changes');
+  });
+
+  it('serves /docs as an HTML page with its assets from the gateway itself', async () => {
+    const res = await fetch(`${gw.url}/docs`, { redirect: 'follow' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await res.text();
+    expect(html).toContain('swagger-ui');
+    expect(html).not.toMatch(/https?:\/\/(cdn|unpkg|cdnjs)/);
+    const scripts = [...html.matchAll(/src="\.?\/?([^"]+\.js)"/g)].map((m) => m[1] as string);
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const script of scripts) {
+      const asset = await fetch(`${gw.url}/docs/${script.replace(/^docs\//, '')}`);
+      expect(asset.status, script).toBe(200);
+      expect((await asset.arrayBuffer()).byteLength, script).toBeGreaterThan(100);
+    }
+    const init = await fetch(`${gw.url}/docs/json`);
+    expect(init.status).toBe(200);
+    expect(((await init.json()) as Doc).openapi).toBe('3.1.0');
+  });
+
+  it('sends security headers', async () => {
+    const res = await fetch(`${gw.url}/health`);
+    await res.arrayBuffer();
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(res.headers.get('strict-transport-security')).toBeTruthy();
+    expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+
+  it('answers a CORS preflight for an allowed origin, exposing the headers clients read', async () => {
+    const res = await fetch(`${gw.url}/sync/push`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type, idempotency-key',
+      },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(res.headers.get('access-control-allow-headers')).toContain('idempotency-key');
+    const session = await gw.session();
+    const real = await fetch(`${gw.url}/attachments/a1`, {
+      headers: { origin: 'https://app.example.com', authorization: `Bearer ${session.token}` },
+    });
+    expect(real.status).toBe(200);
+    await real.arrayBuffer();
+    expect(real.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    const exposed = real.headers.get('access-control-expose-headers') ?? '';
+    for (const h of ['x-request-id', 'etag', 'content-range', 'retry-after'])
+      expect(exposed).toContain(h);
+  });
+
+  it('gives no CORS grant to another origin, and the preflight needs no token', async () => {
+    const res = await fetch(`${gw.url}/sync/push`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.status).not.toBe(401);
+    await res.arrayBuffer();
+  });
+});
+
+describe('CORS off by default', () => {
+  let gw: GatewayHarness;
+  beforeAll(async () => {
+    gw = await startGateway({ LOG_LEVEL: 'warn' });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('sends no CORS headers when CORS_ORIGINS is empty', async () => {
+    const res = await fetch(`${gw.url}/health`, { headers: { origin: 'https://app.example.com' } });
+    await res.arrayBuffer();
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
