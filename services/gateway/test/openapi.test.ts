@@ -204,7 +204,13 @@ describe('served by the gateway', () => {
     const res = await fetch(`${gw.url}/docs`, { redirect: 'follow' });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    // The page's own CSP: scripts from the gateway only, and the page has no inline script.
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toMatch(/script-src 'self'/);
+    expect(csp).not.toContain('unsafe-inline');
     const html = await res.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     expect(html).toContain('swagger-ui');
     expect(html).not.toMatch(/https?:\/\/(cdn|unpkg|cdnjs)/);
     const scripts = [...html.matchAll(/src="\.?\/?([^"]+\.js)"/g)].map((m) => m[1] as string);
