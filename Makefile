@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NPM ?= npm
 
-.PHONY: help install build lint typecheck format test test-unit dev clean
+.PHONY: help install build lint typecheck format test test-unit dev clean smoke
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ dev: build ## Run the whole stack (gateway on http://localhost:8000)
 
 clean: ## Remove build output (keeps .data and .tools)
 	$(NPM) run clean
+
+smoke: install ## Client walk-through against a running stack (GATEWAY_URL, default http://localhost:8000)
+	npx tsx scripts/smoke.ts
 
 .PHONY: backup restore
 FILE ?= journal-$(shell date +%Y%m%d-%H%M%S).backup.gz
