@@ -69,6 +69,16 @@ describe('upstream failures', () => {
     expect((await call(gw.url, '/attachments/a1', bearer(alice))).status).toBe(200);
   });
 
+  it('passes an upstream’s own 503 through once, without retrying it', async () => {
+    const before = gw.upstreams.attachments.seen.length;
+    const res = await call(gw.url, '/storage/qiniu/token?status=503', {
+      ...bearer(alice),
+    });
+    expect(res.status).toBe(503);
+    expect(res.ms).toBeLessThan(500);
+    expect(gw.upstreams.attachments.seen.length - before).toBe(1);
+  });
+
   it('reports Redis and every upstream in /ready', async () => {
     const ready = await call(gw.url, '/ready');
     expect(ready.status).toBe(200);

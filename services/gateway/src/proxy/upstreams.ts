@@ -165,6 +165,9 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
               request as unknown as FastifyRequest,
               headers as Record<string, unknown>,
             ) as typeof headers,
+          // reply-from would retry a GET answered 503 up to 10 times (honouring Retry-After):
+          // an upstream's 503 (storage_not_configured, its Redis down) goes to the client as is.
+          retryDelay: () => null,
           onError: (reply, { error }) => {
             reply.request.log.warn(
               { err: error.message, upstream: upstream.name },
