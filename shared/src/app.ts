@@ -69,6 +69,17 @@ export async function createServiceApp(options: ServiceAppOptions) {
     ...options.fastify,
   }).withTypeProvider<ZodTypeProvider>();
 
+  // Once shutdown begins, every response closes its connection: a request that was in flight
+  // at SIGTERM must not leave a kept-alive socket holding the server open after it is answered.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

@@ -1,6 +1,12 @@
 import { request } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mongoUrl, redisUrl, uniqueName } from '../../test-support/index.js';
+import {
+  mongoUrl,
+  redisUrl,
+  signTestToken,
+  testKeys,
+  uniqueName,
+} from '../../test-support/index.js';
 import { exited, startServiceProcess } from '../../test-support/processes.js';
 
 const started: Awaited<ReturnType<typeof startServiceProcess>>[] = [];
@@ -24,19 +30,22 @@ describe('service processes', () => {
     expect(lines[0]).not.toContain('not-a-url');
   });
 
-  it('answers the request in flight at SIGTERM, then exits 0', async () => {
+  it('answers a request in flight at SIGTERM (a waiting long-poll), then exits 0', async () => {
+    const keys = await testKeys();
     const proc = await startServiceProcess('sync', {
       MONGODB_URL: mongoUrl(),
       MONGODB_DB_NAME: uniqueName('shutdown'),
       REDIS_URL: redisUrl(),
+      JWT_PUBLIC_KEYS: keys.jwks,
       SHUTDOWN_TIMEOUT_MS: '5000',
     });
     started.push(proc);
-    // Hold a request open by sending headers and half a body, then signal the process.
+    const token = await signTestToken(keys, { sub: 'drain-user' });
+    const startedAt = Date.now();
     const inFlight = new Promise<number>((resolve, reject) => {
       const req = request(
-        `${proc.url}/health`,
-        { method: 'GET', headers: { connection: 'close' } },
+        `${proc.url}/sync/changes?since=0&wait=20`,
+        { headers: { authorization: `Bearer ${token}` } },
         (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
@@ -45,8 +54,11 @@ describe('service processes', () => {
       req.on('error', reject);
       req.end();
     });
+    // Let the pull reach its wait, then ask the process to stop.
+    await new Promise((r) => setTimeout(r, 500));
     proc.child.kill('SIGTERM');
     expect(await inFlight).toBe(200);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
     expect(await exited(proc)).toBe(0);
     expect(proc.output()).not.toMatch(/"level":"(error|fatal)"/);
   });
