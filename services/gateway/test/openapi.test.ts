@@ -1,5 +1,5 @@
 import { allOperations } from '@journal/shared';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../src/openapi/document.js';
 import { type GatewayHarness, startGateway } from './helpers.js';
