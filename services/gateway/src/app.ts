@@ -32,7 +32,11 @@ async function upstreamReady(url: string): Promise<void> {
   if (res.status !== 200) throw new Error(`${url}/ready answered ${res.status}`);
 }
 
-/** Builds the gateway's fastify app; never listens (main.ts does). */
+/**
+ * Builds the gateway's fastify app; never listens (main.ts does). Order: shared plugins (ids,
+ * problems, metrics, health), external plugins (helmet, CORS), then, for routed paths only, the
+ * body-size check, the token and session check, the rate limit and the proxies; OpenAPI last.
+ */
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
   const version = deps.version ?? '0.0.0';
@@ -88,12 +92,6 @@ export async function buildApp(deps: AppDeps) {
     });
   }
 
-  // The public API document and its rendered reference page.
-  const document = buildOpenApiDocument(version);
-  app.get('/openapi.json', { schema: { hide: true } }, async () => document);
-  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-
   // Everything routed upstream: token and session check, rate limit, then the proxies.
   const verify = createTokenCache(
     createTokenVerifier({
@@ -123,6 +121,12 @@ export async function buildApp(deps: AppDeps) {
     });
     await registerUpstreams(api, config, app.metrics);
   });
+
+  // The public API document and its rendered reference page (public, not rate-limited).
+  const document = buildOpenApiDocument(version);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => document);
+  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
   return app;
 }

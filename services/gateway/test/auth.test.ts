@@ -194,6 +194,33 @@ describe('token forgery', () => {
 });
 
 describe('keys from a JWKS URL', () => {
+  it('answers 503, not 500, while the JWKS cannot be fetched', async () => {
+    const closed = Fastify();
+    await closed.listen({ host: '127.0.0.1', port: 0 });
+    const port = (closed.server.address() as AddressInfo).port;
+    await closed.close();
+    const remote = await startGateway(
+      {
+        LOG_LEVEL: 'silent',
+        JWT_PUBLIC_KEYS: '',
+        JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+      },
+      { upstreams: gw.upstreams },
+    );
+    try {
+      const res = await fetch(`${remote.url}/sync/changes`, { headers: withToken(alice.token) });
+      const text = await res.text();
+      expectProblem(
+        { status: res.status, headers: res.headers, body: JSON.parse(text), text },
+        503,
+        'upstream_unavailable',
+      );
+    } finally {
+      await remote.app.close();
+      remote.redis.disconnect();
+    }
+  });
+
   it('verifies tokens with keys fetched from JWT_JWKS_URL, fetching once', async () => {
     const keys = await testKeys('remote-key');
     let fetches = 0;

@@ -57,7 +57,18 @@ export function createTokenCache(verify: VerifyAccessToken, maxEntries = 10_000)
       cache.set(token, hit); // most recently used last
       return hit;
     }
-    const verified = await verify(token);
+    let verified: VerifiedToken;
+    try {
+      verified = await verify(token);
+    } catch (err) {
+      if (err instanceof ProblemError) throw err;
+      // Not a bad token: the JWKS (JWT_JWKS_URL) could not be fetched. Fail closed, retryably.
+      throw new ProblemError('upstream_unavailable', 'the token signing keys are unavailable', {
+        status: 503,
+        headers: { 'retry-after': '1' },
+        cause: err,
+      });
+    }
     if (cache.size >= maxEntries) {
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
