@@ -43,8 +43,10 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
       // Benchmarks measure throughput, not abuse protection.
       RATE_LIMIT_MAX: '100000000',
       RATE_LIMIT_AUTHENTICATED_MAX: '100000000',
-      LOGIN_MAX_FAILURES_PER_IP: '100000000',
-      REGISTER_MAX_PER_IP: '100000000',
+      AUTH_LOGIN_MAX_FAILURES_PER_IP: '1000000',
+      AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '1000000',
+      AUTH_REGISTER_MAX_PER_IP: '1000000',
+      PASSWORD_SCRYPT_LOG_N: process.env.PASSWORD_SCRYPT_LOG_N ?? '17',
       ...env,
     },
   };

@@ -181,7 +181,8 @@ export const attachmentsOperations = defineOperations({
         416: problemSchema,
       },
     },
-    rawResponse: { 200: 'application/octet-stream', 206: 'application/octet-stream' },
+    // The bytes come back with the Content-Type they were stored with.
+    rawResponse: { 200: '*/*', 206: '*/*' },
   },
   head: {
     operationId: 'headAttachment',
@@ -203,6 +204,8 @@ export const attachmentsOperations = defineOperations({
         416: problemSchema,
       },
     },
+    // No body; Content-Type is the attachment's own.
+    rawResponse: { 200: '*/*', 206: '*/*' },
   },
   delete: {
     operationId: 'deleteAttachment',
