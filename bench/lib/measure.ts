@@ -106,3 +106,38 @@ export async function peakRss<T>(
     clearInterval(timer);
   }
 }
+
+/** Runs `op` `count` times one after another; rate is per second, latencies in ms. */
+export async function sequence(op: () => Promise<unknown>, count: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = Date.now();
+  for (let i = 0; i < count; i++) {
+    const t = process.hrtime.bigint();
+    try {
+      await op();
+    } catch {
+      errors++;
+    }
+    latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    requestsPerSec: count / seconds,
+    p50: at(0.5),
+    p99: at(0.99),
+    errors,
+    non2xx: 0,
+    total: count,
+  };
+}
+
+/** fetch that throws on a non-2xx answer and reads the whole body. */
+export async function ok(url: string, init: RequestInit): Promise<void> {
+  const res = await fetch(url, init);
+  await res.arrayBuffer();
+  if (res.status >= 300) throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status}`);
+}
