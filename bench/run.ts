@@ -114,6 +114,13 @@ try {
       await load({ url, headers, durationSec: DURATION }),
       sessionBaseline.requestsPerSec,
     );
+    // One connection: the added latency of each hop without CPU saturation.
+    record(
+      '1 /auth/me 1 conn',
+      path,
+      'req/s',
+      await load({ url, headers, connections: 1, durationSec: DURATION }),
+    );
   }
   record('1 /auth/me', 'raw redis+mongo', 'ops/s', sessionBaseline);
 
@@ -152,6 +159,12 @@ try {
         'req/s',
         await load({ url, headers, durationSec: DURATION }),
         emptyBaseline.requestsPerSec,
+      );
+      record(
+        `${label} 1 conn`,
+        path,
+        'req/s',
+        await load({ url, headers, connections: 1, durationSec: DURATION }),
       );
     }
   };

@@ -52,6 +52,9 @@ export async function createServiceApp(options: ServiceAppOptions) {
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     connectionTimeout: options.idleTimeoutMs ?? 65_000,
+    // Kept-alive sockets must end (and say so in Keep-Alive: timeout=…) before the idle timeout
+    // destroys them, or a client can reuse a socket the server is closing ("other side closed").
+    keepAliveTimeout: Math.max(1_000, Math.min(60_000, (options.idleTimeoutMs ?? 65_000) - 5_000)),
     routerOptions: { maxParamLength: 512 },
     trustProxy: options.trustProxy ? options.trustProxy.split(',').map((s) => s.trim()) : false,
     // Errors the router raises before any route runs (an undecodable URL, a path parameter

@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
+import type { Db } from 'mongodb';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { connectMongo } from './mongo.js';
+import { connectRedis, type Redis } from './redis.js';
 
 /** The `version` of the package.json one folder above `moduleUrl` (src/ or dist/). */
 export function packageVersion(moduleUrl: string): string {
@@ -73,4 +76,64 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
     await running?.close?.().catch(() => {});
     process.exit(1);
   }
+}
+
+/** What a service that stores data gets from `runStorageService`. */
+export interface StorageServiceDeps<C> {
+  config: C;
+  logger: Logger;
+  db: Db;
+  redis: Redis;
+  version: string;
+}
+
+interface StorageConfig {
+  MONGODB_URL: string;
+  MONGODB_DB_NAME: string;
+  REDIS_URL: string;
+  REDIS_KEY_PREFIX: string;
+}
+
+/**
+ * `runService` for the services that keep data (auth, sync, attachments): connects MongoDB
+ * (with start-up retry) and Redis (with the key prefix), builds the app, and closes both after
+ * the app on shutdown. `moduleUrl` is the service's `import.meta.url`, for its version.
+ */
+export function runStorageService<S extends z.ZodType<StorageConfig>>(options: {
+  service: string;
+  schema: S;
+  moduleUrl: string;
+  buildApp: (deps: StorageServiceDeps<z.infer<S>>) => Promise<FastifyInstance>;
+}) {
+  return runService({
+    service: options.service,
+    schema: options.schema,
+    async start(config, logger) {
+      const mongo = await connectMongo(config.MONGODB_URL, {
+        dbName: config.MONGODB_DB_NAME,
+        logger,
+      });
+      const redis = await connectRedis(config.REDIS_URL, {
+        logger,
+        options: { keyPrefix: config.REDIS_KEY_PREFIX },
+      }).catch(async (err: unknown) => {
+        await mongo.close();
+        throw err;
+      });
+      const app = await options.buildApp({
+        config,
+        logger,
+        db: mongo.db,
+        redis,
+        version: packageVersion(options.moduleUrl),
+      });
+      return {
+        app,
+        close: async () => {
+          await mongo.close();
+          redis.disconnect();
+        },
+      };
+    },
+  });
 }

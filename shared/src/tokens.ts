@@ -111,3 +111,18 @@ export function bearerToken(header: string | undefined): string {
   if (!match?.[1]) throw new ProblemError('unauthorized', 'malformed authorization header');
   return match[1];
 }
+
+/** The verifier a service builds from its configuration (JWT_PUBLIC_KEYS, JWT_JWKS_URL, iss, aud). */
+export function tokenVerifierFromConfig(config: {
+  JWT_PUBLIC_KEYS?: string | undefined;
+  JWT_JWKS_URL?: string | undefined;
+  JWT_ISSUER: string;
+  JWT_AUDIENCE: string;
+}): VerifyAccessToken {
+  return createTokenVerifier({
+    ...(config.JWT_PUBLIC_KEYS ? { publicKeys: config.JWT_PUBLIC_KEYS } : {}),
+    ...(config.JWT_JWKS_URL ? { jwksUrl: config.JWT_JWKS_URL } : {}),
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+  });
+}

@@ -1,11 +1,11 @@
 import {
   authenticatePlugin,
   createServiceApp,
-  createTokenVerifier,
   type Logger,
   pingMongo,
   pingRedis,
   type Redis,
+  tokenVerifierFromConfig,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
@@ -45,12 +45,7 @@ export async function buildApp(deps: AppDeps) {
 
   // Every call but Qiniu's callback carries a bearer token this service verifies itself.
   await app.register(authenticatePlugin, {
-    verify: createTokenVerifier({
-      publicKeys: config.JWT_PUBLIC_KEYS,
-      jwksUrl: config.JWT_JWKS_URL,
-      issuer: config.JWT_ISSUER,
-      audience: config.JWT_AUDIENCE,
-    }),
+    verify: tokenVerifierFromConfig(config),
   });
 
   // Storage and repositories, their indexes created before the first request.

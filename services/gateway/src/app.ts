@@ -5,11 +5,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
   createServiceApp,
-  createTokenVerifier,
   type Logger,
   ProblemError,
   pingRedis,
   type Redis,
+  tokenVerifierFromConfig,
 } from '@journal/shared';
 import { createGuard, createTokenCache } from './auth/guard.js';
 import type { Config } from './config.js';
@@ -93,14 +93,7 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // Everything routed upstream: token and session check, rate limit, then the proxies.
-  const verify = createTokenCache(
-    createTokenVerifier({
-      publicKeys: config.JWT_PUBLIC_KEYS,
-      jwksUrl: config.JWT_JWKS_URL,
-      issuer: config.JWT_ISSUER,
-      audience: config.JWT_AUDIENCE,
-    }),
-  );
+  const verify = createTokenCache(tokenVerifierFromConfig(config));
   const guard = createGuard(verify, redis);
   await app.register(async (api) => {
     api.addHook('onRequest', createBodyLimitCheck(config.ATTACHMENTS_MAX_BYTES));

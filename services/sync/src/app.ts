@@ -1,11 +1,11 @@
 import {
   authenticatePlugin,
   createServiceApp,
-  createTokenVerifier,
   type Logger,
   pingMongo,
   pingRedis,
   type Redis,
+  tokenVerifierFromConfig,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { createChangeNotifier } from './changes/notifier.js';
@@ -47,12 +47,7 @@ export async function buildApp(deps: AppDeps) {
 
   // Every call carries a bearer token this service verifies itself.
   await app.register(authenticatePlugin, {
-    verify: createTokenVerifier({
-      publicKeys: config.JWT_PUBLIC_KEYS,
-      jwksUrl: config.JWT_JWKS_URL,
-      issuer: config.JWT_ISSUER,
-      audience: config.JWT_AUDIENCE,
-    }),
+    verify: tokenVerifierFromConfig(config),
   });
 
   // Storage (indexes before the first request), wake-ups, the rules, the purge job.
