@@ -4,7 +4,7 @@
  * and a raw-driver baseline in the same run. Prints one table, writes bench/results/<date>.json.
  *
  * BENCH_DURATION (seconds per load run, default 5), BENCH_GROWTH (stored entries of other users
- * for the growth runs, default "10000,100000"), BENCH_BIG_MIB (default 100).
+ * for the growth runs, default "5000,20000"), BENCH_BIG_MIB (default 20), BENCH_WAITERS (default 1000).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -27,7 +27,7 @@ import { type LoadResult, load, loop, ok, peakRss, rssMiB, sequence } from './li
 import { startBenchStack, startNginx } from './lib/stack.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
-const GROWTH = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').map(Number).filter(Boolean);
+const GROWTH = (process.env.BENCH_GROWTH ?? '5000,20000').split(',').map(Number).filter(Boolean);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 20);
 const WAITERS = Number(process.env.BENCH_WAITERS ?? 1000);
 const CONNECTIONS = 10;
@@ -82,6 +82,23 @@ const redis = new Redis(stack.redisUrl, { keyPrefix: 'journal:' });
 const pids = Object.fromEntries(Object.entries(stack.procs).map(([n, p]) => [n, p.child.pid]));
 
 try {
+  const guarded = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      process.stderr.write(`  ${name} failed: ${(err as Error).message}\n`);
+      rows.push({
+        scenario: name,
+        path: '-',
+        unit: '-',
+        rate: 0,
+        p50: 0,
+        p99: 0,
+        errors: 1,
+        note: (err as Error).message.slice(0, 120),
+      });
+    }
+  };
   const user = await register(stack.urls.gateway, 'bench');
   const headers = auth(user);
 
@@ -171,6 +188,65 @@ try {
   await emptyPull('2 empty pull');
   record('2 empty pull', 'raw mongo', 'ops/s', emptyBaseline);
 
+  await guarded('7 long-poll', async () => {
+    // 7. 1,000 waiting long-polls, then one push per user.
+    process.stderr.write('7. long-poll\n');
+    const waiters: BenchUser[] = await mintUsers(stack.options, WAITERS);
+    const memBefore = { gateway: rssMiB(pids.gateway), sync: rssMiB(pids.sync) };
+    const wokenAt = new Map<string, number>();
+    const polls = waiters.map((w) =>
+      undiciRequest(`${stack.urls.gateway}/sync/changes?since=0&wait=30`, {
+        headers: auth(w),
+        bodyTimeout: 60_000,
+        headersTimeout: 60_000,
+      })
+        .then(async (r) => {
+          await r.body.text();
+          wokenAt.set(w.userId, Date.now());
+          return r.statusCode;
+        })
+        .catch(() => -1),
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const memHeld = { gateway: rssMiB(pids.gateway), sync: rssMiB(pids.sync) };
+    const pushedAt = new Map<string, number>();
+    for (let i = 0; i < waiters.length; i += 50) {
+      await Promise.all(
+        waiters.slice(i, i + 50).map(async (w) => {
+          const t = Date.now();
+          await push(stack.urls.sync, w, 1);
+          pushedAt.set(w.userId, t);
+        }),
+      );
+    }
+    const statuses = await Promise.all(polls);
+    const wake = waiters
+      .map((w) => (wokenAt.get(w.userId) ?? 0) - (pushedAt.get(w.userId) ?? 0))
+      .filter((ms) => ms >= 0)
+      .sort((a, b) => a - b);
+    const q = (p: number) => wake[Math.min(wake.length - 1, Math.floor(p * wake.length))] ?? 0;
+    extras.longPoll = {
+      waiting: waiters.length,
+      ok: statuses.filter((s) => s === 200).length,
+      wakeP50: q(0.5),
+      wakeP99: q(0.99),
+      kibPerWaitingPull: {
+        gateway: Math.round(((memHeld.gateway - memBefore.gateway) * 1024) / waiters.length),
+        sync: Math.round(((memHeld.sync - memBefore.sync) * 1024) / waiters.length),
+      },
+    };
+    rows.push({
+      scenario: '7 long-poll wake-up',
+      path: 'gateway',
+      unit: 'pulls',
+      rate: waiters.length,
+      p50: q(0.5),
+      p99: q(0.99),
+      errors: statuses.filter((s) => s !== 200).length,
+      note: `KiB per waiting pull ${JSON.stringify((extras.longPoll as { kibPerWaitingPull: unknown }).kibPerWaitingPull)}`,
+    });
+  });
+
   // 3. Push batches of 1, 50 and 500 new entries (entries/s), one push after another.
   process.stderr.write('3. push batches\n');
   // The raw driver doing a push's writes (one insertMany of new versions with dense revisions),
@@ -245,235 +321,200 @@ try {
   await fullPages('4 full pages');
   record('4 full pages', 'raw find', 'entries/s', pageBaseline, undefined, undefined, 500);
 
-  // 5. Attachments: 1 MiB one after another, then one BIG_MIB transfer each way with peak RSS.
-  process.stderr.write('5. attachments\n');
-  const oneMiB = randomBytes(1024 * 1024);
-  for (const [path, base] of [
-    ['gateway', stack.urls.gateway],
-    ['direct', stack.urls.attachments],
-  ] as const) {
-    const up = await sequence(
-      () =>
-        ok(`${base}/attachments/${entryId()}`, {
-          method: 'PUT',
-          headers: { ...headers, 'content-type': 'application/octet-stream' },
-          body: oneMiB,
-        }),
-      5,
-    );
-    record('5 upload 1 MiB', path, 'MiB/s', up);
-  }
-  await ok(`${stack.urls.gateway}/attachments/one-mib`, {
-    method: 'PUT',
-    headers: { ...headers, 'content-type': 'application/octet-stream' },
-    body: oneMiB,
-  });
-  for (const [path, base] of [
-    ['gateway', stack.urls.gateway],
-    ['direct', stack.urls.attachments],
-  ] as const) {
-    const down = await sequence(() => ok(`${base}/attachments/one-mib`, { headers }), 5);
-    record('5 download 1 MiB', path, 'MiB/s', down);
-  }
-  const big = async (base: string, id: string) => {
-    const size = BIG_MIB * 1024 * 1024;
-    const chunk = randomBytes(1024 * 1024);
-    const hash = createHash('sha256');
-    const body = Readable.from(
-      (function* () {
-        for (let i = 0; i < BIG_MIB; i++) {
-          hash.update(chunk);
-          yield chunk;
-        }
-      })(),
-    );
-    const up = await peakRss(pids, async () => {
-      const t = Date.now();
-      const res = await undiciRequest(`${base}/attachments/${id}`, {
-        method: 'PUT',
-        headers: {
-          ...headers,
-          'content-type': 'application/octet-stream',
-          'content-length': String(size),
-        },
-        body,
-      });
-      await res.body.dump();
-      if (res.statusCode !== 201) throw new Error(`big upload: ${res.statusCode}`);
-      return (BIG_MIB / (Date.now() - t)) * 1000;
-    });
-    const down = await peakRss(pids, async () => {
-      const t = Date.now();
-      const res = await undiciRequest(`${base}/attachments/${id}`, {
-        headers,
-        headersTimeout: 300_000,
-        bodyTimeout: 300_000,
-      });
-      if (res.statusCode !== 200)
-        throw new Error(`big download: ${res.statusCode} ${await res.body.text()}`);
-      const check = createHash('sha256');
-      for await (const part of res.body) check.update(part as Buffer);
-      if (check.digest('hex') !== hash.digest('hex')) throw new Error('big download differs');
-      return (BIG_MIB / (Date.now() - t)) * 1000;
-    });
-    return { up, down };
-  };
-  for (const [path, base] of [
-    ['gateway', stack.urls.gateway],
-    ['direct', stack.urls.attachments],
-  ] as const) {
-    const r = await big(base, `big-${path}`).catch((err: Error) => {
-      rows.push({
-        scenario: `5 ${BIG_MIB} MiB`,
-        path,
-        unit: 'MiB/s',
-        rate: 0,
-        p50: 0,
-        p99: 0,
-        errors: 1,
-        note: err.message,
-      });
-      return undefined;
-    });
-    if (!r) continue;
-    const growth = (p: typeof r.up) =>
-      Object.fromEntries(
-        Object.keys(p.peak).map((k) => [k, Math.round((p.peak[k] ?? 0) - (p.before[k] ?? 0))]),
-      );
-    rows.push({
-      scenario: `5 upload ${BIG_MIB} MiB`,
-      path,
-      unit: 'MiB/s',
-      rate: r.up.result,
-      p50: 0,
-      p99: 0,
-      errors: 0,
-      note: `RSS growth MiB ${JSON.stringify(growth(r.up))}`,
-    });
-    rows.push({
-      scenario: `5 download ${BIG_MIB} MiB`,
-      path,
-      unit: 'MiB/s',
-      rate: r.down.result,
-      p50: 0,
-      p99: 0,
-      errors: 0,
-      note: `RSS growth MiB ${JSON.stringify(growth(r.down))}`,
-    });
-  }
-
-  // 6. Logins while empty pulls run beside them.
-  process.stderr.write('6. logins beside pulls\n');
-  const alone = await load({
-    url: `${stack.urls.gateway}/sync/changes?since=${cursor}`,
-    headers,
-    durationSec: DURATION,
-  });
-  const [logins, beside] = await Promise.all([
-    load({
-      url: `${stack.urls.gateway}/auth/login`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: user.username, password: user.password }),
-      connections: 4,
-      durationSec: DURATION,
-    }),
-    load({
+  await guarded('6 logins', async () => {
+    // 6. Logins while empty pulls run beside them.
+    process.stderr.write('6. logins beside pulls\n');
+    const alone = await load({
       url: `${stack.urls.gateway}/sync/changes?since=${cursor}`,
       headers,
       durationSec: DURATION,
-    }),
-  ]);
-  record('6 login', 'gateway', 'logins/s', logins);
-  record('6 empty pull alone', 'gateway', 'req/s', alone);
-  record(
-    '6 empty pull beside logins',
-    'gateway',
-    'req/s',
-    beside,
-    undefined,
-    `p99 ${alone.p99} -> ${beside.p99} ms`,
-  );
-
-  // 7. 1,000 waiting long-polls, then one push per user.
-  process.stderr.write('7. long-poll\n');
-  const waiters: BenchUser[] = await mintUsers(stack.options, WAITERS);
-  const memBefore = { gateway: rssMiB(pids.gateway), sync: rssMiB(pids.sync) };
-  const wokenAt = new Map<string, number>();
-  const polls = waiters.map((w) =>
-    undiciRequest(`${stack.urls.gateway}/sync/changes?since=0&wait=30`, {
-      headers: auth(w),
-      bodyTimeout: 60_000,
-      headersTimeout: 60_000,
-    })
-      .then(async (r) => {
-        await r.body.text();
-        wokenAt.set(w.userId, Date.now());
-        return r.statusCode;
-      })
-      .catch(() => -1),
-  );
-  await new Promise((r) => setTimeout(r, 3000));
-  const memHeld = { gateway: rssMiB(pids.gateway), sync: rssMiB(pids.sync) };
-  const pushedAt = new Map<string, number>();
-  for (let i = 0; i < waiters.length; i += 50) {
-    await Promise.all(
-      waiters.slice(i, i + 50).map(async (w) => {
-        const t = Date.now();
-        await push(stack.urls.sync, w, 1);
-        pushedAt.set(w.userId, t);
+    });
+    const [logins, beside] = await Promise.all([
+      load({
+        url: `${stack.urls.gateway}/auth/login`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: user.username, password: user.password }),
+        connections: 4,
+        durationSec: DURATION,
       }),
+      load({
+        url: `${stack.urls.gateway}/sync/changes?since=${cursor}`,
+        headers,
+        durationSec: DURATION,
+      }),
+    ]);
+    record('6 login', 'gateway', 'logins/s', logins);
+    record('6 empty pull alone', 'gateway', 'req/s', alone);
+    record(
+      '6 empty pull beside logins',
+      'gateway',
+      'req/s',
+      beside,
+      undefined,
+      `p99 ${alone.p99} -> ${beside.p99} ms`,
     );
-  }
-  const statuses = await Promise.all(polls);
-  const wake = waiters
-    .map((w) => (wokenAt.get(w.userId) ?? 0) - (pushedAt.get(w.userId) ?? 0))
-    .filter((ms) => ms >= 0)
-    .sort((a, b) => a - b);
-  const q = (p: number) => wake[Math.min(wake.length - 1, Math.floor(p * wake.length))] ?? 0;
-  extras.longPoll = {
-    waiting: waiters.length,
-    ok: statuses.filter((s) => s === 200).length,
-    wakeP50: q(0.5),
-    wakeP99: q(0.99),
-    kibPerWaitingPull: {
-      gateway: Math.round(((memHeld.gateway - memBefore.gateway) * 1024) / waiters.length),
-      sync: Math.round(((memHeld.sync - memBefore.sync) * 1024) / waiters.length),
-    },
-  };
-  rows.push({
-    scenario: '7 long-poll wake-up',
-    path: 'gateway',
-    unit: 'pulls',
-    rate: waiters.length,
-    p50: q(0.5),
-    p99: q(0.99),
-    errors: statuses.filter((s) => s !== 200).length,
-    note: `KiB per waiting pull ${JSON.stringify((extras.longPoll as { kibPerWaitingPull: unknown }).kibPerWaitingPull)}`,
   });
-  // Growth (last: on FerretDB every query scans the collection, so later scenarios would
-  // measure the scan): scenarios 2 and 4 again with many stored entries of other users.
-  let stored = 0;
-  for (const target of GROWTH) {
-    process.stderr.write(`growth: ${target} entries of other users\n`);
-    while (stored < target) {
-      const batch = Array.from({ length: Math.min(5000, target - stored) }, (_, i) => ({
-        userId: `other-${(stored + i) % 1000}`,
-        id: `g${stored + i}`,
-        revision: stored + i + 1,
-        baseRevision: 0,
-        deleted: false,
-        content: JSON.stringify({ body: 'x'.repeat(200) }),
-        clientUpdatedAt: null,
-        updatedAt: new Date(),
-        deviceId: null,
-      }));
-      await entries.insertMany(batch, { ordered: false });
-      stored += batch.length;
+
+  await guarded('5 attachments', async () => {
+    // 5. Attachments: 1 MiB one after another, then one BIG_MIB transfer each way with peak RSS.
+    process.stderr.write('5. attachments\n');
+    const oneMiB = randomBytes(1024 * 1024);
+    for (const [path, base] of [
+      ['gateway', stack.urls.gateway],
+      ['direct', stack.urls.attachments],
+    ] as const) {
+      const up = await sequence(
+        () =>
+          ok(`${base}/attachments/${entryId()}`, {
+            method: 'PUT',
+            headers: { ...headers, 'content-type': 'application/octet-stream' },
+            body: oneMiB,
+          }),
+        5,
+      );
+      record('5 upload 1 MiB', path, 'MiB/s', up);
     }
-    await emptyPull(`2 empty pull +${target}`);
-    await fullPages(`4 full pages +${target}`);
-  }
+    await ok(`${stack.urls.gateway}/attachments/one-mib`, {
+      method: 'PUT',
+      headers: { ...headers, 'content-type': 'application/octet-stream' },
+      body: oneMiB,
+    });
+    for (const [path, base] of [
+      ['gateway', stack.urls.gateway],
+      ['direct', stack.urls.attachments],
+    ] as const) {
+      const down = await sequence(() => ok(`${base}/attachments/one-mib`, { headers }), 5);
+      record('5 download 1 MiB', path, 'MiB/s', down);
+    }
+    const big = async (base: string, id: string) => {
+      const size = BIG_MIB * 1024 * 1024;
+      const chunk = randomBytes(1024 * 1024);
+      const hash = createHash('sha256');
+      const body = Readable.from(
+        (function* () {
+          for (let i = 0; i < BIG_MIB; i++) {
+            hash.update(chunk);
+            yield chunk;
+          }
+        })(),
+      );
+      const up = await peakRss(pids, async () => {
+        const t = Date.now();
+        const res = await undiciRequest(`${base}/attachments/${id}`, {
+          method: 'PUT',
+          headers: {
+            ...headers,
+            'content-type': 'application/octet-stream',
+            'content-length': String(size),
+          },
+          body,
+        });
+        await res.body.dump();
+        if (res.statusCode !== 201) throw new Error(`big upload: ${res.statusCode}`);
+        return (BIG_MIB / (Date.now() - t)) * 1000;
+      });
+      const down = await peakRss(pids, async () => {
+        const t = Date.now();
+        const res = await undiciRequest(`${base}/attachments/${id}`, {
+          headers,
+          headersTimeout: 300_000,
+          bodyTimeout: 300_000,
+        });
+        if (res.statusCode !== 200)
+          throw new Error(`big download: ${res.statusCode} ${await res.body.text()}`);
+        const check = createHash('sha256');
+        for await (const part of res.body) check.update(part as Buffer);
+        if (check.digest('hex') !== hash.digest('hex')) throw new Error('big download differs');
+        return (BIG_MIB / (Date.now() - t)) * 1000;
+      });
+      return { up, down };
+    };
+    for (const [path, base] of [
+      ['gateway', stack.urls.gateway],
+      ['direct', stack.urls.attachments],
+    ] as const) {
+      const r = await big(base, `big-${path}`).catch((err: Error) => {
+        rows.push({
+          scenario: `5 ${BIG_MIB} MiB`,
+          path,
+          unit: 'MiB/s',
+          rate: 0,
+          p50: 0,
+          p99: 0,
+          errors: 1,
+          note: err.message,
+        });
+        return undefined;
+      });
+      if (!r) continue;
+      const growth = (p: typeof r.up) =>
+        Object.fromEntries(
+          Object.keys(p.peak).map((k) => [k, Math.round((p.peak[k] ?? 0) - (p.before[k] ?? 0))]),
+        );
+      rows.push({
+        scenario: `5 upload ${BIG_MIB} MiB`,
+        path,
+        unit: 'MiB/s',
+        rate: r.up.result,
+        p50: 0,
+        p99: 0,
+        errors: 0,
+        note: `RSS growth MiB ${JSON.stringify(growth(r.up))}`,
+      });
+      rows.push({
+        scenario: `5 download ${BIG_MIB} MiB`,
+        path,
+        unit: 'MiB/s',
+        rate: r.down.result,
+        p50: 0,
+        p99: 0,
+        errors: 0,
+        note: `RSS growth MiB ${JSON.stringify(growth(r.down))}`,
+      });
+    }
+  });
+
+  await guarded('growth', async () => {
+    // Growth (last: on FerretDB every query scans the collection, so later scenarios would
+    // measure the scan): scenarios 2 and 4 again with many stored entries of other users.
+    let stored = 0;
+    for (const target of GROWTH) {
+      process.stderr.write(`growth: ${target} entries of other users\n`);
+      while (stored < target) {
+        const batch = Array.from({ length: Math.min(5000, target - stored) }, (_, i) => ({
+          userId: `other-${(stored + i) % 1000}`,
+          id: `g${stored + i}`,
+          revision: stored + i + 1,
+          baseRevision: 0,
+          deleted: false,
+          content: JSON.stringify({ body: 'x'.repeat(200) }),
+          clientUpdatedAt: null,
+          updatedAt: new Date(),
+          deviceId: null,
+        }));
+        await entries.insertMany(batch, { ordered: false });
+        stored += batch.length;
+      }
+      // One request at a time: on a scanning store a load window would leave abandoned requests
+      // running server-side and measure the backlog instead.
+      for (const [path, base] of [
+        ['gateway', stack.urls.gateway],
+        ['direct', stack.urls.sync],
+      ] as const) {
+        const empty = await sequence(
+          () => ok(`${base}/sync/changes?since=${cursor}`, { headers }),
+          5,
+        );
+        record(`2 empty pull +${target}`, path, 'req/s', empty);
+        const full = await sequence(
+          () => ok(`${base}/sync/changes?since=0&limit=500`, { headers: auth(reader) }),
+          2,
+        );
+        record(`4 full pages +${target}`, path, 'entries/s', full, undefined, undefined, 500);
+      }
+    }
+  });
 } finally {
   await redis.quit().catch(() => {});
   await mongo.close();

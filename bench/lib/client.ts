@@ -84,11 +84,20 @@ export function pushBody(n: number, bytes = 200): string {
 }
 
 export async function push(base: string, user: BenchUser, n: number, bytes = 200) {
-  return json<{ revision: number; accepted: unknown[]; conflicts: unknown[] }>(
-    await fetch(`${base}/sync/push`, {
-      method: 'POST',
-      headers: { ...auth(user), 'content-type': 'application/json' },
-      body: pushBody(n, bytes),
-    }),
-  );
+  const body = pushBody(n, bytes);
+  // One retry on a socket the server closed while idle: the same new entries pushed again are
+  // identical to what may have been stored, so the retry is accepted without a second apply.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await json<{ revision: number; accepted: unknown[]; conflicts: unknown[] }>(
+        await fetch(`${base}/sync/push`, {
+          method: 'POST',
+          headers: { ...auth(user), 'content-type': 'application/json' },
+          body,
+        }),
+      );
+    } catch (err) {
+      if (attempt >= 2 || !(err instanceof TypeError)) throw err;
+    }
+  }
 }
