@@ -1,36 +1,10 @@
-import swagger from '@fastify/swagger';
 import { authOperations } from '@journal/shared';
-import Fastify from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
 import { describe, expect, it } from 'vitest';
+import { renderOperations } from '../../../test-support/openapi.js';
 
 describe('auth operations in the OpenAPI document', () => {
   it('render every auth call from the same schemas the routes validate with', async () => {
-    const app = Fastify();
-    app.setValidatorCompiler(validatorCompiler);
-    app.setSerializerCompiler(serializerCompiler);
-    await app.register(swagger, {
-      openapi: { openapi: '3.1.0', info: { title: 'journal', version: '1' } },
-      transform: jsonSchemaTransform,
-      transformObject: jsonSchemaTransformObject,
-    });
-    for (const op of Object.values(authOperations)) {
-      app.route({
-        method: op.method,
-        url: op.path,
-        schema: { ...op.schema, operationId: op.operationId, tags: op.tags, summary: op.summary },
-        handler: async () => ({}),
-      });
-    }
-    await app.ready();
-    const doc = app.swagger() as unknown as {
-      paths: Record<string, Record<string, Record<string, unknown>>>;
-    };
+    const doc = await renderOperations(authOperations);
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/auth/login',
       '/auth/logout',
@@ -50,6 +24,5 @@ describe('auth operations in the OpenAPI document', () => {
     const logout = doc.paths['/auth/logout']?.post as Record<string, unknown>;
     expect(JSON.stringify(logout.requestBody)).toContain('LogoutRequest');
     expect(Object.keys(logout.responses as object)).toContain('204');
-    await app.close();
   });
 });
