@@ -19,7 +19,10 @@ export async function runSchemathesis(options: {
   maxTimeSec?: number;
   workers?: number;
   print?: boolean;
+  /** Replays the run a failure report names (its `Seed:` line); FUZZ_SEED when not given. */
+  seed?: string;
 }): Promise<FuzzResult> {
+  const seed = options.seed ?? process.env.FUZZ_SEED;
   const binary = await ensureSchemathesis();
   const args = [
     'run',
@@ -44,6 +47,7 @@ export async function runSchemathesis(options: {
     'all',
     '--no-color',
     ...(options.maxTimeSec ? ['--max-time', String(options.maxTimeSec)] : []),
+    ...(seed ? ['--seed', seed] : []),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { env: { ...process.env, PYTHONUNBUFFERED: '1' } });

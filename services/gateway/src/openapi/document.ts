@@ -73,10 +73,9 @@ function operationObject(op: Operation, components: Record<string, JsonSchema>) 
     const raw = op.rawResponse?.[code];
     if (code === 204 || code === 304) responses[status] = { description };
     else if (raw) {
-      responses[status] = {
-        description,
-        content: { [raw]: { schema: { type: 'string', format: 'binary' } } },
-      };
+      // Content of any type, served back as it was stored: OpenAPI 3.1 describes such a body
+      // with an empty media type object, since no JSON Schema applies to arbitrary bytes.
+      responses[status] = { description, content: { [raw]: {} } };
     } else {
       const mediaType =
         schema === problemSchema || code >= 400 ? 'application/problem+json' : 'application/json';
