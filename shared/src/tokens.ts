@@ -112,17 +112,65 @@ export function bearerToken(header: string | undefined): string {
   return match[1];
 }
 
-/** The verifier a service builds from its configuration (JWT_PUBLIC_KEYS, JWT_JWKS_URL, iss, aud). */
+/**
+ * Verified tokens by token text (a bounded LRU), so a token's signature is checked once per
+ * process, not on every request: the signature check is the largest CPU cost of a light call.
+ * Only successful verifications are kept, and an entry is refused once its token expires.
+ * Revocation is not a property of the token: the gateway checks the session in Redis on every
+ * request whatever this cache holds.
+ */
+export function cachedTokenVerifier(
+  verify: VerifyAccessToken,
+  maxEntries = 10_000,
+): VerifyAccessToken {
+  const cache = new Map<string, VerifiedToken>();
+  return async function verifyCached(token: string): Promise<VerifiedToken> {
+    const hit = cache.get(token);
+    if (hit) {
+      cache.delete(token);
+      if (hit.expiresAt * 1000 <= Date.now()) {
+        throw new ProblemError('token_expired', 'the access token has expired');
+      }
+      cache.set(token, hit); // most recently used last
+      return hit;
+    }
+    let verified: VerifiedToken;
+    try {
+      verified = await verify(token);
+    } catch (err) {
+      if (err instanceof ProblemError) throw err;
+      // Not a bad token: the JWKS (JWT_JWKS_URL) could not be fetched. Fail closed, retryably.
+      throw new ProblemError('upstream_unavailable', 'the token signing keys are unavailable', {
+        status: 503,
+        headers: { 'retry-after': '1' },
+        cause: err,
+      });
+    }
+    if (cache.size >= maxEntries) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.set(token, verified);
+    return verified;
+  };
+}
+
+/**
+ * The verifier a service builds from its configuration (JWT_PUBLIC_KEYS, JWT_JWKS_URL, iss,
+ * aud), with verified tokens cached.
+ */
 export function tokenVerifierFromConfig(config: {
   JWT_PUBLIC_KEYS?: string | undefined;
   JWT_JWKS_URL?: string | undefined;
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
 }): VerifyAccessToken {
-  return createTokenVerifier({
-    ...(config.JWT_PUBLIC_KEYS ? { publicKeys: config.JWT_PUBLIC_KEYS } : {}),
-    ...(config.JWT_JWKS_URL ? { jwksUrl: config.JWT_JWKS_URL } : {}),
-    issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE,
-  });
+  return cachedTokenVerifier(
+    createTokenVerifier({
+      ...(config.JWT_PUBLIC_KEYS ? { publicKeys: config.JWT_PUBLIC_KEYS } : {}),
+      ...(config.JWT_JWKS_URL ? { jwksUrl: config.JWT_JWKS_URL } : {}),
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+    }),
+  );
 }

@@ -2,7 +2,13 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signTestToken, TEST_AUDIENCE, TEST_ISSUER, testKeys } from '../../test-support/index.js';
 import { ProblemError } from '../src/errors.js';
-import { bearerToken, createTokenVerifier, parseJwks } from '../src/tokens.js';
+import {
+  bearerToken,
+  cachedTokenVerifier,
+  createTokenVerifier,
+  parseJwks,
+  type VerifiedToken,
+} from '../src/tokens.js';
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -89,5 +95,62 @@ describe('access token verification', () => {
     expect(() => bearerToken(undefined)).toThrow(ProblemError);
     expect(() => bearerToken('Basic xyz')).toThrow(ProblemError);
     expect(() => bearerToken('Bearer a b')).toThrow(ProblemError);
+  });
+});
+
+describe('cached token verification', () => {
+  const counting = (result: (token: string) => VerifiedToken | Error) => {
+    const calls: string[] = [];
+    const verify = async (token: string) => {
+      calls.push(token);
+      const r = result(token);
+      if (r instanceof Error) throw r;
+      return r;
+    };
+    return { calls, verify };
+  };
+  const valid = (expiresAt: number): VerifiedToken => ({
+    userId: 'u',
+    sessionId: 's',
+    issuedAt: expiresAt - 60,
+    expiresAt,
+  });
+
+  it('checks a good token once, and refuses it from the cache once it expires', async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const { calls, verify } = counting(() => valid(expiresAt));
+    const cached = cachedTokenVerifier(verify);
+    expect((await cached('t')).userId).toBe('u');
+    expect((await cached('t')).userId).toBe('u');
+    expect(calls).toEqual(['t']);
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect(await codeOf(cached('t'))).toBe('token_expired');
+  });
+
+  it('never caches a refusal, and turns a key-fetch failure into a retryable 503', async () => {
+    const { calls, verify } = counting((t) =>
+      t === 'bad' ? new ProblemError('unauthorized', 'invalid') : new Error('JWKS fetch failed'),
+    );
+    const cached = cachedTokenVerifier(verify);
+    expect(await codeOf(cached('bad'))).toBe('unauthorized');
+    expect(await codeOf(cached('bad'))).toBe('unauthorized');
+    expect(calls).toEqual(['bad', 'bad']);
+    const err = await cached('other').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProblemError);
+    expect((err as ProblemError).statusCode).toBe(503);
+    expect((err as ProblemError).code).toBe('upstream_unavailable');
+  });
+
+  it('keeps at most maxEntries tokens, evicting the least recently used', async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 600;
+    const { calls, verify } = counting(() => valid(expiresAt));
+    const cached = cachedTokenVerifier(verify, 2);
+    await cached('a');
+    await cached('b');
+    await cached('a'); // a is now the most recently used
+    await cached('c'); // evicts b
+    await cached('a');
+    await cached('b');
+    expect(calls).toEqual(['a', 'b', 'c', 'b']);
   });
 });

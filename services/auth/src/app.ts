@@ -1,6 +1,7 @@
 import {
   AUTH_LIMITS,
   authenticatePlugin,
+  cachedTokenVerifier,
   createServiceApp,
   type Logger,
   pingMongo,
@@ -114,7 +115,7 @@ export async function buildApp(deps: AppDeps) {
     const timer = setInterval(purge, PURGE_INTERVAL_MS).unref();
     app.addHook('onClose', async () => clearInterval(timer));
   }
-  await app.register(authenticatePlugin, { verify: accessTokens.verify });
+  await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await jwksRoutes(app, keys);
   await authRoutes(app, { accounts, sessions, users, live });
   return app;
