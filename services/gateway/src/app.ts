@@ -11,13 +11,22 @@ import {
   type Redis,
   tokenVerifierFromConfig,
 } from '@journal/shared';
-import { createGuard, createTokenCache } from './auth/guard.js';
+import { createGuard } from './auth/guard.js';
 import type { Config } from './config.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
 import { registerUpstreams, upstreams } from './proxy/upstreams.js';
 
 export const SERVICE = 'gateway';
+
+/**
+ * The gateway's Redis client options. Auto-pipelining: commands issued in one turn of the event
+ * loop (a request's session lookup and rate-limit counter, and those of concurrent requests) go
+ * out in one write and come back in one read.
+ */
+export function redisOptions(keyPrefix: string) {
+  return { keyPrefix, enableAutoPipelining: true };
+}
 
 export interface AppDeps {
   config: Config;
@@ -93,13 +102,16 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // Everything routed upstream: token and session check, rate limit, then the proxies.
-  const verify = createTokenCache(tokenVerifierFromConfig(config));
+  const verify = tokenVerifierFromConfig(config);
   const guard = createGuard(verify, redis);
   await app.register(async (api) => {
     api.addHook('onRequest', createBodyLimitCheck(config.ATTACHMENTS_MAX_BYTES));
-    api.addHook('onRequest', guard);
+    api.addHook('onRequest', guard.start);
+    api.addHook('preHandler', guard.finish);
     await api.register(rateLimit, {
-      hook: 'preHandler',
+      // Route-level onRequest: after guard.start, so its counter and the session lookup go to
+      // Redis together; guard.finish then waits for the lookup before anything is proxied.
+      hook: 'onRequest',
       redis,
       nameSpace: 'ratelimit:',
       timeWindow: config.RATE_LIMIT_WINDOW_MS,

@@ -1,5 +1,5 @@
 import { connectRedis, packageVersion, runService } from '@journal/shared';
-import { buildApp, SERVICE } from './app.js';
+import { buildApp, redisOptions, SERVICE } from './app.js';
 import { configSchema } from './config.js';
 
 await runService({
@@ -8,7 +8,7 @@ await runService({
   async start(config, logger) {
     const redis = await connectRedis(config.REDIS_URL, {
       logger,
-      options: { keyPrefix: config.REDIS_KEY_PREFIX },
+      options: redisOptions(config.REDIS_KEY_PREFIX),
     });
     const app = await buildApp({ config, logger, redis, version: packageVersion(import.meta.url) });
     return {

@@ -11,7 +11,7 @@ import {
   testRedis,
   uniqueName,
 } from '../../../test-support/index.js';
-import { buildApp } from '../src/app.js';
+import { buildApp, redisOptions } from '../src/app.js';
 import { configSchema } from '../src/config.js';
 
 export type UpstreamName = 'auth' | 'sync' | 'attachments';
@@ -162,7 +162,7 @@ export async function startGateway(
   const url = options.redisUrl ?? redisUrl();
   const redis = await connectRedis(url, {
     connectTimeoutMs: 30_000,
-    options: { keyPrefix: raw.keyPrefix },
+    options: redisOptions(raw.keyPrefix),
   });
   const keys = await testKeys();
   const ups = {

@@ -82,3 +82,29 @@ describe('rate limits', () => {
     }
   });
 });
+
+describe('Redis round trips (budget)', () => {
+  it('sends an authenticated call’s session lookup and rate-limit counter in one write', async () => {
+    const dave = await gw.session();
+    const headers = { authorization: `Bearer ${dave.token}` };
+    // The first call loads the rate-limit script (EVALSHA, then EVAL on NOSCRIPT).
+    expect((await call('/sync/changes', headers)).status).toBe(200);
+    const stream = (gw.redis as unknown as { stream: { write: (...args: unknown[]) => boolean } })
+      .stream;
+    const write = stream.write;
+    const written: string[] = [];
+    stream.write = function (this: unknown, ...args: unknown[]) {
+      written.push(String(args[0]));
+      return write.apply(this, args);
+    };
+    try {
+      expect((await call('/sync/changes', headers)).status).toBe(200);
+    } finally {
+      stream.write = write;
+    }
+    expect(written).toHaveLength(1);
+    // Both commands in it: GET of the session, EVALSHA of the counter.
+    expect(written[0]).toMatch(/get[\s\S]*session:/i);
+    expect(written[0]).toMatch(/evalsha/i);
+  });
+});

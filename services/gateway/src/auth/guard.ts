@@ -6,7 +6,6 @@ import {
   ProblemError,
   type Redis,
   type VerifiedToken,
-  type VerifyAccessToken,
 } from '@journal/shared';
 import type { FastifyRequest } from 'fastify';
 
@@ -40,62 +39,45 @@ export function createPublicCallMatcher(operations: Operation[] = allOperations)
   };
 }
 
-/**
- * Verified tokens by token text (a bounded LRU), so a token's signature is checked once, not
- * on every request. An entry is refused once its token expires. The session is still checked
- * in Redis on every request, so a revoked session is refused at once.
- */
-export function createTokenCache(verify: VerifyAccessToken, maxEntries = 10_000) {
-  const cache = new Map<string, VerifiedToken>();
-  return async function verifyCached(token: string): Promise<VerifiedToken> {
-    const hit = cache.get(token);
-    if (hit) {
-      cache.delete(token);
-      if (hit.expiresAt * 1000 <= Date.now()) {
-        throw new ProblemError('token_expired', 'the access token has expired');
-      }
-      cache.set(token, hit); // most recently used last
-      return hit;
-    }
-    let verified: VerifiedToken;
-    try {
-      verified = await verify(token);
-    } catch (err) {
-      if (err instanceof ProblemError) throw err;
-      // Not a bad token: the JWKS (JWT_JWKS_URL) could not be fetched. Fail closed, retryably.
-      throw new ProblemError('upstream_unavailable', 'the token signing keys are unavailable', {
-        status: 503,
-        headers: { 'retry-after': '1' },
-        cause: err,
-      });
-    }
-    if (cache.size >= maxEntries) {
-      const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
-    }
-    cache.set(token, verified);
-    return verified;
-  };
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The session lookup the guard started; settled with `true`/`false` or the Redis error. */
+    sessionLive?: Promise<boolean | Error>;
+  }
 }
 
 /**
  * The gateway's check of every non-public call: a bearer token with a good signature, `exp`,
- * `iss` and `aud`, whose session is live in Redis. Redis unreachable: the Redis client's error
- * surfaces and the shared error handler answers 503 `upstream_unavailable` (fail closed).
+ * `iss` and `aud`, whose session is live in Redis. Two hooks, so that the session lookup and the
+ * rate-limit counter share one Redis round trip (the client auto-pipelines commands issued in
+ * the same turn of the event loop):
+ * - `start` (onRequest) verifies the token and issues the session lookup without waiting;
+ * - the rate limit (onRequest, route level, so after `start`) counts against the token's user;
+ * - `finish` (preHandler, before anything is proxied) waits for the lookup: an ended session is
+ *   401; Redis unreachable surfaces its error, which the shared error handler answers with 503
+ *   `upstream_unavailable` (fail closed).
  */
 export function createGuard(
   verify: (token: string) => Promise<VerifiedToken>,
   redis: Redis,
   isPublicCall: (method: string, url: string) => boolean = createPublicCallMatcher(),
 ) {
-  return async function guard(request: FastifyRequest): Promise<void> {
-    if (isPublicCall(request.method, request.url)) return;
-    const token = bearerToken(request.headers.authorization);
-    const verified = await verify(token);
-    if (!(await isSessionLive(redis, verified.sessionId, verified.userId))) {
-      throw new ProblemError('unauthorized', 'the session has ended');
-    }
-    request.auth = verified;
-    request.userId = verified.userId;
+  return {
+    async start(request: FastifyRequest): Promise<void> {
+      if (isPublicCall(request.method, request.url)) return;
+      const token = bearerToken(request.headers.authorization);
+      const verified = await verify(token);
+      request.sessionLive = isSessionLive(redis, verified.sessionId, verified.userId).catch(
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+      request.auth = verified;
+      request.userId = verified.userId;
+    },
+    async finish(request: FastifyRequest): Promise<void> {
+      if (!request.sessionLive) return;
+      const live = await request.sessionLive;
+      if (live instanceof Error) throw live;
+      if (!live) throw new ProblemError('unauthorized', 'the session has ended');
+    },
   };
 }
