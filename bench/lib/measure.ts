@@ -1,5 +1,10 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import autocannon from 'autocannon';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type autocannon from 'autocannon';
+
+const execFileAsync = promisify(execFile);
 
 export interface LoadResult {
   requestsPerSec: number;
@@ -14,24 +19,36 @@ export interface LoadOptions {
   url: string;
   method?: 'GET' | 'POST' | 'PUT';
   headers?: Record<string, string>;
-  body?: string | Buffer;
+  body?: string;
   connections?: number;
   durationSec?: number;
-  /** A fresh request each time (e.g. to vary bodies). */
-  requests?: autocannon.Request[];
+  /** Unrecorded load first (JIT, connection pools); BENCH_WARMUP seconds by default. */
+  warmupSec?: number;
 }
 
-/** Runs autocannon against one URL and returns throughput and latency (ms). */
+const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
+const TSX = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+
+/**
+ * Runs autocannon against one URL in a process of its own (bench/lib/loadgen.ts) and returns
+ * throughput and latency (ms) of the recorded part, after the warm-up.
+ */
 export async function load(o: LoadOptions): Promise<LoadResult> {
-  const result = await autocannon({
+  const options = {
     url: o.url,
     method: o.method ?? 'GET',
     headers: o.headers ?? {},
     ...(o.body !== undefined ? { body: o.body } : {}),
     connections: o.connections ?? 10,
-    duration: o.durationSec ?? 5,
-    ...(o.requests ? { requests: o.requests } : {}),
-  });
+    durationSec: o.durationSec ?? 5,
+    warmupSec: o.warmupSec ?? Number(process.env.BENCH_WARMUP ?? 1),
+  };
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [TSX, LOADGEN, JSON.stringify(options)],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const result = JSON.parse(stdout) as autocannon.Result;
   return {
     requestsPerSec: result.requests.average,
     p50: result.latency.p50,

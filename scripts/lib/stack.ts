@@ -50,7 +50,11 @@ export async function startService(name: ServiceName, o: StackOptions): Promise<
   const proc = startProcess(
     name,
     process.execPath,
-    [join(ROOT, 'services', name, 'dist', 'main.js')],
+    // SERVICE_NODE_ARGS passes V8 flags NODE_OPTIONS refuses (e.g. --cpu-prof for profiling).
+    [
+      ...(process.env.SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      join(ROOT, 'services', name, 'dist', 'main.js'),
+    ],
     {
       env: serviceEnv(name, o),
       cwd: ROOT,
