@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -16,6 +15,7 @@ import type { Config } from './config.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
 import { registerUpstreams, upstreams } from './proxy/upstreams.js';
+import { securityHeaders, securityHeadersHook } from './security-headers.js';
 
 export const SERVICE = 'gateway';
 
@@ -43,8 +43,9 @@ async function upstreamReady(url: string): Promise<void> {
 
 /**
  * Builds the gateway's fastify app; never listens (main.ts does). Order: shared plugins (ids,
- * problems, metrics, health), external plugins (helmet, CORS), then, for routed paths only, the
- * body-size check, the token and session check, the rate limit and the proxies; OpenAPI last.
+ * problems, metrics, health), security headers (helmet's, computed once), CORS, then, for
+ * routed paths only, the body-size check, the token and session check, the rate limit and the
+ * proxies; OpenAPI last.
  */
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
@@ -66,11 +67,11 @@ export async function buildApp(deps: AppDeps) {
     },
   });
 
-  // External plugins: security headers, CORS for browser clients.
-  await app.register(helmet, {
-    global: true,
-    crossOriginResourcePolicy: { policy: 'cross-origin' },
-  });
+  // Security headers (helmet's defaults; the API is called cross-origin), CORS for browsers.
+  app.addHook(
+    'onRequest',
+    securityHeadersHook(securityHeaders({ crossOriginResourcePolicy: { policy: 'cross-origin' } })),
+  );
   if (config.CORS_ORIGINS.trim()) {
     const origins = config.CORS_ORIGINS.split(',')
       .map((o) => o.trim())

@@ -99,6 +99,15 @@ describe('routing', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('adds the security headers to proxied replies (user content is never sniffed or framed)', async () => {
+    const res = await get('/attachments/a1', bearer(alice));
+    await res.arrayBuffer();
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(res.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+  });
+
   it('does not route the services’ own operational routes or the JWKS', async () => {
     for (const path of ['/metrics', '/.well-known/jwks.json']) {
       const res = await get(path);
