@@ -3,8 +3,10 @@
  * through the gateway and directly against the owning service, nginx as the reference proxy,
  * and a raw-driver baseline in the same run. Prints one table, writes bench/results/<date>.json.
  *
- * BENCH_DURATION (seconds per load run, default 5), BENCH_GROWTH (stored entries of other users
- * for the growth runs, default "5000,20000"), BENCH_BIG_MIB (default 20), BENCH_WAITERS (default 1000).
+ * BENCH_DURATION (seconds per load run, default 5), BENCH_ROUNDS (alternating rounds of the
+ * gateway/direct/nginx comparisons, median reported, default 3), BENCH_WARMUP (unrecorded
+ * seconds before each load run, default 2), BENCH_GROWTH (stored entries of other users for the
+ * growth runs, default "5000,20000"), BENCH_BIG_MIB (default 20), BENCH_WAITERS (default 1000).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,7 +25,16 @@ import {
   pushBody,
   register,
 } from './lib/client.js';
-import { type LoadResult, load, loop, ok, peakRss, rssMiB, sequence } from './lib/measure.js';
+import {
+  alternate,
+  type LoadResult,
+  load,
+  loop,
+  ok,
+  peakRss,
+  rssMiB,
+  sequence,
+} from './lib/measure.js';
 import { startBenchStack, startNginx } from './lib/stack.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -31,6 +42,7 @@ const GROWTH = (process.env.BENCH_GROWTH ?? '5000,20000').split(',').map(Number)
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 20);
 const WAITERS = Number(process.env.BENCH_WAITERS ?? 1000);
 const CONNECTIONS = 10;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 interface Row {
   scenario: string;
@@ -70,6 +82,35 @@ function record(
     `  ${scenario} ${path}: ${(r.requestsPerSec * perReq).toFixed(0)} ${unit} p50 ${r.p50} ms p99 ${r.p99} ms${r.errors + r.non2xx ? ` errors ${r.errors + r.non2xx}` : ''}\n`,
   );
 }
+
+/**
+ * The same call through the gateway, directly and through nginx, in alternating rounds (median
+ * of each): with CONNECTIONS connections for throughput, then with one connection, where the
+ * mean latency (1000 / rate, finer than autocannon's whole-millisecond percentiles) shows what
+ * each hop adds when no CPU is saturated.
+ */
+async function compare(
+  label: string,
+  urls: Record<'gateway' | 'direct' | 'nginx', string>,
+  headers: Record<string, string>,
+  baseline: number,
+) {
+  const targets = (connections: number) =>
+    Object.fromEntries(
+      Object.entries(urls).map(([path, url]) => [
+        path,
+        { url, headers, connections, durationSec: DURATION },
+      ]),
+    );
+  const many = await alternate(targets(CONNECTIONS), ROUNDS);
+  for (const [path, r] of Object.entries(many)) record(label, path, 'req/s', r, baseline);
+  const one = await alternate(targets(1), ROUNDS);
+  for (const [path, r] of Object.entries(one)) {
+    record(`${label} 1 conn`, path, 'req/s', r, undefined, `mean ${meanMs(r).toFixed(2)} ms`);
+  }
+}
+
+const meanMs = (r: LoadResult) => (r.requestsPerSec > 0 ? 1000 / r.requestsPerSec : 0);
 
 const started = Date.now();
 process.stderr.write('starting the stack…\n');
@@ -119,26 +160,16 @@ try {
     CONNECTIONS,
     DURATION,
   );
-  for (const [path, url] of [
-    ['gateway', `${stack.urls.gateway}/auth/me`],
-    ['direct', `${stack.urls.auth}/auth/me`],
-    ['nginx', `${nginx.url}/auth/auth/me`],
-  ] as const) {
-    record(
-      '1 /auth/me',
-      path,
-      'req/s',
-      await load({ url, headers, durationSec: DURATION }),
-      sessionBaseline.requestsPerSec,
-    );
-    // One connection: the added latency of each hop without CPU saturation.
-    record(
-      '1 /auth/me 1 conn',
-      path,
-      'req/s',
-      await load({ url, headers, connections: 1, durationSec: DURATION }),
-    );
-  }
+  await compare(
+    '1 /auth/me',
+    {
+      gateway: `${stack.urls.gateway}/auth/me`,
+      direct: `${stack.urls.auth}/auth/me`,
+      nginx: `${nginx.url}/auth/auth/me`,
+    },
+    headers,
+    sessionBaseline.requestsPerSec,
+  );
   record('1 /auth/me', 'raw redis+mongo', 'ops/s', sessionBaseline);
 
   // 2. Authenticated pull with nothing new.
@@ -164,27 +195,17 @@ try {
     CONNECTIONS,
     DURATION,
   );
-  const emptyPull = async (label: string) => {
-    for (const [path, url] of [
-      ['gateway', `${stack.urls.gateway}/sync/changes?since=${cursor}`],
-      ['direct', `${stack.urls.sync}/sync/changes?since=${cursor}`],
-      ['nginx', `${nginx.url}/sync/sync/changes?since=${cursor}`],
-    ] as const) {
-      record(
-        label,
-        path,
-        'req/s',
-        await load({ url, headers, durationSec: DURATION }),
-        emptyBaseline.requestsPerSec,
-      );
-      record(
-        `${label} 1 conn`,
-        path,
-        'req/s',
-        await load({ url, headers, connections: 1, durationSec: DURATION }),
-      );
-    }
-  };
+  const emptyPull = (label: string) =>
+    compare(
+      label,
+      {
+        gateway: `${stack.urls.gateway}/sync/changes?since=${cursor}`,
+        direct: `${stack.urls.sync}/sync/changes?since=${cursor}`,
+        nginx: `${nginx.url}/sync/sync/changes?since=${cursor}`,
+      },
+      headers,
+      emptyBaseline.requestsPerSec,
+    );
   await emptyPull('2 empty pull');
   record('2 empty pull', 'raw mongo', 'ops/s', emptyBaseline);
 
@@ -537,11 +558,18 @@ for (const scenario of new Set(rows.map((r) => r.scenario))) {
   const g = rows.find((r) => r.scenario === scenario && r.path === 'gateway');
   const d = rows.find((r) => r.scenario === scenario && r.path === 'direct');
   const n = rows.find((r) => r.scenario === scenario && r.path === 'nginx');
+  // At one connection the rate is the inverse of the mean latency: the difference is what a hop adds.
+  const added = (a: Row, b: Row) =>
+    scenario.endsWith('1 conn') ? `, +${(1000 / a.rate - 1000 / b.rate).toFixed(2)} ms mean` : '';
   if (g && d)
     ratios[`${scenario}: gateway/direct`] =
-      `${((g.rate / d.rate) * 100).toFixed(0)}% throughput, +${(g.p50 - d.p50).toFixed(2)} ms p50, +${(g.p99 - d.p99).toFixed(2)} ms p99`;
+      `${((g.rate / d.rate) * 100).toFixed(0)}% throughput, +${(g.p50 - d.p50).toFixed(2)} ms p50, +${(g.p99 - d.p99).toFixed(2)} ms p99${added(g, d)}`;
   if (g && n)
-    ratios[`${scenario}: gateway/nginx`] = `${((g.rate / n.rate) * 100).toFixed(0)}% throughput`;
+    ratios[`${scenario}: gateway/nginx`] =
+      `${((g.rate / n.rate) * 100).toFixed(0)}% throughput${added(g, n)}`;
+  if (n && d && scenario.endsWith('1 conn'))
+    ratios[`${scenario}: nginx/direct`] =
+      `${((n.rate / d.rate) * 100).toFixed(0)}% throughput${added(n, d)}`;
 }
 const table = `${lines.join('\n')}\n\n${Object.entries(ratios)
   .map(([k, v]) => `- ${k}: ${v}`)

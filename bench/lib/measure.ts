@@ -41,7 +41,7 @@ export async function load(o: LoadOptions): Promise<LoadResult> {
     ...(o.body !== undefined ? { body: o.body } : {}),
     connections: o.connections ?? 10,
     durationSec: o.durationSec ?? 5,
-    warmupSec: o.warmupSec ?? Number(process.env.BENCH_WARMUP ?? 1),
+    warmupSec: o.warmupSec ?? Number(process.env.BENCH_WARMUP ?? 2),
   };
   const { stdout } = await execFileAsync(
     process.execPath,
@@ -57,6 +57,29 @@ export async function load(o: LoadOptions): Promise<LoadResult> {
     non2xx: result.non2xx,
     total: result.requests.total,
   };
+}
+
+/**
+ * Loads each target in turn, `rounds` times over (alternating, so a slow spell of a shared
+ * machine hits every target alike), and returns each target's median round by throughput.
+ */
+export async function alternate(
+  targets: Record<string, LoadOptions>,
+  rounds: number,
+): Promise<Record<string, LoadResult>> {
+  const runs: Record<string, LoadResult[]> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, options] of Object.entries(targets)) {
+      const r = await load(options);
+      (runs[name] ??= []).push(r);
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(runs).map(([name, results]) => {
+      const sorted = [...results].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+      return [name, sorted[Math.floor(sorted.length / 2)] as LoadResult];
+    }),
+  );
 }
 
 /** Runs `op` with `concurrency` parallel loops for `durationSec`; the raw-driver baseline. */
