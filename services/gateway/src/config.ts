@@ -10,6 +10,11 @@ export const configSchema = serviceConfigSchema({
   UPSTREAM_TIMEOUT_MS: envInt(100, 600_000).default(10_000),
   /** Kept-alive connections per upstream. */
   UPSTREAM_CONNECTIONS: envInt(1, 4096).default(128),
+  /**
+   * Connections to sync for `GET /sync/changes`: a waiting long-poll holds one for up to 30 s,
+   * so this bounds how many pulls one gateway can hold open at once.
+   */
+  UPSTREAM_LONG_POLL_CONNECTIONS: envInt(1, 1_000_000).default(10_000),
   /** Requests per window per client address for anonymous calls. */
   RATE_LIMIT_MAX: envInt(1, 1_000_000_000).default(300),
   /** Requests per window per user for authenticated calls. */

@@ -63,6 +63,37 @@ describe('upstream failures', () => {
     expect(poll.body.url).toBe('/sync/changes?wait=2&delay=1500');
   });
 
+  it('holds more waiting long-polls at once than UPSTREAM_CONNECTIONS; other calls stay bounded', async () => {
+    const small = await startGateway({
+      LOG_LEVEL: 'silent',
+      UPSTREAM_CONNECTIONS: '2',
+      UPSTREAM_LONG_POLL_CONNECTIONS: '50',
+    });
+    try {
+      const bob = await small.session();
+      const sync = small.upstreams.sync;
+      sync.load.maxInFlight = 0;
+      const polls = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          call(small.url, '/sync/changes?wait=2&delay=800', bearer(bob)),
+        ),
+      );
+      expect(polls.map((p) => p.status)).toEqual(Array(12).fill(200));
+      // All twelve waited upstream together, none queued behind another's wait.
+      expect(sync.load.maxInFlight).toBe(12);
+      sync.load.maxInFlight = 0;
+      const pushes = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          call(small.url, '/sync/push?delay=200', bearer(bob), 'POST'),
+        ),
+      );
+      expect(pushes.map((p) => p.status)).toEqual(Array(6).fill(200));
+      expect(sync.load.maxInFlight).toBe(2);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('answers 502 when an upstream drops the connection without an answer', async () => {
     const dropped = await call(gw.url, '/attachments/a1?destroy=1', bearer(alice));
     expectProblem(dropped, 502, 'upstream_unavailable');

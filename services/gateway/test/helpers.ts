@@ -23,6 +23,8 @@ export interface Upstream {
   port: number;
   /** Requests this upstream has seen (method, url, headers). */
   seen: { method: string; url: string; headers: Record<string, unknown> }[];
+  /** Requests being answered now, and the most at once so far. */
+  load: { inFlight: number; maxInFlight: number };
   close(): Promise<void>;
   /** Listens again on the same port after close(). */
   restart(): Promise<void>;
@@ -51,7 +53,11 @@ export function sha256Of(totalBytes: number): string {
  * A small real upstream standing in for a service: echoes what it received (method, url,
  * headers, body digest) without buffering bodies, and has slow and big routes.
  */
-function upstreamApp(name: UpstreamName, seen: Upstream['seen']): FastifyInstance {
+function upstreamApp(
+  name: UpstreamName,
+  seen: Upstream['seen'],
+  load: Upstream['load'],
+): FastifyInstance {
   const app = Fastify({ logger: false, keepAliveTimeout: 70_000 });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
@@ -67,6 +73,14 @@ function upstreamApp(name: UpstreamName, seen: Upstream['seen']): FastifyInstanc
     reply.header('content-type', 'application/octet-stream');
     reply.header('content-length', String(bytes));
     return reply.send(Readable.from(blocks(bytes)));
+  });
+
+  app.addHook('onRequest', async () => {
+    load.inFlight++;
+    load.maxInFlight = Math.max(load.maxInFlight, load.inFlight);
+  });
+  app.addHook('onResponse', async () => {
+    load.inFlight--;
   });
 
   app.all('/*', async (request, reply) => {
@@ -108,7 +122,8 @@ function upstreamApp(name: UpstreamName, seen: Upstream['seen']): FastifyInstanc
 
 export async function startUpstream(name: UpstreamName, port = 0): Promise<Upstream> {
   const seen: Upstream['seen'] = [];
-  let app = upstreamApp(name, seen);
+  const load = { inFlight: 0, maxInFlight: 0 };
+  let app = upstreamApp(name, seen, load);
   await app.listen({ host: '127.0.0.1', port });
   const actual = (app.server.address() as AddressInfo).port;
   const upstream: Upstream = {
@@ -117,12 +132,13 @@ export async function startUpstream(name: UpstreamName, port = 0): Promise<Upstr
     port: actual,
     url: `http://127.0.0.1:${actual}`,
     seen,
+    load,
     async close() {
       app.server.closeAllConnections();
       await upstream.app.close();
     },
     async restart() {
-      app = upstreamApp(name, seen);
+      app = upstreamApp(name, seen, load);
       upstream.app = app;
       await app.listen({ host: '127.0.0.1', port: actual });
     },

@@ -14,6 +14,8 @@ export interface Upstream {
   url: string;
   /** How long to wait for response headers: long-polls hold up to 30 s. */
   headersTimeoutMs: number;
+  /** Most connections to the upstream at once (a request beyond them queues). */
+  connections: number;
 }
 
 /** The longest `wait` of GET /sync/changes (API.md), plus headroom for a busy upstream. */
@@ -27,26 +29,31 @@ export const LONG_POLL_EXTRA_MS = 35_000;
  */
 export function upstreams(config: Config): Upstream[] {
   const base = config.UPSTREAM_TIMEOUT_MS;
+  const connections = config.UPSTREAM_CONNECTIONS;
   return [
-    { name: 'auth', prefix: '/auth', url: config.AUTH_URL, headersTimeoutMs: base },
-    { name: 'sync', prefix: '/sync', url: config.SYNC_URL, headersTimeoutMs: base },
+    { name: 'auth', prefix: '/auth', url: config.AUTH_URL, headersTimeoutMs: base, connections },
+    { name: 'sync', prefix: '/sync', url: config.SYNC_URL, headersTimeoutMs: base, connections },
     {
       name: 'sync',
       prefix: '/sync/changes',
       url: config.SYNC_URL,
       headersTimeoutMs: base + LONG_POLL_EXTRA_MS,
+      // Every waiting pull holds a connection: a small pool would queue pulls behind it.
+      connections: config.UPSTREAM_LONG_POLL_CONNECTIONS,
     },
     {
       name: 'attachments',
       prefix: '/attachments',
       url: config.ATTACHMENTS_URL,
       headersTimeoutMs: base,
+      connections,
     },
     {
       name: 'attachments',
       prefix: '/storage',
       url: config.ATTACHMENTS_URL,
       headersTimeoutMs: base,
+      connections,
     },
   ];
 }
@@ -151,7 +158,7 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
         disableRequestLogging: true,
         // Bodies are never parsed here (http-proxy's pass-through parsers): they stream upstream.
         undici: {
-          connections: config.UPSTREAM_CONNECTIONS,
+          connections: upstream.connections,
           pipelining: 1,
           keepAliveTimeout: 60_000,
           connectTimeout: config.UPSTREAM_TIMEOUT_MS,
