@@ -70,8 +70,9 @@ export async function alternate(
   const runs: Record<string, LoadResult[]> = {};
   for (let round = 0; round < rounds; round++) {
     for (const [name, options] of Object.entries(targets)) {
-      const r = await load(options);
-      (runs[name] ??= []).push(r);
+      const results = runs[name] ?? [];
+      results.push(await load(options));
+      runs[name] = results;
     }
   }
   return Object.fromEntries(
