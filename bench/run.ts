@@ -32,6 +32,7 @@ import {
   loop,
   ok,
   peakRss,
+  quantile,
   rssMiB,
   sequence,
 } from './lib/measure.js';
@@ -261,7 +262,7 @@ try {
       .filter((w) => receivedAt.has(w.userId) && ackedAt.has(w.userId))
       .map((w) => Math.max(0, (receivedAt.get(w.userId) ?? 0) - (ackedAt.get(w.userId) ?? 0)))
       .sort((a, b) => a - b);
-    const q = (p: number) => wake[Math.min(wake.length - 1, Math.floor(p * wake.length))] ?? 0;
+    const q = (p: number) => quantile(wake, p);
     const failed = [...statuses].filter(([s]) => s !== 200).reduce((n, [, c]) => n + c, 0);
     extras.longPoll = {
       waiting: waiters.length,

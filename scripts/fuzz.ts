@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { startDependencies } from './lib/deps.js';
-import { runSchemathesis } from './lib/fuzz.js';
+import { FUZZ_ENV, runSchemathesis } from './lib/fuzz.js';
 import { generateSigningKey } from './lib/keys.js';
 import { freePort, log } from './lib/proc.js';
 import { startStack } from './lib/stack.js';
@@ -25,19 +25,7 @@ const stack = await startStack({
   dbName: `fuzz_${Date.now()}`,
   logLevel: 'warn',
   output: 'inherit',
-  env: {
-    RATE_LIMIT_MAX: '100000000',
-    RATE_LIMIT_AUTHENTICATED_MAX: '100000000',
-    AUTH_LOGIN_MAX_FAILURES_PER_IP: '1000000',
-    AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '1000000',
-    AUTH_REGISTER_MAX_PER_IP: '1000000',
-    PASSWORD_SCRYPT_LOG_N: '14',
-    QINIU_ACCESS_KEY: 'fuzz-ak',
-    QINIU_SECRET_KEY: 'fuzz-sk',
-    QINIU_BUCKET_NAME: 'fuzz',
-    QINIU_UPLOAD_DOMAIN: 'upload.example.com',
-    QINIU_DOWNLOAD_DOMAIN: 'cdn.example.com',
-  },
+  env: { ...FUZZ_ENV, PASSWORD_SCRYPT_LOG_N: '14' },
 });
 const gateway = `http://127.0.0.1:${ports.gateway}`;
 let code = 1;

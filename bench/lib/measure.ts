@@ -83,6 +83,37 @@ export async function alternate(
   );
 }
 
+/** The value at quantile `q` (0..1) of ascending `sorted`; 0 when empty. */
+export function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+/** Runs `op` once, adding its latency (ms) to `latencies`; false when it threw. */
+async function timed(op: () => Promise<unknown>, latencies: number[]): Promise<boolean> {
+  const t = process.hrtime.bigint();
+  let ok = true;
+  try {
+    await op();
+  } catch {
+    ok = false;
+  }
+  latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+  return ok;
+}
+
+/** A LoadResult from the latencies of `seconds` of operations. */
+function summarize(latencies: number[], seconds: number, errors: number): LoadResult {
+  latencies.sort((a, b) => a - b);
+  return {
+    requestsPerSec: latencies.length / seconds,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    errors,
+    non2xx: 0,
+    total: latencies.length,
+  };
+}
+
 /** Runs `op` with `concurrency` parallel loops for `durationSec`; the raw-driver baseline. */
 export async function loop(
   op: () => Promise<unknown>,
@@ -94,28 +125,10 @@ export async function loop(
   const end = Date.now() + durationSec * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (Date.now() < end) {
-        const t = process.hrtime.bigint();
-        try {
-          await op();
-        } catch {
-          errors++;
-        }
-        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-      }
+      while (Date.now() < end) if (!(await timed(op, latencies))) errors++;
     }),
   );
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return {
-    requestsPerSec: latencies.length / durationSec,
-    p50: at(0.5),
-    p99: at(0.99),
-    errors,
-    non2xx: 0,
-    total: latencies.length,
-  };
+  return summarize(latencies, durationSec, errors);
 }
 
 /** Resident memory of a process in MiB (Linux). */
@@ -153,27 +166,8 @@ export async function sequence(op: () => Promise<unknown>, count: number): Promi
   const latencies: number[] = [];
   let errors = 0;
   const started = Date.now();
-  for (let i = 0; i < count; i++) {
-    const t = process.hrtime.bigint();
-    try {
-      await op();
-    } catch {
-      errors++;
-    }
-    latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  const seconds = (Date.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return {
-    requestsPerSec: count / seconds,
-    p50: at(0.5),
-    p99: at(0.99),
-    errors,
-    non2xx: 0,
-    total: count,
-  };
+  for (let i = 0; i < count; i++) if (!(await timed(op, latencies))) errors++;
+  return summarize(latencies, (Date.now() - started) / 1000, errors);
 }
 
 /** fetch that throws on a non-2xx answer and reads the whole body. */

@@ -10,7 +10,12 @@ import {
   startProcess,
   waitForPort,
 } from '../../scripts/lib/proc.js';
-import { type ServiceName, type StackOptions, startStack } from '../../scripts/lib/stack.js';
+import {
+  NO_RATE_LIMITS,
+  type ServiceName,
+  type StackOptions,
+  startStack,
+} from '../../scripts/lib/stack.js';
 
 export interface BenchStack {
   urls: Record<ServiceName, string>;
@@ -41,11 +46,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     output: 'ignore',
     env: {
       // Benchmarks measure throughput, not abuse protection.
-      RATE_LIMIT_MAX: '100000000',
-      RATE_LIMIT_AUTHENTICATED_MAX: '100000000',
-      AUTH_LOGIN_MAX_FAILURES_PER_IP: '1000000',
-      AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '1000000',
-      AUTH_REGISTER_MAX_PER_IP: '1000000',
+      ...NO_RATE_LIMITS,
       PASSWORD_SCRYPT_LOG_N: process.env.PASSWORD_SCRYPT_LOG_N ?? '17',
       ...env,
     },

@@ -1,5 +1,19 @@
 import { spawn } from 'node:child_process';
 import { ensureSchemathesis } from './schemathesis.js';
+import { NO_RATE_LIMITS } from './stack.js';
+
+/**
+ * The stack's environment for fuzzing: no rate limits in the way, and a (fake) Qiniu
+ * configuration so the storage calls answer instead of 503 `storage_not_configured`.
+ */
+export const FUZZ_ENV: Record<string, string> = {
+  ...NO_RATE_LIMITS,
+  QINIU_ACCESS_KEY: 'fuzz-ak',
+  QINIU_SECRET_KEY: 'fuzz-sk',
+  QINIU_BUCKET_NAME: 'fuzz',
+  QINIU_UPLOAD_DOMAIN: 'upload.example.com',
+  QINIU_DOWNLOAD_DOMAIN: 'cdn.example.com',
+};
 
 export interface FuzzResult {
   exitCode: number;

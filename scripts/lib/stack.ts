@@ -6,6 +6,18 @@ import { ROOT } from './tools.js';
 export const SERVICES = ['auth', 'sync', 'attachments', 'gateway'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
+/**
+ * Rate limits raised out of the way, for runs that measure or fuzz the API rather than its
+ * abuse protection (make bench, make fuzz and its short run in make test).
+ */
+export const NO_RATE_LIMITS: Record<string, string> = {
+  RATE_LIMIT_MAX: '100000000',
+  RATE_LIMIT_AUTHENTICATED_MAX: '100000000',
+  AUTH_LOGIN_MAX_FAILURES_PER_IP: '1000000',
+  AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '1000000',
+  AUTH_REGISTER_MAX_PER_IP: '1000000',
+};
+
 export interface StackOptions {
   mongoUrl: string;
   redisUrl: string;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSchemathesis } from '../../scripts/lib/fuzz.js';
+import { FUZZ_ENV, runSchemathesis } from '../../scripts/lib/fuzz.js';
 import { ensureSchemathesis } from '../../scripts/lib/schemathesis.js';
 import { client, registerUser } from '../../test-support/client.js';
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
@@ -13,19 +13,7 @@ let stack: TestStack;
 
 beforeAll(async () => {
   await ensureSchemathesis();
-  stack = await startTestStack('fuzz', {
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_MAX: '100000000',
-    RATE_LIMIT_AUTHENTICATED_MAX: '100000000',
-    AUTH_LOGIN_MAX_FAILURES_PER_IP: '1000000',
-    AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '1000000',
-    AUTH_REGISTER_MAX_PER_IP: '1000000',
-    QINIU_ACCESS_KEY: 'fuzz-ak',
-    QINIU_SECRET_KEY: 'fuzz-sk',
-    QINIU_BUCKET_NAME: 'fuzz',
-    QINIU_UPLOAD_DOMAIN: 'upload.example.com',
-    QINIU_DOWNLOAD_DOMAIN: 'cdn.example.com',
-  });
+  stack = await startTestStack('fuzz', { LOG_LEVEL: 'warn', ...FUZZ_ENV });
 }, 300_000);
 
 afterAll(() => stack?.stop());
