@@ -120,6 +120,26 @@ describe('attachments through the gateway (API.md)', () => {
     expect(head.headers.get('content-length')).toBe(String(bytes.length));
   });
 
+  it('serves bytes back under the media type they were stored with, never sniffed', async () => {
+    // Binary bytes under a text media type (what the contract fuzzer sent): stored and served
+    // as given, with nosniff so a browser never reinterprets them.
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0x00]);
+    const stored = await put(alice, 'yaml-typed', png, { 'content-type': 'application/x-yaml' });
+    expect(stored.status).toBe(201);
+    expect(stored.body.contentType).toBe('application/x-yaml');
+    const res = await fetch(`${stack.gateway}/attachments/yaml-typed`, {
+      headers: { authorization: `Bearer ${alice.accessToken}` },
+    });
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(png)).toBe(true);
+    expect(res.headers.get('content-type')).toBe('application/x-yaml');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // Gone again, so the listing test below sees only its own attachments.
+    expect(
+      (await api.call('DELETE', '/attachments/yaml-typed', { token: alice.accessToken })).status,
+    ).toBe(204);
+  });
+
   it("answers 404 for another user's attachment exactly as for a missing one", async () => {
     const theirs = await api.get('/attachments/photo-1', bob.accessToken);
     const missing = await api.get('/attachments/never-existed', bob.accessToken);
