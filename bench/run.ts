@@ -36,7 +36,7 @@ import {
   rssMiB,
   sequence,
 } from './lib/measure.js';
-import { startBenchStack, startNginx } from './lib/stack.js';
+import { startBenchStack, startNginx, startNodeProxy } from './lib/stack.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const GROWTH = (process.env.BENCH_GROWTH ?? '5000,20000').split(',').map(Number).filter(Boolean);
@@ -92,7 +92,7 @@ function record(
  */
 async function compare(
   label: string,
-  urls: Record<'gateway' | 'direct' | 'nginx', string>,
+  urls: Record<'gateway' | 'direct' | 'nginx' | 'node proxy', string>,
   headers: Record<string, string>,
   baseline: number,
 ) {
@@ -117,6 +117,7 @@ const started = Date.now();
 process.stderr.write('starting the stack…\n');
 const stack = await startBenchStack();
 const nginx = await startNginx({ auth: stack.urls.auth, sync: stack.urls.sync });
+const nodeProxy = await startNodeProxy({ auth: stack.urls.auth, sync: stack.urls.sync });
 const mongo = new MongoClient(stack.mongoUrl);
 await mongo.connect();
 const db = mongo.db(stack.options.dbName);
@@ -167,6 +168,7 @@ try {
       gateway: `${stack.urls.gateway}/auth/me`,
       direct: `${stack.urls.auth}/auth/me`,
       nginx: `${nginx.url}/auth/auth/me`,
+      'node proxy': `${nodeProxy.url}/auth/auth/me`,
     },
     headers,
     sessionBaseline.requestsPerSec,
@@ -203,6 +205,7 @@ try {
         gateway: `${stack.urls.gateway}/sync/changes?since=${cursor}`,
         direct: `${stack.urls.sync}/sync/changes?since=${cursor}`,
         nginx: `${nginx.url}/sync/sync/changes?since=${cursor}`,
+        'node proxy': `${nodeProxy.url}/sync/sync/changes?since=${cursor}`,
       },
       headers,
       emptyBaseline.requestsPerSec,
@@ -314,6 +317,20 @@ try {
         deviceId: 'bench',
       }));
     const baseline = await sequence(() => raw.insertMany(docs(), { ordered: true }), count);
+    // The driver doing all of a push's work: its two reads on the service's collection (the
+    // entries' current versions and the user's highest revision, in parallel), then the insert.
+    const withReads = await sequence(async () => {
+      const batch = docs();
+      const ids = batch.map((d) => d.id);
+      await Promise.all([
+        entries
+          .find({ userId: 'raw', id: { $in: ids }, superseded: { $ne: true } })
+          .batchSize(ids.length * 2 + 101)
+          .toArray(),
+        entries.find({ userId: 'raw' }).sort({ userId: -1, revision: -1 }).limit(1).toArray(),
+      ]);
+      await raw.insertMany(batch, { ordered: true });
+    }, count);
     for (const [path, base] of [
       ['gateway', stack.urls.gateway],
       ['direct', stack.urls.sync],
@@ -334,11 +351,20 @@ try {
         'entries/s',
         r,
         baseline.requestsPerSec * size,
-        undefined,
+        `${((r.requestsPerSec / withReads.requestsPerSec) * 100).toFixed(0)}% of raw reads+insertMany`,
         size,
       );
     }
     record(`3 push x${size}`, 'raw insertMany', 'entries/s', baseline, undefined, undefined, size);
+    record(
+      `3 push x${size}`,
+      'raw reads+insertMany',
+      'entries/s',
+      withReads,
+      undefined,
+      undefined,
+      size,
+    );
   }
   await raw.drop();
 
@@ -560,6 +586,7 @@ try {
   await redis.quit().catch(() => {});
   await mongo.close();
   await nginx.stop();
+  await nodeProxy.stop();
   await stack.stop();
 }
 
@@ -587,9 +614,13 @@ for (const scenario of new Set(rows.map((r) => r.scenario))) {
   if (g && n)
     ratios[`${scenario}: gateway/nginx`] =
       `${((g.rate / n.rate) * 100).toFixed(0)}% throughput${added(g, n)}`;
-  if (n && d && scenario.endsWith('1 conn'))
-    ratios[`${scenario}: nginx/direct`] =
-      `${((n.rate / d.rate) * 100).toFixed(0)}% throughput${added(n, d)}`;
+  // The references: what nginx, and the least a Node.js proxy does, add on their own.
+  for (const ref of ['nginx', 'node proxy']) {
+    const r = rows.find((x) => x.scenario === scenario && x.path === ref);
+    if (r && d && scenario.endsWith('1 conn'))
+      ratios[`${scenario}: ${ref}/direct`] =
+        `${((r.rate / d.rate) * 100).toFixed(0)}% throughput${added(r, d)}`;
+  }
 }
 const table = `${lines.join('\n')}\n\n${Object.entries(ratios)
   .map(([k, v]) => `- ${k}: ${v}`)

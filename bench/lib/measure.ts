@@ -27,7 +27,8 @@ export interface LoadOptions {
 }
 
 const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+/** tsx's CLI: runs the bench's TypeScript helpers as processes of their own. */
+export const TSX = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
 
 /**
  * Runs autocannon against one URL in a process of its own (bench/lib/loadgen.ts) and returns

@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startDependencies } from '../../scripts/lib/deps.js';
 import { generateSigningKey } from '../../scripts/lib/keys.js';
 import {
@@ -16,6 +17,7 @@ import {
   type StackOptions,
   startStack,
 } from '../../scripts/lib/stack.js';
+import { TSX } from './measure.js';
 
 export interface BenchStack {
   urls: Record<ServiceName, string>;
@@ -115,4 +117,20 @@ http {
   const proc = startProcess('nginx', nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')]);
   await waitForPort(port, 10_000, 'nginx', proc.child);
   return { url: `http://127.0.0.1:${port}`, stop: () => proc.stop('SIGQUIT') };
+}
+
+/**
+ * The least a Node.js reverse proxy does (bench/lib/node-proxy.ts: node:http and an undici pool,
+ * no checks), routed like `startNginx`: the floor under any Node.js gateway on this machine.
+ */
+export async function startNodeProxy(upstreams: Record<string, string>) {
+  const port = await freePort();
+  const script = fileURLToPath(new URL('./node-proxy.ts', import.meta.url));
+  const proc = startProcess('node-proxy', process.execPath, [
+    TSX,
+    script,
+    JSON.stringify({ port, upstreams }),
+  ]);
+  await waitForPort(port, 10_000, 'node-proxy', proc.child);
+  return { url: `http://127.0.0.1:${port}`, stop: () => proc.stop() };
 }
