@@ -9,6 +9,7 @@ import {
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
+import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
@@ -53,14 +54,32 @@ export async function buildApp(deps: AppDeps) {
   const store = createContentStore(db);
   const repository = createAttachmentsRepository(db);
   const uploads = createQiniuUploadsRepository(db);
-  await Promise.all([store.ensureIndexes(), repository.ensureIndexes(), uploads.ensureIndexes()]);
+  const pending = createPendingRepository(db);
+  await Promise.all([
+    store.ensureIndexes(),
+    repository.ensureIndexes(),
+    uploads.ensureIndexes(),
+    pending.ensureIndexes(),
+  ]);
   const service = createAttachmentsService({
     repository,
+    pending,
     store,
     metrics,
     logger: deps.logger,
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
   });
+  // Settles uploads and deletes whose process died midway (see attachments/pending.ts).
+  const sweeper = createOrphanSweeper({
+    pending,
+    repository,
+    store,
+    metrics,
+    logger: deps.logger,
+    graceSeconds: config.ATTACHMENTS_ORPHAN_GRACE_SECONDS,
+  });
+  sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
+  app.addHook('onClose', async () => sweeper.stop());
 
   await attachmentRoutes(app, { service, store, metrics, maxBytes: config.ATTACHMENTS_MAX_BYTES });
   await qiniuRoutes(app, {
@@ -69,5 +88,5 @@ export async function buildApp(deps: AppDeps) {
     metrics,
     callbackUrl: config.QINIU_CALLBACK_URL,
   });
-  return app;
+  return Object.assign(app, { attachments: { sweeper, pending } });
 }

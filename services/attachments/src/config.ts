@@ -16,6 +16,10 @@ export const configSchema = serviceConfigSchema({
   PORT: envInt(0, 65535).default(8003),
   /** Largest attachment accepted by PUT /attachments/{id} (and by Qiniu upload tokens). */
   ATTACHMENTS_MAX_BYTES: envInt(0, 2 ** 50).default(100 * MiB),
+  /** How often each replica settles uploads and deletes left by a dead process. 0 turns it off. */
+  ATTACHMENTS_SWEEP_INTERVAL_SECONDS: envInt(0, 86_400).default(600),
+  /** A pending upload or delete older than this is settled (a live upload refreshes every 60 s). */
+  ATTACHMENTS_ORPHAN_GRACE_SECONDS: envInt(300, 30 * 86_400).default(3600),
   QINIU_ACCESS_KEY: z.string().min(1).optional(),
   QINIU_SECRET_KEY: z.string().min(1).optional(),
   QINIU_BUCKET_NAME: z

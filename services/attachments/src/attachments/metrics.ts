@@ -24,6 +24,11 @@ export function createAttachmentsMetrics(registry: Registry) {
       help: 'Attachments deleted',
       registers: [registry],
     }),
+    orphansRemoved: new Counter({
+      name: 'attachments_orphans_removed_total',
+      help: 'Files removed by the sweeper: content left by an upload or delete whose process died',
+      registers: [registry],
+    }),
     qiniuTokens: new Counter({
       name: 'attachments_qiniu_tokens_total',
       help: 'Qiniu upload tokens issued',

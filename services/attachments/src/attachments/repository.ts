@@ -52,11 +52,12 @@ export function createAttachmentsRepository(db: Db) {
     },
 
     /**
-     * Removes the metadata atomically and returns what was removed (null when missing). No
-     * projection: FerretDB 1.24 does not implement findAndModify's `fields`.
+     * Removes the metadata of (owner, id) if it still points at `fileId`, atomically; returns
+     * what was removed (null when missing or replaced). No projection: FerretDB 1.24 does not
+     * implement findAndModify's `fields`.
      */
-    remove(owner: string, id: string): Promise<AttachmentDoc | null> {
-      return collection.findOneAndDelete({ owner, id });
+    remove(owner: string, id: string, fileId: ObjectId): Promise<AttachmentDoc | null> {
+      return collection.findOneAndDelete({ owner, id, fileId });
     },
 
     /** The owner's attachments with id greater than `after`, ascending by id. */

@@ -1,7 +1,9 @@
 import type { Attachment, Logger } from '@journal/shared';
 import { ProblemError } from '@journal/shared';
+import { ObjectId } from 'mongodb';
 import type { ContentStore } from '../storage/content-store.js';
 import type { AttachmentsMetrics } from './metrics.js';
+import { keepAlive, type PendingRepository } from './pending.js';
 import type { AttachmentDoc, AttachmentsRepository } from './repository.js';
 
 export function toAttachment(doc: AttachmentDoc): Attachment {
@@ -24,6 +26,7 @@ export interface PutInput {
 
 export interface AttachmentsServiceDeps {
   repository: AttachmentsRepository;
+  pending: PendingRepository;
   store: ContentStore;
   metrics: AttachmentsMetrics;
   logger: Logger;
@@ -32,7 +35,7 @@ export interface AttachmentsServiceDeps {
 
 /** The attachment use cases; HTTP stays in routes/. */
 export function createAttachmentsService(deps: AttachmentsServiceDeps) {
-  const { repository, store, metrics, logger } = deps;
+  const { repository, pending, store, metrics, logger } = deps;
 
   /** Removes content that lost (or never won) its metadata slot; logged, never thrown. */
   async function discard(content: { fileId: AttachmentDoc['fileId'] }) {
@@ -46,66 +49,44 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
      * Streams the body into a fresh file, then claims the (owner, id) slot with a unique
      * insert. Whoever loses the slot removes its own content, so concurrent PUTs of one id
      * leave exactly one file: 201 for the winner, 200 (same bytes) or 409 for the others.
+     * The file is marked pending throughout (see pending.ts), for the sweeper should this
+     * process die before the content is referenced or removed.
      */
     async put(input: PutInput): Promise<{ created: boolean; attachment: Attachment }> {
-      let content: Awaited<ReturnType<ContentStore['write']>>;
+      const fileId = new ObjectId();
+      await pending.add(fileId, input.owner, input.id);
       try {
-        content = await store.write(input.body, {
-          maxBytes: deps.maxBytes,
-          expectedSha256: input.expectedSha256,
-          filename: `${input.owner}/${input.id}`,
+        return await claim(input, fileId);
+      } finally {
+        await pending.remove(fileId).catch((err: unknown) => {
+          logger.warn({ err, fileId: String(fileId) }, 'could not clear a pending marker');
         });
-      } catch (err) {
-        metrics.uploads.inc({
-          result: err instanceof ProblemError ? err.code : 'failed',
-        });
-        throw err;
       }
-
-      // A slot held by an attachment deleted in between is retried, a few times at most.
-      for (let attempt = 0; attempt < 3; attempt += 1) {
-        const doc: AttachmentDoc = {
-          owner: input.owner,
-          id: input.id,
-          fileId: content.fileId,
-          size: content.size,
-          contentType: input.contentType,
-          sha256: content.sha256,
-          createdAt: new Date(),
-        };
-        if (await repository.insert(doc)) {
-          metrics.uploads.inc({ result: 'created' });
-          metrics.bytesStored.inc(content.size);
-          return { created: true, attachment: toAttachment(doc) };
-        }
-        const existing = await repository.find(input.owner, input.id);
-        if (!existing) continue;
-        await discard(content);
-        if (existing.sha256 === content.sha256 && existing.size === content.size) {
-          metrics.uploads.inc({ result: 'existing' });
-          return { created: false, attachment: toAttachment(existing) };
-        }
-        metrics.uploads.inc({ result: 'conflict' });
-        throw new ProblemError(
-          'conflict',
-          `attachment ${input.id} exists already with different content; delete it first or use another id`,
-        );
-      }
-      await discard(content);
-      throw new ProblemError('conflict', `attachment ${input.id} is being changed concurrently`);
     },
 
     find(owner: string, id: string): Promise<AttachmentDoc | null> {
       return repository.find(owner, id);
     },
 
-    /** Metadata first (the attachment is gone at once), then its content. */
+    /**
+     * Metadata first (the attachment is gone at once), then its content; marked pending in
+     * between. A replacement uploaded meanwhile is deleted instead (a few attempts at most).
+     */
     async remove(owner: string, id: string): Promise<boolean> {
-      const removed = await repository.remove(owner, id);
-      if (!removed) return false;
-      await store.remove(removed.fileId);
-      metrics.deletes.inc();
-      return true;
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const current = await repository.find(owner, id);
+        if (!current) return false;
+        await pending.add(current.fileId, owner, id);
+        const removed = await repository.remove(owner, id, current.fileId);
+        // Replaced or deleted meanwhile: the marker stays for the sweeper, which finds the
+        // file unreferenced (or referenced again) and settles it either way.
+        if (!removed) continue;
+        await store.remove(removed.fileId);
+        await pending.remove(removed.fileId);
+        metrics.deletes.inc();
+        return true;
+      }
+      throw new ProblemError('conflict', `attachment ${id} is being changed concurrently`);
     },
 
     async list(owner: string, limit: number, after?: string) {
@@ -116,6 +97,59 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       return { attachments: page.map(toAttachment), lastId: rows.length > limit ? last?.id : null };
     },
   };
+
+  async function claim(
+    input: PutInput,
+    fileId: ObjectId,
+  ): Promise<{ created: boolean; attachment: Attachment }> {
+    let content: Awaited<ReturnType<ContentStore['write']>>;
+    try {
+      content = await store.write(input.body, {
+        maxBytes: deps.maxBytes,
+        expectedSha256: input.expectedSha256,
+        filename: `${input.owner}/${input.id}`,
+        fileId,
+        afterChunk: keepAlive(pending, fileId),
+      });
+    } catch (err) {
+      metrics.uploads.inc({
+        result: err instanceof ProblemError ? err.code : 'failed',
+      });
+      throw err;
+    }
+
+    // A slot held by an attachment deleted in between is retried, a few times at most.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const doc: AttachmentDoc = {
+        owner: input.owner,
+        id: input.id,
+        fileId: content.fileId,
+        size: content.size,
+        contentType: input.contentType,
+        sha256: content.sha256,
+        createdAt: new Date(),
+      };
+      if (await repository.insert(doc)) {
+        metrics.uploads.inc({ result: 'created' });
+        metrics.bytesStored.inc(content.size);
+        return { created: true, attachment: toAttachment(doc) };
+      }
+      const existing = await repository.find(input.owner, input.id);
+      if (!existing) continue;
+      await discard(content);
+      if (existing.sha256 === content.sha256 && existing.size === content.size) {
+        metrics.uploads.inc({ result: 'existing' });
+        return { created: false, attachment: toAttachment(existing) };
+      }
+      metrics.uploads.inc({ result: 'conflict' });
+      throw new ProblemError(
+        'conflict',
+        `attachment ${input.id} exists already with different content; delete it first or use another id`,
+      );
+    }
+    await discard(content);
+    throw new ProblemError('conflict', `attachment ${input.id} is being changed concurrently`);
+  }
 }
 
 export type AttachmentsService = ReturnType<typeof createAttachmentsService>;

@@ -31,6 +31,10 @@ export interface WriteOptions {
   expectedSha256?: string | undefined;
   /** Stored on the files document for operators (never used for lookups). */
   filename: string;
+  /** The new file's id; a fresh one when absent. */
+  fileId?: ObjectId | undefined;
+  /** Awaited after each chunk is stored; a throw aborts the upload (and removes its chunks). */
+  afterChunk?: (() => Promise<void>) | undefined;
 }
 
 interface ChunkDoc {
@@ -80,7 +84,7 @@ export function createContentStore(db: Db, options: { bucketName?: string } = {}
      * clean-up removes every chunk written.
      */
     async write(source: AsyncIterable<Buffer>, opts: WriteOptions): Promise<StoredContent> {
-      const fileId = new ObjectId();
+      const fileId = opts.fileId ?? new ObjectId();
       const upload = bucket.openUploadStreamWithId(fileId, opts.filename);
       const hash = createHash('sha256');
       let size = 0;
@@ -98,6 +102,7 @@ export function createContentStore(db: Db, options: { bucketName?: string } = {}
           // callback fires only once the single insert it caused has settled.
           for (let offset = 0; offset < received.length; offset += CHUNK_SIZE) {
             await writeChunk(upload, received.subarray(offset, offset + CHUNK_SIZE));
+            await opts.afterChunk?.();
           }
         }
         const sha256 = hash.digest('hex');
