@@ -106,8 +106,7 @@ export function createOrphanSweeper(deps: SweeperDeps) {
       const markers = await pending.olderThan(cutoff, SWEEP_BATCH);
       for (const marker of markers) {
         const attachment = await repository.find(marker.owner, marker.id);
-        if (!attachment?.fileId.equals(marker._id)) {
-          await store.remove(marker._id);
+        if (!attachment?.fileId.equals(marker._id) && (await store.remove(marker._id))) {
           removed += 1;
           deps.metrics.orphansRemoved.inc();
         }

@@ -37,11 +37,18 @@ export interface AttachmentsServiceDeps {
 export function createAttachmentsService(deps: AttachmentsServiceDeps) {
   const { repository, pending, store, metrics, logger } = deps;
 
-  /** Removes content that lost (or never won) its metadata slot; logged, never thrown. */
-  async function discard(content: { fileId: AttachmentDoc['fileId'] }) {
-    await store.remove(content.fileId).catch((err: unknown) => {
+  /**
+   * Removes content that lost (or never won) its metadata slot; logged, never thrown. False
+   * when it could not: its pending marker then stays for the sweeper.
+   */
+  async function discard(content: { fileId: AttachmentDoc['fileId'] }): Promise<boolean> {
+    try {
+      await store.remove(content.fileId);
+      return true;
+    } catch (err) {
       logger.error({ err, fileId: String(content.fileId) }, 'could not remove unused content');
-    });
+      return false;
+    }
   }
 
   return {
@@ -55,12 +62,20 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     async put(input: PutInput): Promise<{ created: boolean; attachment: Attachment }> {
       const fileId = new ObjectId();
       await pending.add(fileId, input.owner, input.id);
+      const outcome = { settled: true };
       try {
-        return await claim(input, fileId);
+        return await claim(input, fileId, outcome);
+      } catch (err) {
+        // A refusal (413, digest, conflict) comes after the content was removed; anything else
+        // (the store, a client gone) may leave chunks: the marker stays for the sweeper.
+        if (!(err instanceof ProblemError)) outcome.settled = false;
+        throw err;
       } finally {
-        await pending.remove(fileId).catch((err: unknown) => {
-          logger.warn({ err, fileId: String(fileId) }, 'could not clear a pending marker');
-        });
+        if (outcome.settled) {
+          await pending.remove(fileId).catch((err: unknown) => {
+            logger.warn({ err, fileId: String(fileId) }, 'could not clear a pending marker');
+          });
+        }
       }
     },
 
@@ -101,6 +116,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
   async function claim(
     input: PutInput,
     fileId: ObjectId,
+    outcome: { settled: boolean },
   ): Promise<{ created: boolean; attachment: Attachment }> {
     let content: Awaited<ReturnType<ContentStore['write']>>;
     try {
@@ -136,7 +152,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       }
       const existing = await repository.find(input.owner, input.id);
       if (!existing) continue;
-      await discard(content);
+      if (!(await discard(content))) outcome.settled = false;
       if (existing.sha256 === content.sha256 && existing.size === content.size) {
         metrics.uploads.inc({ result: 'existing' });
         return { created: false, attachment: toAttachment(existing) };
@@ -147,7 +163,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         `attachment ${input.id} exists already with different content; delete it first or use another id`,
       );
     }
-    await discard(content);
+    if (!(await discard(content))) outcome.settled = false;
     throw new ProblemError('conflict', `attachment ${input.id} is being changed concurrently`);
   }
 }

@@ -62,10 +62,14 @@ export function createContentStore(db: Db, options: { bucketName?: string } = {}
   const files = db.collection(`${bucketName}.files`);
   const chunks = db.collection<ChunkDoc>(`${bucketName}.chunks`);
 
-  /** Removes a file's chunks and files document; safe on a partly written file. */
-  async function remove(fileId: ObjectId): Promise<void> {
-    await chunks.deleteMany({ files_id: fileId });
-    await files.deleteOne({ _id: fileId });
+  /**
+   * Removes a file's chunks and files document; safe on a partly written file. True when there
+   * was anything to remove.
+   */
+  async function remove(fileId: ObjectId): Promise<boolean> {
+    const removedChunks = await chunks.deleteMany({ files_id: fileId });
+    const removedFile = await files.deleteOne({ _id: fileId });
+    return removedChunks.deletedCount + removedFile.deletedCount > 0;
   }
 
   return {
