@@ -249,9 +249,12 @@ describe('stalled and dying writers', () => {
     ];
     const died = await push(dying, token, changes);
     expect(died.res.statusCode).toBe(500);
-    // The waiting pull still gets the changes, at its deadline.
+    // No wake-up came: the waiting pull ends at its deadline with nothing, and the client's
+    // next pull from the same cursor gets the changes.
     const woke = await waiting;
-    expect(woke.body.changes.map((e) => [e.id, e.revision])).toEqual([
+    expect(woke.body).toMatchObject({ changes: [], revision: cursor });
+    const next = await pull(replicas[1] as SyncApp, token, `since=${cursor}`);
+    expect(next.body.changes.map((e) => [e.id, e.revision])).toEqual([
       ['e', 2],
       ['f', 3],
     ]);

@@ -96,4 +96,35 @@ describe('MongoDB round trips', () => {
       expect(used, query).toEqual(expected);
     }
   });
+
+  it('a long-poll that ends unwoken costs what an empty pull does; a wake-up adds one pull', async () => {
+    const token = await h.token(newUserId('wait'));
+    await app.sync.notifier.ready();
+    await push(app, token, [{ id: 'w0', baseRevision: 0, content: {} }]);
+    // Let that push's own wake-up pass first: it would wake the pull below.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const idle = await counted(() => pull(app, token, 'since=1&wait=1'));
+    expect(idle.result.body).toMatchObject({ changes: [], revision: 1 });
+    expect(idle.commands).toEqual(['find', 'find']);
+
+    const woken = await counted(async () => {
+      const waiting = pull(app, token, 'since=1&wait=10');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const pushed = await push(app, token, [{ id: 'w1', baseRevision: 0, content: {} }]);
+      expect(pushed.res.statusCode).toBe(200);
+      return waiting;
+    });
+    expect(woken.result.body.changes.map((e: { id: string }) => e.id)).toEqual(['w1']);
+    // The pull's page and horizon, the push's three (two finds, one insert), then the woken
+    // pull's page and horizon once more.
+    expect([...woken.commands].sort()).toEqual([
+      'find',
+      'find',
+      'find',
+      'find',
+      'find',
+      'find',
+      'insert',
+    ]);
+  });
 });
