@@ -24,6 +24,7 @@ import {
   push,
   pushBody,
   register,
+  versionDoc,
 } from './lib/client.js';
 import {
   alternate,
@@ -343,18 +344,7 @@ try {
   const pushes: Record<number, number> = { 1: 20, 50: 6, 500: 2 };
   for (const size of [1, 50, 500]) {
     const count = pushes[size] ?? 2;
-    const docs = () =>
-      Array.from({ length: size }, () => ({
-        userId: 'raw',
-        id: entryId(),
-        revision: ++rawRevision,
-        baseRevision: 0,
-        deleted: false,
-        content: JSON.stringify({ title: 'bench', body: 'x'.repeat(200) }),
-        clientUpdatedAt: null,
-        updatedAt: new Date(),
-        deviceId: 'bench',
-      }));
+    const docs = () => Array.from({ length: size }, () => versionDoc('raw', ++rawRevision));
     const baseline = await sequence(() => raw.insertMany(docs(), { ordered: true }), count);
     // The driver doing all of a push's work: its two reads on the service's collection (the
     // entries' current versions and the user's highest revision, in parallel), then the insert.

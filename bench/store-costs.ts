@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import { startDependencies } from '../scripts/lib/deps.js';
+import { versionDoc } from './lib/client.js';
 
 const SIZES = (process.env.STORE_SIZES ?? '0,2000,5000').split(',').map(Number);
 const BATCH = 500;
@@ -26,17 +27,7 @@ await versions.createIndexes([
 
 let revision = 0;
 const docs = (userId: string, n: number) =>
-  Array.from({ length: n }, () => ({
-    userId,
-    id: randomUUID(),
-    revision: ++revision,
-    baseRevision: 0,
-    deleted: false,
-    content: JSON.stringify({ title: 'bench', body: 'x'.repeat(200) }),
-    clientUpdatedAt: null,
-    updatedAt: new Date(),
-    deviceId: 'bench',
-  }));
+  Array.from({ length: n }, () => versionDoc(userId, ++revision));
 
 async function ms(op: () => Promise<unknown>): Promise<number> {
   const started = performance.now();

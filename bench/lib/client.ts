@@ -69,6 +69,24 @@ export function entryId(): string {
   return `e${process.pid}_${idCounter}_${randomBytes(3).toString('hex')}`;
 }
 
+/**
+ * A new entry's first version as the sync service stores it (services/sync/src/entries/
+ * repository.ts), for the raw-driver baselines: user, revision, ~200 bytes of content.
+ */
+export function versionDoc(userId: string, revision: number) {
+  return {
+    userId,
+    id: entryId(),
+    revision,
+    baseRevision: 0,
+    deleted: false,
+    content: JSON.stringify({ title: 'bench', body: 'x'.repeat(200) }),
+    clientUpdatedAt: null,
+    updatedAt: new Date(),
+    deviceId: 'bench',
+  };
+}
+
 /** A push body of `n` new entries with ~`bytes` of content each. */
 export function pushBody(n: number, bytes = 200): string {
   const text = 'x'.repeat(bytes);

@@ -5,6 +5,7 @@ export * from './config.js';
 export * from './errors.js';
 export * from './health.js';
 export * from './http.js';
+export * from './jobs.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './mongo.js';

@@ -1,4 +1,4 @@
-import { ensureIndexes, type Logger, ProblemError } from '@journal/shared';
+import { ensureIndexes, type Logger, ProblemError, periodicJob } from '@journal/shared';
 import { type Db, MongoServerError, type ObjectId } from 'mongodb';
 import type { ContentStore } from '../storage/content-store.js';
 import type { AttachmentsMetrics } from './metrics.js';
@@ -120,20 +120,7 @@ export function createOrphanSweeper(deps: SweeperDeps) {
     return { removed, settled };
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  return {
-    runOnce,
-    start(intervalSeconds: number) {
-      if (intervalSeconds <= 0) return;
-      timer = setInterval(() => {
-        runOnce().catch((err) => deps.logger.warn({ err }, 'orphan sweep failed'));
-      }, intervalSeconds * 1000);
-      timer.unref();
-    },
-    stop() {
-      if (timer) clearInterval(timer);
-    },
-  };
+  return { runOnce, ...periodicJob(() => runOnce(), deps.logger, 'orphan sweep failed') };
 }
 
 export type OrphanSweeper = ReturnType<typeof createOrphanSweeper>;

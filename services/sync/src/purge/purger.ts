@@ -1,4 +1,4 @@
-import type { Logger } from '@journal/shared';
+import { type Logger, periodicJob } from '@journal/shared';
 import type { EntriesRepository } from '../entries/repository.js';
 
 const BATCH = 1000;
@@ -48,20 +48,7 @@ export function createPurger(deps: PurgerDeps) {
     return { tombstones, superseded };
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  return {
-    runOnce,
-    start(intervalSeconds: number) {
-      if (intervalSeconds <= 0) return;
-      timer = setInterval(() => {
-        runOnce().catch((err) => deps.logger.warn({ err }, 'tombstone purge failed'));
-      }, intervalSeconds * 1000);
-      timer.unref();
-    },
-    stop() {
-      if (timer) clearInterval(timer);
-    },
-  };
+  return { runOnce, ...periodicJob(() => runOnce(), deps.logger, 'tombstone purge failed') };
 }
 
 export type Purger = ReturnType<typeof createPurger>;
