@@ -4,6 +4,7 @@ import {
   type Document,
   type IndexDescription,
   MongoClient,
+  type TopologyDescriptionChangedEvent,
 } from 'mongodb';
 import type { Logger } from './logger.js';
 
@@ -14,6 +15,8 @@ export interface MongoConnectOptions {
   connectTimeoutMs?: number;
   /** Passed to the driver, e.g. `{ monitorCommands: true }` in tests. */
   clientOptions?: ConstructorParameters<typeof MongoClient>[1];
+  /** The watchdog's patience (see `watchTopology`); 10 s by default, 0 turns it off. */
+  stuckAfterMs?: number;
 }
 
 export interface MongoHandle {
@@ -45,7 +48,15 @@ export async function connectMongo(
       await client.connect();
       const db = client.db(options.dbName);
       await db.command({ ping: 1 });
-      return { client, db, close: () => client.close() };
+      const watchdog = watchTopology(client, url, options);
+      return {
+        client,
+        db,
+        close: async () => {
+          watchdog.stop();
+          await client.close();
+        },
+      };
     } catch (err) {
       await client.close().catch(() => {});
       if (Date.now() + delay > deadline) throw err;
@@ -57,6 +68,77 @@ export async function connectMongo(
       delay = Math.min(delay * 2, 5_000);
     }
   }
+}
+
+/**
+ * Revives a client whose view of the server stays down after the server came back. Seen with
+ * FerretDB restarts under load (driver 6 and 7 alike): the server closes connections shortly
+ * after it is back, the driver marks it Unknown, and its monitor's next check never completes,
+ * so every operation fails server selection for good while a new client connects at once.
+ * When no data-bearing server has been known for `stuckAfterMs`, a throwaway client pings the
+ * same URL; if that works, the client is closed and connected again (collections and
+ * databases taken from it keep working). A server that is really down is left alone.
+ */
+function watchTopology(client: MongoClient, url: string, options: MongoConnectOptions) {
+  const stuckAfterMs = options.stuckAfterMs ?? 10_000;
+  if (stuckAfterMs <= 0) return { stop() {} };
+  let downSince: number | undefined;
+  let reviving = false;
+  let stopped = false;
+  const onChange = (event: TopologyDescriptionChangedEvent) => {
+    if (event.newDescription.hasDataBearingServers) downSince = undefined;
+    else downSince ??= Date.now();
+  };
+  client.on('topologyDescriptionChanged', onChange);
+
+  async function check(): Promise<void> {
+    if (stopped || reviving || downSince === undefined || Date.now() - downSince < stuckAfterMs)
+      return;
+    reviving = true;
+    const probe = new MongoClient(url, {
+      ...options.clientOptions,
+      monitorCommands: false,
+      serverSelectionTimeoutMS: 2_000,
+      connectTimeoutMS: 2_000,
+    });
+    try {
+      await probe.db('admin').command({ ping: 1 });
+    } catch {
+      downSince = Date.now(); // really down: wait another period before probing again
+      return;
+    } finally {
+      await probe.close().catch(() => {});
+      reviving = false;
+    }
+    if (stopped) return;
+    reviving = true;
+    try {
+      options.logger?.warn('MongoDB is reachable but the client still sees it down; reconnecting');
+      await client.close();
+      await client.connect();
+      downSince = undefined;
+    } catch (err) {
+      options.logger?.warn({ err: (err as Error).message }, 'MongoDB reconnect failed');
+      downSince = Date.now();
+    } finally {
+      reviving = false;
+    }
+  }
+
+  const timer = setInterval(
+    () => {
+      void check();
+    },
+    Math.max(250, Math.min(2_000, stuckAfterMs / 2)),
+  );
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      client.off('topologyDescriptionChanged', onChange);
+    },
+  };
 }
 
 /** The name MongoDB gives an index without an explicit one, e.g. `owner_1_id_1`. */
