@@ -91,10 +91,8 @@ function watchTopology(client: MongoClient, url: string, options: MongoConnectOp
   };
   client.on('topologyDescriptionChanged', onChange);
 
-  async function check(): Promise<void> {
-    if (stopped || reviving || downSince === undefined || Date.now() - downSince < stuckAfterMs)
-      return;
-    reviving = true;
+  /** True when a throwaway client reaches the server (so the server is up, not our view). */
+  async function reachable(): Promise<boolean> {
     const probe = new MongoClient(url, {
       ...options.clientOptions,
       monitorCommands: false,
@@ -103,16 +101,24 @@ function watchTopology(client: MongoClient, url: string, options: MongoConnectOp
     });
     try {
       await probe.db('admin').command({ ping: 1 });
+      return true;
     } catch {
-      downSince = Date.now(); // really down: wait another period before probing again
-      return;
+      return false;
     } finally {
       await probe.close().catch(() => {});
-      reviving = false;
     }
-    if (stopped) return;
+  }
+
+  async function check(): Promise<void> {
+    if (stopped || reviving || downSince === undefined || Date.now() - downSince < stuckAfterMs)
+      return;
     reviving = true;
     try {
+      // Really down: wait another period before probing again.
+      if (!(await reachable()) || stopped) {
+        downSince = Date.now();
+        return;
+      }
       options.logger?.warn('MongoDB is reachable but the client still sees it down; reconnecting');
       await client.close();
       await client.connect();

@@ -70,6 +70,28 @@ describe('pending markers', () => {
     expect(await pending.count()).toBe(before);
   });
 
+  it('let one of two concurrent DELETEs answer 204 and the other 404, leaving no content', async () => {
+    const { pending } = deps();
+    const body = Buffer.alloc(CHUNK_SIZE + 3, 5);
+    expect((await put('u-race', 'twice', body)).statusCode).toBe(201);
+    const doc = await createAttachmentsRepository(t.db).find('u-race', 'twice');
+    if (!doc) throw new Error('missing attachment');
+    const del = async () =>
+      (
+        await t.app.inject({
+          method: 'DELETE',
+          url: '/attachments/twice',
+          headers: await t.auth('u-race'),
+        })
+      ).statusCode;
+    const statuses = await Promise.all([del(), del()]);
+    expect(statuses.sort()).toEqual([204, 404]);
+    expect(await t.store.countChunks(doc.fileId)).toBe(0);
+    // A loser's marker, if any, is settled by the sweeper; the file is gone either way.
+    await deps().sweeper.runOnce(later());
+    expect(await pending.count()).toBe(0);
+  });
+
   it('abort an upload with 503 and keep no chunk when its marker was swept', async () => {
     const { pending } = deps();
     const fileId = new ObjectId();

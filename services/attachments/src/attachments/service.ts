@@ -85,23 +85,21 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
 
     /**
      * Metadata first (the attachment is gone at once), then its content; marked pending in
-     * between. A replacement uploaded meanwhile is deleted instead (a few attempts at most).
+     * between. The metadata goes only if it still points at the file read: when another
+     * request deleted (and perhaps re-uploaded) it meanwhile, this delete is ordered before
+     * the re-upload and answers 404. The marker then stays for the sweeper, which settles the
+     * file either way.
      */
     async remove(owner: string, id: string): Promise<boolean> {
-      for (let attempt = 0; attempt < 3; attempt += 1) {
-        const current = await repository.find(owner, id);
-        if (!current) return false;
-        await pending.add(current.fileId, owner, id);
-        const removed = await repository.remove(owner, id, current.fileId);
-        // Replaced or deleted meanwhile: the marker stays for the sweeper, which finds the
-        // file unreferenced (or referenced again) and settles it either way.
-        if (!removed) continue;
-        await store.remove(removed.fileId);
-        await pending.remove(removed.fileId);
-        metrics.deletes.inc();
-        return true;
-      }
-      throw new ProblemError('conflict', `attachment ${id} is being changed concurrently`);
+      const current = await repository.find(owner, id);
+      if (!current) return false;
+      await pending.add(current.fileId, owner, id);
+      const removed = await repository.remove(owner, id, current.fileId);
+      if (!removed) return false;
+      await store.remove(removed.fileId);
+      await pending.remove(removed.fileId);
+      metrics.deletes.inc();
+      return true;
     },
 
     async list(owner: string, limit: number, after?: string) {
