@@ -240,6 +240,11 @@ export interface ComposeService {
   networks?: string[] | Record<string, unknown>;
   command?: string[] | string;
   deploy?: { resources?: { limits?: { cpus?: string; memory?: string } } };
+  read_only?: boolean;
+  tmpfs?: string | string[];
+  cap_drop?: string[];
+  security_opt?: string[];
+  logging?: { driver?: string; options?: Record<string, string> };
 }
 export interface ComposeFile {
   name?: string;
