@@ -32,6 +32,8 @@ export interface StackOptions {
   logLevel?: string;
   /** Extra variables for every service (e.g. QINIU_*). */
   env?: Record<string, string>;
+  /** Extra variables for one service only, applied last (e.g. `make dev`'s pass-through). */
+  envByService?: Partial<Record<ServiceName, Record<string, string>>>;
   output?: 'inherit' | 'ignore' | 'pipe';
 }
 
@@ -75,6 +77,7 @@ export function serviceEnv(name: ServiceName, o: StackOptions): NodeJS.ProcessEn
     base.SYNC_URL = `http://127.0.0.1:${o.ports.sync}`;
     base.ATTACHMENTS_URL = `http://127.0.0.1:${o.ports.attachments}`;
   }
+  Object.assign(base, o.envByService?.[name]);
   return { PATH: process.env.PATH, HOME: process.env.HOME, ...base };
 }
 
