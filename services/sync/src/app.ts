@@ -8,6 +8,7 @@ import {
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
+import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import type { Config } from './config.js';
 import { createIdempotency } from './entries/idempotency.js';
@@ -55,9 +56,17 @@ export async function buildApp(deps: AppDeps) {
   await repository.ensureIndexes();
   const notifier = createChangeNotifier({ redis, keyPrefix: config.REDIS_KEY_PREFIX, logger });
   const metrics = createSyncMetrics(app.metrics);
+  // Guesses stay far inside the tombstone retention: only purged slots are free below the max.
+  const heads = createHeads({
+    redis,
+    ttlMs: config.SYNC_HEAD_TTL_SECONDS * 1000,
+    guessWindowMs: (config.SYNC_TOMBSTONE_RETENTION_SECONDS * 1000) / 4,
+    logger,
+  });
   const service = createEntriesService({
     repository,
     notifier,
+    heads,
     metrics,
     logger,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
@@ -80,7 +89,7 @@ export async function buildApp(deps: AppDeps) {
     service,
     idempotency: createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS),
   });
-  return Object.assign(app, { sync: { notifier, purger, repository } });
+  return Object.assign(app, { sync: { notifier, purger, repository, heads } });
 }
 
 export type SyncApp = Awaited<ReturnType<typeof buildApp>>;
