@@ -37,8 +37,8 @@ export interface RunServiceOptions<S extends z.ZodType> {
 /**
  * The life of a service process: load config (one clear line and exit 1 when it is wrong),
  * start, listen on HOST:PORT (the API) and HOST:METRICS_PORT (`GET /metrics` only), and on
- * SIGTERM/SIGINT stop accepting, drain in-flight requests
- * (bounded by SHUTDOWN_TIMEOUT_MS), close clients and exit 0.
+ * SIGTERM/SIGINT stop accepting, drain in-flight requests (bounded by SHUTDOWN_TIMEOUT_MS),
+ * close clients and exit 0.
  */
 export async function runService<S extends z.ZodType>(options: RunServiceOptions<S>) {
   let config: z.infer<S> & {
@@ -56,6 +56,8 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
       throw new ConfigError([
         { variable: 'METRICS_PORT', message: 'is required when PORT + 1000 is above 65535' },
       ]);
+    if (metricsPort !== 0 && metricsPort === config.PORT)
+      throw new ConfigError([{ variable: 'METRICS_PORT', message: 'must differ from PORT' }]);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${options.service}: ${err.message}\n`);

@@ -144,6 +144,22 @@ describe('METRICS_PORT configuration', () => {
     }
   });
 
+  it('refuses a METRICS_PORT equal to PORT', async () => {
+    const proc = await startServiceProcess(
+      'gateway',
+      { PORT: '18999', METRICS_PORT: '18999', REDIS_URL: redisUrl() },
+      { waitForPort: false },
+    );
+    try {
+      expect(await exited(proc)).toBe(1);
+      expect(proc.output().trim()).toBe(
+        'gateway: Invalid configuration: METRICS_PORT: must differ from PORT',
+      );
+    } finally {
+      await proc.stop('SIGKILL');
+    }
+  });
+
   it('refuses a METRICS_PORT that is not a port', async () => {
     const proc = await startServiceProcess(
       'gateway',
