@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { generateSigningKey } from '../../scripts/lib/keys.js';
+import { ROOT } from '../../scripts/lib/tools.js';
 import {
   CHART,
   component,
@@ -342,10 +343,7 @@ describe('images', () => {
   });
 
   it('are the ones the release workflow publishes', () => {
-    const release = readFileSync(
-      join(process.cwd(), '.github', 'workflows', 'release.yml'),
-      'utf8',
-    );
+    const release = readFileSync(join(ROOT, '.github', 'workflows', 'release.yml'), 'utf8');
     expect(release).toContain('ghcr.io');
     expect(release).toMatch(/journal-\$\{\{ matrix\.service \}\}/);
   });
