@@ -49,9 +49,11 @@ export const hotPath: Scenario = {
         );
         stored += n;
       }
-      // The head expired meanwhile (or never existed): a push sets it, as any push would.
+      // The head is stale after the raw inserts: forget it, as its expiry would, and let one
+      // push (straight to sync: without a head it reads the store, which on a scanning store
+      // may take longer than the gateway's upstream timeout) set it again.
       await ctx.redis.del(`sync:head:${user.userId}`);
-      const pushed = await push(gateway, user, 1);
+      const pushed = await push(stack.urls.sync, user, 1);
       stored = pushed.revision;
       const headers = auth(user);
       const me = await load({ url: `${gateway}/auth/me`, headers, durationSec: SETTINGS.duration });

@@ -1,13 +1,10 @@
 import {
   authenticatePlugin,
   createServiceApp,
-  type Logger,
-  pingMongo,
-  pingRedis,
-  type Redis,
+  type StorageServiceDeps,
+  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
-import type { Db } from 'mongodb';
 import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import type { Config } from './config.js';
@@ -20,13 +17,7 @@ import { syncRoutes } from './routes/sync.js';
 
 export const SERVICE = 'sync';
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  /** A client whose `keyPrefix` is REDIS_KEY_PREFIX. */
-  redis: Redis;
-  version?: string;
+export interface AppDeps extends StorageServiceDeps<Config> {
   /** Fault injection for tests only. */
   pushHooks?: PushHooks;
 }
@@ -40,10 +31,7 @@ export async function buildApp(deps: AppDeps) {
     logger,
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: {
-      mongodb: () => pingMongo(db),
-      redis: () => pingRedis(redis),
-    },
+    checks: storageChecks(db, redis),
   });
 
   // Every call carries a bearer token this service verifies itself.

@@ -219,13 +219,14 @@ describe('chaos: heads deleted, lowered and Redis restarted under concurrent pus
       // Dense and in order: revisions 1…total, each once.
       expect(f.order).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     }
-    // A follower waits at most one long-poll (1 s) plus a lost head's lifetime, plus slack
-    // for a loaded machine.
+    // Under load a follower also lags behind the pushers (its pages queue behind their
+    // inserts), so the chaos run only shows no change is held back for long; the delay a lost
+    // head adds on its own is bounded tightly in the stale-low test above.
     const maxDelay = Math.max(...results.map((f) => f.maxDelay));
     console.log(
       `chaos: ${total} entries, events ${JSON.stringify(events)}, statuses ${JSON.stringify(statuses)}, max follower delay ${maxDelay} ms`,
     );
     expect(events.restarted).toBeGreaterThan(0);
-    expect(maxDelay).toBeLessThan(TTL_MS + 1000 + 5000);
+    expect(maxDelay).toBeLessThan(30_000);
   }, 180_000);
 });

@@ -7,7 +7,7 @@ import {
   type PushReply,
   type PushRequest,
 } from '@journal/shared';
-import type { Heads } from '../changes/head.js';
+import type { Head, Heads } from '../changes/head.js';
 import type { ChangeNotifier } from '../changes/notifier.js';
 import type { SyncMetrics } from './metrics.js';
 import type { EntriesRepository, VersionDoc } from './repository.js';
@@ -54,7 +54,9 @@ function sameState(head: VersionDoc, deleted: boolean, content: unknown): boolea
 }
 
 /** Rounds a guessed push retries from a newer head before it falls back to MongoDB's reads. */
-const GUESS_RETRIES = 3;
+const GUESS_RETRIES = 5;
+/** How long a collided guess waits for the winner's raise before reading MongoDB (ms, total 75). */
+const HEAD_WAITS_MS = [0, 5, 20, 50];
 
 interface Planned {
   change: PushRequest['changes'][number];
@@ -115,6 +117,22 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       });
     }
     return toApply;
+  }
+
+  /**
+   * After a guessed insert collided: a head above `base` (the push that won raises it right
+   * after its insert, so it is given a few milliseconds to), or null when there is none within
+   * the retries (the collision was something else: the reads decide).
+   */
+  async function newerHead(userId: string, base: number, rounds: number) {
+    if (rounds >= GUESS_RETRIES) return null;
+    for (const delayMs of HEAD_WAITS_MS) {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const head = await heads.get(userId);
+      if (!heads.guessable(head)) return null;
+      if (head.revision > base) return head;
+    }
+    return null;
   }
 
   /**
@@ -185,8 +203,8 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       if (optimistic) {
         // A guessed revision, or a new entry's id, was taken. A newer head (a concurrent push
         // raised it) is tried a few times; then the reads decide, as without a head.
-        const fresh = guessRounds < GUESS_RETRIES ? await heads.get(userId) : null;
-        if (heads.guessable(fresh) && fresh.revision > base) {
+        const fresh = await newerHead(userId, base, guessRounds);
+        if (fresh) {
           guessRounds += 1;
           base = fresh.revision;
           continue;
@@ -262,6 +280,25 @@ export function createEntriesService(deps: EntriesServiceDeps) {
   }
 
   /**
+   * The user's highest revision read from MongoDB and recorded as the head. Concurrent misses
+   * for one user in this process share one query (devices of a user idle together, and their
+   * head expires for all of them at once).
+   */
+  const misses = new Map<string, Promise<Head>>();
+  function headFromStore(userId: string, observedAt: number): Promise<Head> {
+    let pending = misses.get(userId);
+    if (!pending) {
+      pending = (async () => {
+        const revision = await repository.maxRevision(userId);
+        await heads.raise(userId, revision, observedAt);
+        return { revision, observedAt };
+      })().finally(() => misses.delete(userId));
+      misses.set(userId, pending);
+    }
+    return pending;
+  }
+
+  /**
    * One page of the feed. A cursor at or above the user's head answers at once from Redis:
    * nothing to read, no MongoDB command. Without a head, one query reads the user's highest
    * revision and sets it. Otherwise a single indexed query (plus the purge horizon when
@@ -272,11 +309,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       const observedAt = Date.now();
       let head = await heads.get(userId);
       metrics.headReads.inc({ outcome: head ? 'hit' : 'miss' });
-      if (!head) {
-        const max = await repository.maxRevision(userId);
-        await heads.raise(userId, max, observedAt);
-        head = { revision: max, observedAt };
-      }
+      head ??= await headFromStore(userId, observedAt);
       if (since >= head.revision) return { changes: [], revision: since, hasMore: false };
     }
     const observedAt = Date.now();
