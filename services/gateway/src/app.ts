@@ -43,15 +43,22 @@ async function upstreamReady(url: string): Promise<void> {
 }
 
 /**
- * Builds the gateway's fastify app; never listens (main.ts does). Order: shared plugins (ids,
- * problems, metrics, health), security headers (helmet's, computed once), CORS, then, for
- * routed paths only, the body-size check, the token and session check, the rate limit and the
- * proxies; OpenAPI last.
+ * Builds the gateway's fastify app; never listens (main.ts does). The order every service
+ * follows: config (its Redis client comes in deps), domain (operation matcher, guard), then
+ * HTTP: shared plugins (ids, problems, metrics, health), security headers (helmet's, computed
+ * once), CORS, then, for routed paths only, the body-size check, the token and session check,
+ * the rate limit and the proxies; OpenAPI last.
  */
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
   const version = deps.version ?? '0.0.0';
   const upstreamUrls = Object.fromEntries(upstreams(config).map((u) => [u.name, u.url]));
+
+  // Domain: one reading of the operation table per request (public or not, route label, body
+  // limit), and the token and session check.
+  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
+  const verify = tokenVerifierFromConfig(config);
+  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
 
   // Shared: request ids and problem documents, metrics, /health and /ready (Redis and every upstream).
   const app = await createServiceApp({
@@ -104,10 +111,6 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // Everything routed upstream: token and session check, rate limit, then the proxies.
-  // One reading of the operation table per request: public or not, route label, body limit.
-  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
-  const verify = tokenVerifierFromConfig(config);
-  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
   await app.register(async (api) => {
     api.addHook('onRequest', createBodyLimitCheck(calls));
     api.addHook('onRequest', guard.start);
