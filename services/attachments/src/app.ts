@@ -1,8 +1,7 @@
 import {
   authenticatePlugin,
-  createServiceApp,
+  createStorageServiceApp,
   type StorageServiceDeps,
-  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
@@ -28,7 +27,7 @@ export type AppDeps = StorageServiceDeps<Config>;
  * routes).
  */
 export async function buildApp(deps: AppDeps) {
-  const { config, logger, db, redis } = deps;
+  const { config, logger, db } = deps;
 
   // Storage: content and repositories, their indexes created before the first request.
   const store = createContentStore(db);
@@ -71,15 +70,7 @@ export async function buildApp(deps: AppDeps) {
   sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
 
   // HTTP: shared plugins, authentication (every call but Qiniu's callback), routes.
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: storageChecks(db, redis),
-    metricsRegistry,
-  });
+  const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
   app.addHook('onClose', async () => sweeper.stop());
   await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
   await app.register(attachmentRoutes, { service, maxBytes: config.ATTACHMENTS_MAX_BYTES });

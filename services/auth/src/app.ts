@@ -2,10 +2,9 @@ import {
   AUTH_LIMITS,
   authenticatePlugin,
   cachedTokenVerifier,
-  createServiceApp,
+  createStorageServiceApp,
   periodicJob,
   type StorageServiceDeps,
-  storageChecks,
 } from '@journal/shared';
 import type { Config } from './config.js';
 import { createPasswordHasher } from './passwords/hasher.js';
@@ -103,14 +102,8 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // HTTP: shared plugins (request ids, problems, metrics, health), authentication, routes.
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+  const app = await createStorageServiceApp(SERVICE, deps, {
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
-    checks: storageChecks(db, redis),
   });
   app.addHook('onClose', async () => purge.stop());
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });

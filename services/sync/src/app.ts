@@ -1,8 +1,7 @@
 import {
   authenticatePlugin,
-  createServiceApp,
+  createStorageServiceApp,
   type StorageServiceDeps,
-  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
@@ -52,15 +51,7 @@ export async function buildApp(deps: AppDeps) {
   purger.start(config.SYNC_PURGE_INTERVAL_SECONDS);
 
   // HTTP: shared plugins, authentication (every call carries a token verified here), routes.
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: storageChecks(db, redis),
-    metricsRegistry,
-  });
+  const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
   // Shutdown: waiting long-polls answer with what is there before the server drains.
   app.addHook('preClose', async () => notifier.wakeAll());
   app.addHook('onClose', async () => {
