@@ -5,6 +5,7 @@ import {
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
+import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import type { Config } from './config.js';
 import { createIdempotency } from './entries/idempotency.js';
@@ -35,9 +36,17 @@ export async function buildApp(deps: AppDeps) {
   // Domain: wake-ups, the rules, idempotency, the purge job.
   const metricsRegistry = new Registry();
   const notifier = createChangeNotifier({ redis, keyPrefix: config.REDIS_KEY_PREFIX, logger });
+  // Guesses stay far inside the tombstone retention: only purged slots are free below the max.
+  const heads = createHeads({
+    redis,
+    ttlMs: config.SYNC_HEAD_TTL_SECONDS * 1000,
+    guessWindowMs: (config.SYNC_TOMBSTONE_RETENTION_SECONDS * 1000) / 4,
+    logger,
+  });
   const service = createEntriesService({
     repository,
     notifier,
+    heads,
     metrics: createSyncMetrics(metricsRegistry),
     logger,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
@@ -62,7 +71,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(syncRoutes, { service, idempotency });
 
   // Handles for tests.
-  const handles = { notifier, purger, repository };
+  const handles = { notifier, purger, repository, heads };
   app.decorate('sync', handles);
   return app as typeof app & { sync: typeof handles };
 }

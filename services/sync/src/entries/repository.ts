@@ -190,11 +190,16 @@ export function createEntriesRepository(db: Db) {
       return result.deletedCount;
     },
 
-    /** Superseded versions (never served) superseded before `cutoff`. */
+    /**
+     * Superseded versions (never served) superseded before `cutoff`, except an entry's first
+     * version (base 0): its `(userId, id, 0)` slot is what refuses a second "new" entry with
+     * the same id to a push that guesses (docs/sync.md). It goes with the entry's tombstone.
+     */
     async deleteSuperseded(cutoff: Date): Promise<number> {
       const result = await versions.deleteMany({
         superseded: true,
         supersededAt: { $lt: cutoff },
+        baseRevision: { $gt: 0 },
       });
       return result.deletedCount;
     },
