@@ -1,5 +1,6 @@
 import {
   authenticatePlugin,
+  createAccountDeletions,
   createServiceApp,
   type Logger,
   pingMongo,
@@ -8,6 +9,7 @@ import {
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
+import { createAttachmentsDeletion } from './accounts/deletion.js';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
 import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
@@ -55,7 +57,9 @@ export async function buildApp(deps: AppDeps) {
   const repository = createAttachmentsRepository(db);
   const uploads = createQiniuUploadsRepository(db);
   const pending = createPendingRepository(db);
+  const deletions = createAccountDeletions(db);
   await Promise.all([
+    deletions.ensureIndexes(),
     store.ensureIndexes(),
     repository.ensureIndexes(),
     uploads.ensureIndexes(),
@@ -68,6 +72,7 @@ export async function buildApp(deps: AppDeps) {
     metrics,
     logger: deps.logger,
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
+    isDeleted: (owner) => deletions.isDeleted(owner),
   });
   // Settles uploads and deletes whose process died midway (see attachments/pending.ts).
   const sweeper = createOrphanSweeper({
@@ -80,13 +85,28 @@ export async function buildApp(deps: AppDeps) {
   });
   sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
   app.addHook('onClose', async () => sweeper.stop());
+  // Account deletions recorded by auth: this service's part (docs/account-deletion.md).
+  const qiniu = createQiniu(config);
+  const deletion = createAttachmentsDeletion({
+    db,
+    repository,
+    pending,
+    uploads,
+    store,
+    qiniu,
+    logger: deps.logger,
+    registry: app.metrics,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  deletion.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
+  app.addHook('onClose', async () => deletion.stop());
 
   await attachmentRoutes(app, { service, store, metrics, maxBytes: config.ATTACHMENTS_MAX_BYTES });
   await qiniuRoutes(app, {
-    qiniu: createQiniu(config),
+    qiniu,
     uploads,
     metrics,
     callbackUrl: config.QINIU_CALLBACK_URL,
   });
-  return Object.assign(app, { attachments: { sweeper, pending } });
+  return Object.assign(app, { attachments: { sweeper, pending, deletion } });
 }

@@ -2,6 +2,7 @@ import {
   AUTH_LIMITS,
   authenticatePlugin,
   cachedTokenVerifier,
+  createAccountDeletions,
   createServiceApp,
   type Logger,
   pingMongo,
@@ -9,6 +10,7 @@ import {
   type Redis,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
+import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
@@ -68,30 +70,6 @@ export async function buildApp(deps: AppDeps) {
     refreshTtlSeconds: config.JWT_REFRESH_TTL_SECONDS,
     logger,
   });
-  const accounts = createAccountService({
-    users,
-    hasher,
-    sessions,
-    limiter: createRateLimiter(redis),
-    limits: {
-      loginPerUsername: {
-        name: 'login-username',
-        max: config.AUTH_LOGIN_MAX_FAILURES_PER_USERNAME,
-        windowSeconds: config.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
-      },
-      loginPerIp: {
-        name: 'login-ip',
-        max: config.AUTH_LOGIN_MAX_FAILURES_PER_IP,
-        windowSeconds: config.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
-      },
-      registerPerIp: {
-        name: 'register-ip',
-        max: config.AUTH_REGISTER_MAX_PER_IP,
-        windowSeconds: config.AUTH_REGISTER_WINDOW_SECONDS,
-      },
-    },
-  });
-
   // HTTP: shared plugins (request ids, problems, metrics, health), authentication, routes.
   const app = await createServiceApp({
     service: SERVICE,
@@ -115,8 +93,51 @@ export async function buildApp(deps: AppDeps) {
     const timer = setInterval(purge, PURGE_INTERVAL_MS).unref();
     app.addHook('onClose', async () => clearInterval(timer));
   }
+  // Account deletion: records every service sweeps (docs/account-deletion.md), auth's part too.
+  const deletions = createAccountDeletions(db);
+  await deletions.ensureIndexes();
+  const deletion = createAuthDeletion({
+    db,
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    users,
+    sessions: sessionsRepo,
+    refreshTokens,
+    live,
+    logger,
+    registry: app.metrics,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  deletion.sweeper.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
+  app.addHook('onClose', async () => deletion.sweeper.stop());
+  const accounts = createAccountService({
+    users,
+    hasher,
+    sessions,
+    limiter: createRateLimiter(redis),
+    deletions,
+    onDeletionRequested: () => deletion.requested(),
+    limits: {
+      loginPerUsername: {
+        name: 'login-username',
+        max: config.AUTH_LOGIN_MAX_FAILURES_PER_USERNAME,
+        windowSeconds: config.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
+      },
+      loginPerIp: {
+        name: 'login-ip',
+        max: config.AUTH_LOGIN_MAX_FAILURES_PER_IP,
+        windowSeconds: config.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
+      },
+      registerPerIp: {
+        name: 'register-ip',
+        max: config.AUTH_REGISTER_MAX_PER_IP,
+        windowSeconds: config.AUTH_REGISTER_WINDOW_SECONDS,
+      },
+    },
+  });
+
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await jwksRoutes(app, keys);
   await authRoutes(app, { accounts, sessions, users, live });
-  return app;
+  return Object.assign(app, { deletion });
 }

@@ -8,6 +8,7 @@ import {
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
+import { createSyncDeletion } from './accounts/deletion.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import type { Config } from './config.js';
 import { createIdempotency } from './entries/idempotency.js';
@@ -68,11 +69,24 @@ export async function buildApp(deps: AppDeps) {
     logger,
   });
   purger.start(config.SYNC_PURGE_INTERVAL_SECONDS);
+  // Account deletions recorded by auth: this service's part (docs/account-deletion.md).
+  const deletion = createSyncDeletion({
+    db,
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    repository,
+    logger,
+    registry: app.metrics,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  await deletion.deletions.ensureIndexes();
+  deletion.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
 
   // Shutdown: waiting long-polls answer with what is there before the server drains.
   app.addHook('preClose', async () => notifier.wakeAll());
   app.addHook('onClose', async () => {
     purger.stop();
+    deletion.stop();
     await notifier.close();
   });
 
@@ -80,7 +94,7 @@ export async function buildApp(deps: AppDeps) {
     service,
     idempotency: createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS),
   });
-  return Object.assign(app, { sync: { notifier, purger, repository } });
+  return Object.assign(app, { sync: { notifier, purger, repository, deletion } });
 }
 
 export type SyncApp = Awaited<ReturnType<typeof buildApp>>;

@@ -54,6 +54,11 @@ export function createPendingRepository(db: Db) {
         .toArray();
     },
 
+    /** Markers of `owner`'s uploads and deletes (account deletion). */
+    ofOwner(owner: string, limit: number): Promise<PendingDoc[]> {
+      return collection.find({ owner }).limit(limit).toArray();
+    },
+
     count(): Promise<number> {
       return collection.countDocuments({});
     },

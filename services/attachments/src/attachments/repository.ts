@@ -60,6 +60,11 @@ export function createAttachmentsRepository(db: Db) {
       return collection.findOneAndDelete({ owner, id, fileId });
     },
 
+    /** Removes the metadata of (owner, id) whatever file it points at (account deletion). */
+    async removeAny(owner: string, id: string): Promise<void> {
+      await collection.deleteOne({ owner, id });
+    },
+
     /** The owner's attachments with id greater than `after`, ascending by id. */
     list(owner: string, limit: number, after?: string): Promise<AttachmentDoc[]> {
       const filter = after === undefined ? { owner } : { owner, id: { $gt: after } };

@@ -196,6 +196,24 @@ export function createEntriesRepository(db: Db) {
       return result.deletedCount;
     },
 
+    /**
+     * Deletes up to `batch` of the user's versions (entries, tombstones, superseded) and, once
+     * none is left, the user's purge records (account deletion). Returns how many versions
+     * went; call again until 0.
+     */
+    async deleteUser(userId: string, batch = 1000): Promise<number> {
+      const docs = await versions
+        .find({ userId }, { projection: { _id: 1 } })
+        .limit(batch)
+        .toArray();
+      if (docs.length === 0) {
+        await purges.deleteMany({ userId });
+        return 0;
+      }
+      const result = await versions.deleteMany({ userId, _id: { $in: docs.map((d) => d._id) } });
+      return result.deletedCount;
+    },
+
     /** Superseded versions (never served) superseded before `cutoff`. */
     async deleteSuperseded(cutoff: Date): Promise<number> {
       const result = await versions.deleteMany({

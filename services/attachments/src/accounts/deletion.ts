@@ -1,0 +1,72 @@
+import { type AccountDeletionDoc, createDeletionSweeper, type Logger } from '@journal/shared';
+import type { Db } from 'mongodb';
+import type { Registry } from 'prom-client';
+import type { PendingRepository } from '../attachments/pending.js';
+import type { AttachmentsRepository } from '../attachments/repository.js';
+import { namespacedKey, type Qiniu } from '../qiniu/qiniu.js';
+import type { QiniuUploadsRepository } from '../qiniu/uploads-repository.js';
+import type { ContentStore } from '../storage/content-store.js';
+
+const BATCH = 100;
+
+export interface AttachmentsDeletionDeps {
+  db: Db;
+  repository: AttachmentsRepository;
+  pending: PendingRepository;
+  uploads: QiniuUploadsRepository;
+  store: ContentStore;
+  qiniu: Qiniu | null;
+  logger: Logger;
+  registry: Registry;
+  settleSeconds: number;
+}
+
+/**
+ * Attachments' part of an account deletion (docs/account-deletion.md), every step safe to run
+ * again: the user's objects in the Qiniu bucket (`users/<userId>/…`, list + batch delete) and
+ * their upload records; content of unfinished uploads and deletes (pending markers), then each
+ * attachment's content before its metadata (so no content is ever left without a record that
+ * leads to it), and last any file still named after the user.
+ */
+export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
+  const { repository, pending, store } = deps;
+
+  async function deleteUser(record: AccountDeletionDoc): Promise<void> {
+    const owner = record._id;
+    if (deps.qiniu) {
+      const objects = await deps.qiniu.deletePrefix(namespacedKey(owner, ''));
+      if (objects > 0) deps.logger.info({ userId: owner, objects }, 'deleted Qiniu objects');
+    }
+    await deps.uploads.deleteOwner(owner);
+    for (;;) {
+      const markers = await pending.ofOwner(owner, BATCH);
+      for (const marker of markers) {
+        await store.remove(marker._id);
+        await pending.remove(marker._id);
+      }
+      if (markers.length < BATCH) break;
+    }
+    for (;;) {
+      const page = await repository.list(owner, BATCH);
+      for (const attachment of page) {
+        await store.remove(attachment.fileId);
+        await repository.removeAny(owner, attachment.id);
+      }
+      if (page.length < BATCH) break;
+    }
+    for (;;) {
+      const files = await store.fileIdsNamed(`${owner}/`, BATCH);
+      for (const fileId of files) await store.remove(fileId);
+      if (files.length < BATCH) break;
+    }
+  }
+
+  return createDeletionSweeper({
+    db: deps.db,
+    service: 'attachments',
+    logger: deps.logger,
+    registry: deps.registry,
+    settleSeconds: deps.settleSeconds,
+    deleteUser,
+  });
+}
