@@ -6,12 +6,15 @@ describe('auth operations in the OpenAPI document', () => {
   it('render every auth call from the same schemas the routes validate with', async () => {
     const doc = await renderOperations(authOperations);
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/auth/account',
       '/auth/login',
       '/auth/logout',
       '/auth/me',
+      '/auth/password',
       '/auth/refresh',
       '/auth/register',
       '/auth/sessions',
+      '/auth/sessions/{id}',
     ]);
     const register = doc.paths['/auth/register']?.post as Record<string, unknown>;
     expect(Object.keys(register.responses as object).sort()).toEqual(['201', '400', '409', '429']);
