@@ -116,6 +116,43 @@ describe('POST /auth/password', () => {
     );
   });
 
+  it('leaves no session of a login with the old password that raced the change', async () => {
+    // An app of its own on the same stores, whose per-name limit lets a burst of logins in.
+    const racy = (
+      await h.build({
+        AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '1000',
+        ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS: '0',
+      })
+    ).app;
+    const { username, session: caller } = await newUser(racy, 'phone');
+    const logins = Array.from({ length: 12 }, (_, i) =>
+      login(racy, { username, password: PASSWORD, deviceName: `racer ${i}` }),
+    );
+    const change = racy.inject({
+      method: 'POST',
+      url: '/auth/password',
+      headers: bearer(caller.accessToken),
+      payload: { currentPassword: PASSWORD, newPassword: 'raced new passphrase' },
+    });
+    const [changed, ...results] = await Promise.all([change, ...logins]);
+    expect(changed.statusCode).toBe(204);
+    for (const res of results) {
+      expect([200, 401]).toContain(res.statusCode);
+      if (res.statusCode === 200) expect((await me(res.json().accessToken)).statusCode).toBe(401);
+    }
+    const listed = await racy.inject({
+      method: 'GET',
+      url: '/auth/sessions',
+      headers: bearer(caller.accessToken),
+    });
+    expect(listed.json().sessions.map((s: { id: string }) => s.id)).toEqual([
+      sid(caller.accessToken),
+    ]);
+    expect((await login(racy, { username, password: 'raced new passphrase' })).statusCode).toBe(
+      200,
+    );
+  });
+
   it('answers 401 invalid_credentials to a wrong current password and changes nothing', async () => {
     const { username, sessions } = await userWithThreeSessions();
     const [caller, other] = sessions as [SessionBody, SessionBody];

@@ -29,6 +29,12 @@ export interface AccountServiceDeps {
 const invalidCredentials = () =>
   new ProblemError('invalid_credentials', 'wrong username or password');
 
+/** The session id (`sid`) of an access token this service has just issued. */
+function sessionIdOf(accessToken: string): string {
+  const payload = accessToken.split('.')[1] ?? '';
+  return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sid: string }).sid;
+}
+
 const wrongPassword = () => new ProblemError('invalid_credentials', 'wrong password');
 
 /** Register, login, password change and account deletion: the calls that see a password. */
@@ -115,7 +121,20 @@ export function createAccountService(deps: AccountServiceDeps) {
           await deps.hasher.hash(input.password),
         );
       }
-      return deps.sessions.start(user, input.deviceName ?? null);
+      const session = await deps.sessions.start(user, input.deviceName ?? null);
+      // Written, then checked: a password change or account deletion that ran since the check
+      // above either sees this session (and ends it) or is seen here. A hash that changed only
+      // by a rehash (or to the same password) still verifies.
+      const current = await deps.users.findWithHash(user._id);
+      const stillValid =
+        current !== null &&
+        (current.passwordHash === user.passwordHash ||
+          (await deps.hasher.verify(input.password, current.passwordHash)).ok);
+      if (!stillValid) {
+        await deps.sessions.end(sessionIdOf(session.accessToken), user._id, 'password_changed');
+        throw invalidCredentials();
+      }
+      return session;
     },
 
     /**
