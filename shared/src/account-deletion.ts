@@ -212,20 +212,24 @@ export function createDeletionSweeper(options: DeletionSweeperOptions) {
     help: 'Account deletions this service has carried out completely',
     registers: [options.registry],
   });
-  const oldest = new Gauge({
+  new Gauge({
     name: 'account_deletion_oldest_pending_seconds',
     help: 'Age of the oldest account deletion not yet completed by every service (0: none)',
     registers: [options.registry],
+    // Read at scrape time, so every service reports the same, current value; when MongoDB
+    // does not answer, the last value stays.
+    async collect() {
+      try {
+        const at = await deletions.oldestOpen();
+        this.set(at ? Math.max(0, (Date.now() - at.getTime()) / 1000) : 0);
+      } catch (err) {
+        options.logger.warn({ err }, 'could not read the oldest account deletion');
+      }
+    },
   });
   let running: Promise<{ swept: number; completed: number }> | undefined;
 
-  async function updateOldest(now: Date): Promise<void> {
-    const at = await deletions.oldestOpen();
-    oldest.set(at ? Math.max(0, (now.getTime() - at.getTime()) / 1000) : 0);
-  }
-
   async function pass(now: Date) {
-    await updateOldest(now);
     const open = await deletions.pending(options.service);
     let done = 0;
     for (const record of open) {
@@ -241,7 +245,6 @@ export function createDeletionSweeper(options: DeletionSweeperOptions) {
       }
     }
     if (done > 0) await deletions.retire();
-    await updateOldest(new Date());
     return { swept: open.length, completed: done };
   }
 

@@ -7,7 +7,8 @@ import { namespacedKey, type Qiniu } from '../qiniu/qiniu.js';
 import type { QiniuUploadsRepository } from '../qiniu/uploads-repository.js';
 import type { ContentStore } from '../storage/content-store.js';
 
-const BATCH = 100;
+/** Attachments a step handles at once: a page of metadata, its content in one command. */
+const BATCH = 50;
 
 export interface AttachmentsDeletionDeps {
   db: Db;
@@ -40,23 +41,24 @@ export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
     await deps.uploads.deleteOwner(owner);
     for (;;) {
       const markers = await pending.ofOwner(owner, BATCH);
-      for (const marker of markers) {
-        await store.remove(marker._id);
-        await pending.remove(marker._id);
-      }
+      const ids = markers.map((m) => m._id);
+      await store.removeMany(ids);
+      await pending.removeMany(ids);
       if (markers.length < BATCH) break;
     }
     for (;;) {
+      // A page at a time: its content first, then its metadata.
       const page = await repository.list(owner, BATCH);
-      for (const attachment of page) {
-        await store.remove(attachment.fileId);
-        await repository.removeAny(owner, attachment.id);
-      }
+      await store.removeMany(page.map((a) => a.fileId));
+      await repository.removeAll(
+        owner,
+        page.map((a) => a.id),
+      );
       if (page.length < BATCH) break;
     }
     for (;;) {
       const files = await store.fileIdsNamed(`${owner}/`, BATCH);
-      for (const fileId of files) await store.remove(fileId);
+      await store.removeMany(files);
       if (files.length < BATCH) break;
     }
   }

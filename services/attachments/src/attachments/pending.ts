@@ -47,6 +47,10 @@ export function createPendingRepository(db: Db) {
       await collection.deleteOne({ _id: fileId });
     },
 
+    async removeMany(fileIds: ObjectId[]): Promise<void> {
+      if (fileIds.length > 0) await collection.deleteMany({ _id: { $in: fileIds } });
+    },
+
     olderThan(cutoff: Date, limit: number): Promise<PendingDoc[]> {
       return collection
         .find({ at: { $lt: cutoff } })

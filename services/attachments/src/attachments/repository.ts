@@ -60,9 +60,9 @@ export function createAttachmentsRepository(db: Db) {
       return collection.findOneAndDelete({ owner, id, fileId });
     },
 
-    /** Removes the metadata of (owner, id) whatever file it points at (account deletion). */
-    async removeAny(owner: string, id: string): Promise<void> {
-      await collection.deleteOne({ owner, id });
+    /** Removes the metadata of the owner's `ids` whatever files they point at (account deletion). */
+    async removeAll(owner: string, ids: string[]): Promise<void> {
+      if (ids.length > 0) await collection.deleteMany({ owner, id: { $in: ids } });
     },
 
     /** The owner's attachments with id greater than `after`, ascending by id. */

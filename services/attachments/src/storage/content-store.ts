@@ -161,6 +161,13 @@ export function createContentStore(db: Db, options: { bucketName?: string } = {}
 
     remove,
 
+    /** `remove` for many files in two commands (one scan of the chunks on FerretDB). */
+    async removeMany(fileIds: ObjectId[]): Promise<void> {
+      if (fileIds.length === 0) return;
+      await chunks.deleteMany({ files_id: { $in: fileIds } });
+      await files.deleteMany({ _id: { $in: fileIds } });
+    },
+
     /**
      * Ids of files whose name starts with `prefix` (uploads name their file `<owner>/<id>`):
      * account deletion finds content of the owner no metadata or marker points at any more.

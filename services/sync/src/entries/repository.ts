@@ -202,15 +202,16 @@ export function createEntriesRepository(db: Db) {
      * went; call again until 0.
      */
     async deleteUser(userId: string, batch = 1000): Promise<number> {
-      const docs = await versions
-        .find({ userId }, { projection: { _id: 1 } })
-        .limit(batch)
+      // The batch is a revision range on `user_revision` (cheap on MongoDB and FerretDB alike).
+      const [last] = await versions
+        .find({ userId }, { projection: { _id: 0, revision: 1 } })
+        .sort({ userId: 1, revision: 1 })
+        .skip(batch - 1)
+        .limit(1)
         .toArray();
-      if (docs.length === 0) {
-        await purges.deleteMany({ userId });
-        return 0;
-      }
-      const result = await versions.deleteMany({ userId, _id: { $in: docs.map((d) => d._id) } });
+      const filter = last ? { userId, revision: { $lte: last.revision } } : { userId };
+      const result = await versions.deleteMany(filter);
+      if (result.deletedCount === 0) await purges.deleteMany({ userId });
       return result.deletedCount;
     },
 

@@ -252,6 +252,59 @@ async function metric(url: string, name: string): Promise<number> {
   return Number(line?.split(' ').at(-1) ?? Number.NaN);
 }
 
+const sessionIdOf = (token: string): string =>
+  JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sid;
+
+describe('password change and session revocation through the gateway', () => {
+  it('refuses ended sessions at the gateway on every service’s paths, the caller’s stays', async () => {
+    const erin = await registerUser(api, 'erin');
+    const [laptop, tablet] = [await login(erin, 'laptop'), await login(erin, 'tablet')];
+    expectProblem(
+      await api.call('DELETE', `/auth/sessions/${sessionIdOf(bob.accessToken)}`, {
+        token: erin.accessToken,
+      }),
+      404,
+      'not_found',
+    );
+    expect((await api.get('/sync/changes', bob.accessToken)).status).toBe(200);
+    const revoked = await api.call('DELETE', `/auth/sessions/${sessionIdOf(laptop)}`, {
+      token: erin.accessToken,
+    });
+    expect(revoked.status, revoked.text).toBe(204);
+    expectProblem(await api.get('/sync/changes', laptop), 401, 'unauthorized');
+    expectProblem(await api.get('/attachments', laptop), 401, 'unauthorized');
+    expect((await api.get('/sync/changes', tablet)).status).toBe(200);
+
+    expectProblem(
+      await api.call('POST', '/auth/password', {
+        token: erin.accessToken,
+        json: { currentPassword: erin.password, newPassword: 'x'.repeat(20_000) },
+      }),
+      413,
+      'payload_too_large',
+    );
+    expectProblem(
+      await api.post('/auth/password', { currentPassword: 'wrong', newPassword: 'new enough' }),
+      401,
+      'unauthorized',
+    );
+    const changed = await api.call('POST', '/auth/password', {
+      token: erin.accessToken,
+      json: { currentPassword: erin.password, newPassword: 'erin’s new passphrase' },
+    });
+    expect(changed.status, changed.text).toBe(204);
+    expectProblem(await api.get('/sync/changes', tablet), 401, 'unauthorized');
+    expectProblem(await api.get('/attachments', tablet), 401, 'unauthorized');
+    expect((await api.get('/sync/changes', erin.accessToken)).status).toBe(200);
+    expect((await api.post('/auth/refresh', { refreshToken: erin.refreshToken })).status).toBe(200);
+    expectProblem(
+      await api.post('/auth/login', { username: erin.username, password: erin.password }),
+      401,
+      'invalid_credentials',
+    );
+  });
+});
+
 describe('DELETE /auth/account across every service', () => {
   it('leaves nothing of the user anywhere within the deadline, and the name is free', async () => {
     const alice = await registerUser(api, 'alice');
@@ -311,7 +364,7 @@ describe('DELETE /auth/account across every service', () => {
   it('finishes after sync and attachments are SIGKILLed half-way, touching no one else', async () => {
     const carol = await registerUser(api, 'carol');
     const entries = 2000;
-    const attachments = 30;
+    const attachments = 60;
     await fill(carol, { entries, small: 0, large: attachments, largeBytes: CHUNK + 100 });
     const bobBefore = await bobsDocuments();
     const versions = () =>
@@ -337,7 +390,7 @@ describe('DELETE /auth/account across every service', () => {
       for (;;) {
         if ((await count()) < initial) break;
         if (Date.now() - started > 30_000) throw new Error(`${service} never started deleting`);
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 50));
       }
       await stack.kill(service);
       return { left: await count(), completed: await completions(service) };
