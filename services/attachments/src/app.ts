@@ -107,6 +107,7 @@ export async function buildApp(deps: AppDeps) {
     uploads,
     metrics,
     callbackUrl: config.QINIU_CALLBACK_URL,
+    isDeleted: (owner) => deletions.isDeleted(owner),
   });
   return Object.assign(app, { attachments: { sweeper, pending, deletion } });
 }

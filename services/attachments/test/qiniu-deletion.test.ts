@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createAccountDeletions } from '@journal/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qiniuStandIn } from '../../../test-support/qiniu-stand-in.js';
@@ -116,6 +117,36 @@ describe('account deletion in the Qiniu bucket', () => {
     expect(
       await wrongKey.db.collection('account_deletion_done').countDocuments({ userId: 'dave' }),
     ).toBe(0);
+  });
+
+  it('deletes at once an object a deleted account uploads with an old token (callback)', async () => {
+    await createAccountDeletions(t.db).request('frank', 'frank');
+    const key = 'users/frank/late.jpg';
+    standIn.objects.add(key);
+    standIn.objects.add('users/frankie/kept.jpg');
+    const path = '/storage/qiniu/callback';
+    const body = JSON.stringify({
+      key,
+      fsize: 3,
+      hash: 'Fh',
+      mimeType: 'image/jpeg',
+      bucket: BUCKET,
+    });
+    const signature = createHmac('sha1', SK)
+      .update(`${path}\n${body}`)
+      .digest('base64')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_');
+    const res = await t.app.inject({
+      method: 'POST',
+      url: path,
+      headers: { 'content-type': 'application/json', authorization: `QBox ${AK}:${signature}` },
+      payload: body,
+    });
+    expect(res.statusCode).toBe(401);
+    expect(standIn.objects.has(key)).toBe(false);
+    expect(standIn.objects.has('users/frankie/kept.jpg')).toBe(true);
+    expect(await t.db.collection('qiniu_uploads').countDocuments({ key })).toBe(0);
   });
 
   it('refuses an upload by a user whose account is being deleted', async () => {

@@ -24,6 +24,10 @@ export function createQiniuUploadsRepository(db: Db) {
       await collection.updateOne({ key: doc.key }, { $set: { ...doc } }, { upsert: true });
     },
 
+    async remove(key: string): Promise<void> {
+      await collection.deleteOne({ key });
+    },
+
     /** Removes every upload record of `owner` (account deletion). */
     async deleteOwner(owner: string): Promise<void> {
       await collection.deleteMany({ owner });

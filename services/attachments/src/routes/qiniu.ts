@@ -15,6 +15,8 @@ export interface QiniuRoutesDeps {
   metrics: AttachmentsMetrics;
   /** QINIU_CALLBACK_URL: its origin is what Qiniu signed as the host. */
   callbackUrl: string | undefined;
+  /** True while the owner's account is being deleted (see docs/account-deletion.md). */
+  isDeleted?: (owner: string) => Promise<boolean>;
 }
 
 const CALLBACK_BODY_LIMIT = 64 * 1024;
@@ -96,6 +98,16 @@ async function callbackRoute(app: ServiceApp, deps: QiniuRoutesDeps) {
       uploadedAt: new Date(),
     };
     await deps.uploads.record(record);
+    // Written, then checked (as uploads do): an object of a deleted account that arrives with
+    // an upload token issued before the deletion goes at once, record and object.
+    if (await deps.isDeleted?.(owner)) {
+      await deps.uploads.remove(key);
+      await qiniu.deletePrefix(key).catch((err: unknown) => {
+        request.log.warn({ err }, 'could not delete the object of a deleted account');
+      });
+      deps.metrics.qiniuCallbacks.inc({ result: 'account_deleted' });
+      throw new ProblemError('unauthorized', 'the account has been deleted');
+    }
     deps.metrics.qiniuCallbacks.inc({ result: 'recorded' });
     return {
       key,
