@@ -315,6 +315,19 @@ describe('DELETE /auth/account', () => {
     for (const body of HOSTILE_BODIES('password')) {
       expectProblem(await deleteAccount(session.accessToken, body), 400, 'validation_failed');
     }
+    const noBody = await app.inject({
+      method: 'DELETE',
+      url: '/auth/account',
+      headers: bearer(session.accessToken),
+    });
+    expectProblem(noBody, 400, 'validation_failed');
+    const emptyJson = await app.inject({
+      method: 'DELETE',
+      url: '/auth/account',
+      headers: { ...bearer(session.accessToken), 'content-type': 'application/json' },
+      payload: '',
+    });
+    expect(emptyJson.statusCode).toBe(400);
     expectProblem(
       await deleteAccount(session.accessToken, 'password=x', {
         'content-type': 'application/x-www-form-urlencoded',
