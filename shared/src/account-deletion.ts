@@ -1,11 +1,10 @@
 import type { Db } from 'mongodb';
-import { MongoServerError } from 'mongodb';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { envInt } from './config.js';
 import { periodicJob } from './jobs.js';
 import type { Logger } from './logger.js';
-import { ensureIndexes } from './mongo.js';
 import type { Redis } from './redis.js';
+import { ensureIndexes, isDuplicateKey } from './storage.js';
 
 /**
  * Account deletion across services, without any service importing another (see
@@ -50,10 +49,6 @@ interface DeletionDoneDoc {
 }
 
 const SCAN_LIMIT = 1000;
-
-function isDuplicateKey(err: unknown): boolean {
-  return err instanceof MongoServerError && err.code === 11000;
-}
 
 export function createAccountDeletions(db: Db) {
   const records = db.collection<AccountDeletionDoc>('account_deletions');

@@ -4,6 +4,7 @@ import {
   deleteKeysMatching,
   type Logger,
   type Redis,
+  syncHeadKey,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
@@ -31,7 +32,7 @@ export function createSyncDeletion(deps: SyncDeletionDeps) {
     while ((await deps.repository.deleteUser(userId)) > 0) {
       // Next batch.
     }
-    await deps.redis.del(`sync:head:${userId}`);
+    await deps.redis.del(syncHeadKey(userId));
     // User ids are server-made UUIDs: nothing in them is a glob character.
     await deleteKeysMatching(deps.redis, deps.keyPrefix, `sync:idem:${userId}:*`);
   }
