@@ -7,6 +7,7 @@ import {
   type Account,
   type Client,
   client,
+  expectNoSecretsIn,
   expectProblem,
   registerUser,
 } from '../../test-support/client.js';
@@ -57,12 +58,17 @@ beforeAll(async () => {
   bobFiles = await fill(bob, { entries: 20, small: 2, large: 1 });
 }, 180_000);
 
+/** Passwords and tokens the tests used: none may appear in any service's log lines. */
+const secrets: string[] = [QINIU.secretKey];
+
 afterAll(async () => {
+  const logs = stack?.logs() ?? [];
   await stack?.stop();
   await mongo?.db.dropDatabase().catch(() => {});
   await mongo?.close();
   redis?.disconnect();
   await qiniu?.close();
+  expectNoSecretsIn(logs, secrets);
 });
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -103,6 +109,7 @@ async function fill(
   who: Account,
   sizes: { entries: number; small: number; large: number; largeBytes?: number },
 ): Promise<Map<string, Buffer>> {
+  secrets.push(who.password, who.accessToken, who.refreshToken);
   const ids = Array.from({ length: sizes.entries }, (_, i) => `e${i}`);
   for (let i = 0; i < ids.length; i += 500) {
     const changes = ids.slice(i, i + 500).map((id) => ({
@@ -252,12 +259,16 @@ async function metric(url: string, name: string): Promise<number> {
   return Number(line?.split(' ').at(-1) ?? Number.NaN);
 }
 
+const NEW_PASSWORD = 'erin’s new passphrase';
+secrets.push(NEW_PASSWORD);
+
 const sessionIdOf = (token: string): string =>
   JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sid;
 
 describe('password change and session revocation through the gateway', () => {
   it('refuses ended sessions at the gateway on every service’s paths, the caller’s stays', async () => {
     const erin = await registerUser(api, 'erin');
+    secrets.push(erin.password);
     const [laptop, tablet] = [await login(erin, 'laptop'), await login(erin, 'tablet')];
     expectProblem(
       await api.call('DELETE', `/auth/sessions/${sessionIdOf(bob.accessToken)}`, {
@@ -290,7 +301,7 @@ describe('password change and session revocation through the gateway', () => {
     );
     const changed = await api.call('POST', '/auth/password', {
       token: erin.accessToken,
-      json: { currentPassword: erin.password, newPassword: 'erin’s new passphrase' },
+      json: { currentPassword: erin.password, newPassword: NEW_PASSWORD },
     });
     expect(changed.status, changed.text).toBe(204);
     expectProblem(await api.get('/sync/changes', tablet), 401, 'unauthorized');
@@ -419,6 +430,7 @@ describe('DELETE /auth/account across every service', () => {
 
   it('a device pushing and uploading while its account is deleted ends with 401s and leaves nothing', async () => {
     const dave = await registerUser(api, 'dave');
+    secrets.push(dave.password, dave.accessToken);
     const other = await login(dave, 'other device');
     const bobBefore = await bobsDocuments();
     const statuses: number[] = [];
