@@ -239,7 +239,9 @@ export function createDeletionSweeper(options: DeletionSweeperOptions) {
         );
       }
     }
-    if (done > 0) await deletions.retire();
+    // Every pass (two small queries): also removes a completion a late replica inserted after
+    // its deletion had been retired.
+    await deletions.retire();
     return { swept: open.length, completed: done };
   }
 

@@ -132,6 +132,17 @@ describe('deletion records', () => {
     expect(done.map((d) => d._id)).toEqual(['sync:user-replicas']);
   });
 
+  it('removes a completion a late replica inserted after the deletion was retired', async () => {
+    const deletions = createAccountDeletions(mongo.db);
+    await deletions.complete('user-late', 'sync');
+    await sweeper('auth', noop).runOnce();
+    expect(
+      await mongo.db
+        .collection('account_deletion_done')
+        .countDocuments({ userId: 'user-late' } as never),
+    ).toBe(0);
+  });
+
   it('reports the age of the oldest open deletion at scrape time, 0 when none', async () => {
     const s = sweeper('auth', noop);
     const read = async () => {
