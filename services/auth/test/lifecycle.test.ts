@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sessionKey } from '@journal/shared';
+import { createAccountDeletions, sessionKey } from '@journal/shared';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -418,6 +418,26 @@ describe('DELETE /auth/account', () => {
         .countDocuments({ _id: `auth:${userId}` } as never),
     ).toBe(1);
     expect(await metric('account_deletion_oldest_pending_seconds')).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('a deletion whose request died after recording it', () => {
+  it('is carried out by auth’s sweep: sessions end, the user and the name go', async () => {
+    const { username, sessions } = await userWithThreeSessions();
+    const userId = (sessions[0] as SessionBody).user.id;
+    // Auth died right after inserting the record: nothing else of the request ran.
+    await createAccountDeletions(h.db).request(userId, username.toLowerCase());
+    for (const s of sessions) expect((await me(s.accessToken)).statusCode).toBe(200);
+
+    await app.deletion.sweeper.runOnce();
+    for (const s of sessions) {
+      expectProblem(await me(s.accessToken), 401, 'unauthorized');
+      expectProblem(await refresh(s.refreshToken), 401, 'unauthorized');
+    }
+    expectProblem(await login(app, { username, password: PASSWORD }), 401, 'invalid_credentials');
+    const again = await register(app, { username, password: 'the name is free again' });
+    expect(again.statusCode).toBe(201);
+    expect(again.json().user.id).not.toBe(userId);
   });
 });
 
