@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisUrl, silentLogger, testMongo, testRedis } from '../../test-support/index.js';
 import {
   type AccountDeletionDoc,
+  announceDeletion,
   createAccountDeletions,
   createDeletionSweeper,
   DELETION_SERVICES,
@@ -157,6 +158,41 @@ describe('deletion records', () => {
     // Every service completes every open deletion: nothing open any more.
     for (const service of DELETION_SERVICES) await sweeper(service, noop).runOnce();
     expect(await read()).toBe(0);
+  });
+});
+
+describe('the Redis nudge', () => {
+  it('starts a pass as soon as auth announces a deletion, long before the next tick', async () => {
+    const deletions = createAccountDeletions(mongo.db);
+    await deletions.request('user-nudged', 'name');
+    const swept: string[] = [];
+    const s = createDeletionSweeper({
+      db: mongo.db,
+      service: 'sync',
+      logger: silentLogger(),
+      registry: new Registry(),
+      settleSeconds: 3600,
+      deleteUser: async (record) => {
+        swept.push(record._id);
+      },
+      nudge: { redis: redis.redis, keyPrefix: redis.keyPrefix },
+    });
+    s.start(3600);
+    try {
+      // The subscription is made in the background: announce until it is heard (≤ 5 s).
+      for (let i = 0; i < 50 && !swept.includes('user-nudged'); i++) {
+        await announceDeletion(redis.redis, redis.keyPrefix, 'user-nudged');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(swept).toContain('user-nudged');
+      // Another service's channel (another key prefix) does not wake it.
+      swept.length = 0;
+      await announceDeletion(redis.redis, 'another-prefix:', 'user-nudged');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(swept).toEqual([]);
+    } finally {
+      s.stop();
+    }
   });
 });
 

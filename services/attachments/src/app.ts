@@ -77,6 +77,8 @@ export async function buildApp(deps: AppDeps) {
   const qiniu = createQiniu(config);
   const deletion = createAttachmentsDeletion({
     db,
+    redis: deps.redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
     repository,
     pending,
     uploads,

@@ -103,7 +103,7 @@ export async function buildApp(deps: AppDeps) {
     sessions,
     limiter: createRateLimiter(redis),
     deletions,
-    onDeletionRequested: () => deletion.requested(),
+    onDeletionRequested: (userId) => deletion.requested(userId),
     limits: {
       loginPerUsername: {
         name: 'login-username',

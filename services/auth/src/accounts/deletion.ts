@@ -1,5 +1,6 @@
 import {
   type AccountDeletionDoc,
+  announceDeletion,
   createDeletionSweeper,
   deleteKeysMatching,
   type Logger,
@@ -64,9 +65,15 @@ export function createAuthDeletion(deps: AuthDeletionDeps) {
 
   return {
     sweeper,
-    /** A deletion was recorded: count it and start a pass at once rather than at the next tick. */
-    requested(): void {
+    /**
+     * A deletion was recorded: count it, tell sync and attachments (a speed-up: their periodic
+     * pass finds it anyway) and start auth's own pass at once.
+     */
+    requested(userId: string): void {
       requested.inc();
+      announceDeletion(deps.redis, deps.keyPrefix, userId).catch((err: unknown) => {
+        deps.logger.warn({ err }, 'could not announce an account deletion');
+      });
       sweeper.runOnce().catch((err: unknown) => {
         deps.logger.warn({ err }, 'account deletion sweep failed');
       });

@@ -44,5 +44,6 @@ export function createSyncDeletion(deps: SyncDeletionDeps) {
     registry: deps.registry,
     settleSeconds: deps.settleSeconds,
     deleteUser,
+    nudge: { redis: deps.redis, keyPrefix: deps.keyPrefix },
   });
 }
