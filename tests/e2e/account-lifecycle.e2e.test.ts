@@ -323,7 +323,10 @@ describe('DELETE /auth/account across every service', () => {
     await fill(alice, { entries: 30, small: 2, large: 1 });
     const bobBefore = await bobsDocuments();
     expect(bobBefore.length).toBeGreaterThan(20);
-    const completedBefore = await metric(stack.urls.sync, 'account_deletions_completed_total');
+    const completedBefore = await metric(
+      stack.metricsUrls.sync,
+      'account_deletions_completed_total',
+    );
 
     const started = Date.now();
     const res = await api.call('DELETE', '/auth/account', {
@@ -365,11 +368,13 @@ describe('DELETE /auth/account across every service', () => {
     expect((await api.get('/attachments/small-0', token)).status).toBe(404);
     expect((await api.get('/auth/sessions', token)).body.sessions).toHaveLength(1);
 
-    expect(await metric(stack.urls.sync, 'account_deletions_completed_total')).toBe(
+    expect(await metric(stack.metricsUrls.sync, 'account_deletions_completed_total')).toBe(
       completedBefore + 1,
     );
-    expect(await metric(stack.urls.auth, 'auth_account_deletions_requested_total')).toBe(1);
-    expect(await metric(stack.urls.attachments, 'account_deletion_oldest_pending_seconds')).toBe(0);
+    expect(await metric(stack.metricsUrls.auth, 'auth_account_deletions_requested_total')).toBe(1);
+    expect(
+      await metric(stack.metricsUrls.attachments, 'account_deletion_oldest_pending_seconds'),
+    ).toBe(0);
   }, 120_000);
 
   it('finishes after sync and attachments are SIGKILLed half-way, touching no one else', async () => {

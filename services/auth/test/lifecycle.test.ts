@@ -392,7 +392,7 @@ describe('DELETE /auth/account', () => {
     expect((await deleteAccount(caller.accessToken, { password: PASSWORD })).statusCode).toBe(202);
     expect(await metric('auth_account_deletions_requested_total')).toBe(requested + 1);
 
-    for (let i = 0; i < 2; i++) await app.deletion.sweeper.runOnce();
+    for (let i = 0; i < 2; i++) await app.auth.deletion.sweeper.runOnce();
     for (const name of ['users', 'sessions', 'session_revocations', 'refresh_tokens']) {
       const docs = await h.db.collection(name).find({}).toArray();
       expect(JSON.stringify(docs), name).not.toContain(userId);
@@ -429,7 +429,7 @@ describe('a deletion whose request died after recording it', () => {
     await createAccountDeletions(h.db).request(userId, username.toLowerCase());
     for (const s of sessions) expect((await me(s.accessToken)).statusCode).toBe(200);
 
-    await app.deletion.sweeper.runOnce();
+    await app.auth.deletion.sweeper.runOnce();
     for (const s of sessions) {
       expectProblem(await me(s.accessToken), 401, 'unauthorized');
       expectProblem(await refresh(s.refreshToken), 401, 'unauthorized');
@@ -442,7 +442,7 @@ describe('a deletion whose request died after recording it', () => {
 });
 
 async function metric(name: string): Promise<number> {
-  const text = await (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  const text = await app.metrics.metrics();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
   return Number(line?.split(' ').at(-1) ?? Number.NaN);
 }
