@@ -16,7 +16,7 @@ import { buildOpenApiDocument } from './openapi/document.js';
 import { createOperationMatcher } from './operations.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
 import { createIdlePulls } from './proxy/idle-pull.js';
-import { registerUpstreams, upstreams } from './proxy/upstreams.js';
+import { registerUpstreams } from './proxy/upstreams.js';
 import { securityHeaders, securityHeadersHook } from './security-headers.js';
 
 export const SERVICE = 'gateway';
@@ -37,12 +37,6 @@ export interface AppDeps {
   version?: string;
 }
 
-async function upstreamReady(url: string): Promise<void> {
-  const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1_500) });
-  await res.body?.cancel();
-  if (res.status !== 200) throw new Error(`${url}/ready answered ${res.status}`);
-}
-
 /**
  * Builds the gateway's fastify app; never listens (main.ts does). The order every service
  * follows: config (its Redis client comes in deps), domain (operation matcher, guard), then
@@ -53,7 +47,6 @@ async function upstreamReady(url: string): Promise<void> {
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
   const version = deps.version ?? '0.0.0';
-  const upstreamUrls = Object.fromEntries(upstreams(config).map((u) => [u.name, u.url]));
 
   // Domain: one reading of the operation table per request (public or not, route label, body
   // limit), and the token and session check.
@@ -62,19 +55,16 @@ export async function buildApp(deps: AppDeps) {
   const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
   const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
 
-  // Shared: request ids and problem documents, metrics, /health and /ready (Redis and every upstream).
+  // Shared: request ids and problem documents, metrics, /health and /ready. Readiness is Redis
+  // only (sessions and rate limits): never the upstreams' readiness, or one store outage would
+  // take every gateway pod out of its Service (an unreachable upstream answers 503 per request).
   const app = await createServiceApp({
     service: SERVICE,
     version,
     logger: deps.logger,
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: {
-      redis: () => pingRedis(redis),
-      ...Object.fromEntries(
-        Object.entries(upstreamUrls).map(([name, url]) => [name, () => upstreamReady(url)]),
-      ),
-    },
+    checks: { redis: () => pingRedis(redis) },
   });
 
   // Security headers (helmet's defaults; the API is called cross-origin), CORS for browsers.
