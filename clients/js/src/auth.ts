@@ -151,20 +151,20 @@ export class Auth {
   async request(path: string, opts: RequestOptions = {}): Promise<Response> {
     let t = await this.tokens();
     if (!t) throw new JournalError('signed_out', 'not signed in');
-    if (t.expiresAt - EXPIRY_SKEW_MS <= Date.now()) t = await this.refresh(t.accessToken);
+    if (t.expiresAt - EXPIRY_SKEW_MS <= Date.now()) t = await this.refresh(t);
     const first = await this.http.send(path, withBearer(opts, t.accessToken));
     if (first.status !== 401) return first;
     const err = await errorFromResponse(first);
     if (err.code === 'invalid_credentials') return problemResponse(err);
-    t = await this.refresh(t.accessToken);
+    t = await this.refresh(t);
     return this.http.send(path, withBearer(opts, t.accessToken));
   }
 
   /**
-   * New tokens in place of `stale` (the access token that was found expired or refused).
+   * New tokens in place of `stale` (the pair whose access token was found expired or refused).
    * Concurrent callers share one refresh request.
    */
-  refresh(stale: string): Promise<StoredTokens> {
+  refresh(stale: StoredTokens): Promise<StoredTokens> {
     this.inflight ??= this.exclusive(() => this.refreshLocked(stale)).finally(() => {
       this.inflight = undefined;
     });
@@ -178,11 +178,12 @@ export class Auth {
     return fn();
   }
 
-  private async refreshLocked(stale: string): Promise<StoredTokens> {
+  private async refreshLocked(stale: StoredTokens): Promise<StoredTokens> {
     const current = await this.tokens();
     if (!current) throw new JournalError('signed_out', 'not signed in');
-    // Another instance (tab) refreshed while we waited for the lock: use its tokens.
-    if (current.accessToken !== stale && current.expiresAt - EXPIRY_SKEW_MS > Date.now()) {
+    // Another instance (tab) refreshed while we waited for the lock: use its tokens. (Compare
+    // refresh tokens: two access tokens minted in the same second can be byte-identical.)
+    if (current.refreshToken !== stale.refreshToken) {
       return current;
     }
     const res = await this.http.send('/auth/refresh', {

@@ -90,7 +90,7 @@ export class JournalClient {
       ...(options.resolveConflict ? { resolver: options.resolveConflict } : {}),
     });
     this.engine = engine;
-    this.events.on('signedOut', () => void engine.stop());
+    this.events.on('signedOut', () => void engine.signedOut());
     const signedIn = async (user: User) => {
       await engine.bindUser(user.id);
       return user;

@@ -497,6 +497,12 @@ export class SyncEngine {
     if (this._status !== 'signed_out') this.setStatus('idle');
   }
 
+  /** The session ended: stop, and say so. */
+  async signedOut(): Promise<void> {
+    this.setStatus('signed_out');
+    await this.stop();
+  }
+
   get isRunning(): boolean {
     return this.running;
   }

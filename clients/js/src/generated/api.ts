@@ -4,1364 +4,1364 @@
  */
 
 export interface paths {
-  '/auth/register': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an account and log in
+         * @description Creates a user (username unique case-insensitively) and a session for this device. Registrations are limited per client address (429 with Retry-After).
+         */
+        post: operations["register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Create an account and log in
-     * @description Creates a user (username unique case-insensitively) and a session for this device. Registrations are limited per client address (429 with Retry-After).
-     */
-    post: operations['register'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/login': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in and start a session for this device
+         * @description Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. Failed logins are limited per username and per client address (429 with Retry-After).
+         */
+        post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Log in and start a session for this device
-     * @description Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. Failed logins are limited per username and per client address (429 with Retry-After).
-     */
-    post: operations['login'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/refresh': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a refresh token for a new token pair
+         * @description Refresh tokens are single use and rotated on every call. Presenting one that was already used ends its whole session (its access token too) and answers 401.
+         */
+        post: operations["refreshSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Exchange a refresh token for a new token pair
-     * @description Refresh tokens are single use and rotated on every call. Presenting one that was already used ends its whole session (its access token too) and answers 401.
-     */
-    post: operations['refreshSession'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/logout': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End this session, or every session of the user
+         * @description Ends the caller’s session at once (its access and refresh tokens stop working); with `allDevices: true` every session of the user. The body is optional.
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * End this session, or every session of the user
-     * @description Ends the caller’s session at once (its access and refresh tokens stop working); with `allDevices: true` every session of the user. The body is optional.
-     */
-    post: operations['logout'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/me': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling user */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** The calling user */
-    get: operations['getMe'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/sessions': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user’s active sessions (one per logged-in device) */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** The user’s active sessions (one per logged-in device) */
-    get: operations['listSessions'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/sync/changes': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/sync/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller’s entries changed after a cursor, in revision order (long-poll)
+         * @description Returns entries with `revision > since`, ascending, at most `limit`. Keep pulling with the reply’s `revision`: every change is seen exactly once and in order, whatever other devices push meanwhile. With `wait > 0` and nothing new, the call holds until a change arrives (pushed to any replica) or the wait ends. 410 `resync_required` when `since` is older than the tombstone purge horizon: pull again from 0 and replace local state.
+         */
+        get: operations["getChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * The caller’s entries changed after a cursor, in revision order (long-poll)
-     * @description Returns entries with `revision > since`, ascending, at most `limit`. Keep pulling with the reply’s `revision`: every change is seen exactly once and in order, whatever other devices push meanwhile. With `wait > 0` and nothing new, the call holds until a change arrives (pushed to any replica) or the wait ends. 410 `resync_required` when `since` is older than the tombstone purge horizon: pull again from 0 and replace local state.
-     */
-    get: operations['getChanges'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/sync/push': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/sync/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply changes made on a device, with optimistic concurrency per entry
+         * @description A change applies only when `baseRevision` is the entry’s current revision (0 when the server has no such entry); otherwise it is listed in `conflicts` with the server’s entry and nothing is overwritten. A change identical to the current state (same `content` and `deleted`) is accepted at the current revision. At most 500 changes and 10 MiB per push; 1 MiB per entry.
+         */
+        post: operations["pushChanges"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Apply changes made on a device, with optimistic concurrency per entry
-     * @description A change applies only when `baseRevision` is the entry’s current revision (0 when the server has no such entry); otherwise it is listed in `conflicts` with the server’s entry and nothing is overwritten. A change identical to the current state (same `content` and `deleted`) is accepted at the current revision. At most 500 changes and 10 MiB per push; 1 MiB per entry.
-     */
-    post: operations['pushChanges'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/attachments/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/attachments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an attachment (streamed; single ranges)
+         * @description Sends `Content-Type`, `Content-Length`, `ETag` (the quoted SHA-256), `Accept-Ranges: bytes`, `Cache-Control: private`. One range answers 206 with `Content-Range`; an unsatisfiable one 416 with `Content-Range: bytes *\/<size>`; several ranges or a malformed `Range` are ignored (200). A matching `If-None-Match` answers 304. Another user’s attachment answers 404 like a missing one.
+         */
+        get: operations["getAttachment"];
+        /**
+         * Upload an attachment (raw bytes, streamed)
+         * @description The body is the content, of any Content-Type (stored and served back as given; `application/octet-stream` when absent), streamed into storage. Putting the same bytes again answers 200 with the stored attachment; different bytes under an existing id answer 409. With `x-content-sha256`, a mismatch answers 400. Bodies over the size limit answer 413. Nothing is kept after any failure.
+         */
+        put: operations["putAttachment"];
+        post?: never;
+        /** Delete an attachment and its content */
+        delete: operations["deleteAttachment"];
+        options?: never;
+        /** An attachment’s headers, without the body */
+        head: operations["headAttachment"];
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Download an attachment (streamed; single ranges)
-     * @description Sends `Content-Type`, `Content-Length`, `ETag` (the quoted SHA-256), `Accept-Ranges: bytes`, `Cache-Control: private`. One range answers 206 with `Content-Range`; an unsatisfiable one 416 with `Content-Range: bytes *\/<size>`; several ranges or a malformed `Range` are ignored (200). A matching `If-None-Match` answers 304. Another user’s attachment answers 404 like a missing one.
-     */
-    get: operations['getAttachment'];
-    /**
-     * Upload an attachment (raw bytes, streamed)
-     * @description The body is the content, of any Content-Type (stored and served back as given; `application/octet-stream` when absent), streamed into storage. Putting the same bytes again answers 200 with the stored attachment; different bytes under an existing id answer 409. With `x-content-sha256`, a mismatch answers 400. Bodies over the size limit answer 413. Nothing is kept after any failure.
-     */
-    put: operations['putAttachment'];
-    post?: never;
-    /** Delete an attachment and its content */
-    delete: operations['deleteAttachment'];
-    options?: never;
-    /** An attachment’s headers, without the body */
-    head: operations['headAttachment'];
-    patch?: never;
-    trace?: never;
-  };
-  '/attachments': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller’s attachments, by id, a page at a time */
+        get: operations["listAttachments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** The caller’s attachments, by id, a page at a time */
-    get: operations['listAttachments'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/storage/qiniu/token': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/storage/qiniu/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A Qiniu upload token for one key in the caller’s namespace
+         * @description Computed locally (no network call). The token allows one new object `users/<userId>/<key>` (insert only, size-limited) until `expiresAt`.
+         */
+        get: operations["getQiniuUploadToken"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * A Qiniu upload token for one key in the caller’s namespace
-     * @description Computed locally (no network call). The token allows one new object `users/<userId>/<key>` (insert only, size-limited) until `expiresAt`.
-     */
-    get: operations['getQiniuUploadToken'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/storage/qiniu/url': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/storage/qiniu/url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A signed, short-lived download URL for a key in the caller’s namespace */
+        get: operations["getQiniuDownloadUrl"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** A signed, short-lived download URL for a key in the caller’s namespace */
-    get: operations['getQiniuDownloadUrl'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/storage/qiniu/callback': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/storage/qiniu/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Qiniu’s upload callback (called by Qiniu, not by clients)
+         * @description Authenticated by Qiniu’s callback signature in `Authorization`, not by a bearer token. Records the uploaded object (key, size, hash, MIME type, owner from the key).
+         */
+        post: operations["qiniuUploadCallback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Qiniu’s upload callback (called by Qiniu, not by clients)
-     * @description Authenticated by Qiniu’s callback signature in `Authorization`, not by a bearer token. Records the uploaded object (key, size, hash, MIME type, owner from the key).
-     */
-    post: operations['qiniuUploadCallback'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/health': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness of the gateway */
+        get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** Liveness of the gateway */
-    get: operations['health'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/ready': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness: Redis and every upstream service answer */
+        get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** Readiness: Redis and every upstream service answer */
-    get: operations['ready'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
-  schemas: {
-    Session: {
-      user: components['schemas']['User'];
-      /** @description JWT (EdDSA); send as `Authorization: Bearer <accessToken>` */
-      accessToken: string;
-      /** @description Opaque; single use: each refresh returns a new one. Reuse ends the session. */
-      refreshToken: string;
-      /** @constant */
-      tokenType: 'Bearer';
-      /** @description Seconds until the access token expires */
-      expiresIn: number;
+    schemas: {
+        Session: {
+            user: components["schemas"]["User"];
+            /** @description JWT (EdDSA); send as `Authorization: Bearer <accessToken>` */
+            accessToken: string;
+            /** @description Opaque; single use: each refresh returns a new one. Reuse ends the session. */
+            refreshToken: string;
+            /** @constant */
+            tokenType: "Bearer";
+            /** @description Seconds until the access token expires */
+            expiresIn: number;
+        };
+        User: {
+            id: string;
+            username: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        Problem: {
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            code: string;
+            instance?: string;
+            errors?: {
+                path: string;
+                message: string;
+            }[];
+        } & {
+            [key: string]: unknown;
+        };
+        Credentials: {
+            /** @example ada.lovelace */
+            username: string;
+            password: string;
+            deviceName?: string;
+        };
+        RefreshRequest: {
+            refreshToken: string;
+        };
+        LogoutRequest: {
+            /** @description End every session of the user (all devices), not only the caller’s */
+            allDevices?: boolean;
+        };
+        SessionList: {
+            sessions: components["schemas"]["DeviceSession"][];
+        };
+        DeviceSession: {
+            id: string;
+            deviceName: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            lastUsedAt: string;
+            /** @description True for the session of the access token making the call */
+            current: boolean;
+        };
+        Changes: {
+            /** @description Entries with revision > since, ascending */
+            changes: components["schemas"]["Entry"][];
+            /** @description The cursor: pass it as `since` next time */
+            revision: number;
+            /** @description True when more changes are ready: pull again at once */
+            hasMore: boolean;
+        };
+        Entry: {
+            id: string;
+            /** @description Position of this version in the user’s change sequence */
+            revision: number;
+            deleted: boolean;
+            /** @description Null for a deleted entry (a tombstone) */
+            content: {
+                [key: string]: unknown;
+            } | null;
+            /** @description As the client sent it (UTC), else null */
+            clientUpdatedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the server accepted this version
+             */
+            updatedAt: string;
+            /** @description `deviceId` of the push that wrote this version */
+            deviceId: string | null;
+        };
+        PushReply: {
+            /** @description Applied changes (and changes identical to the server’s state) with their revision */
+            accepted: {
+                id: string;
+                revision: number;
+            }[];
+            conflicts: {
+                id: string;
+                /** @constant */
+                reason: "revision_mismatch";
+                /** @description The server’s entry; null when it has none */
+                current: components["schemas"]["Entry"] | null;
+            }[];
+            /** @description The highest revision of the user the server knew when answering; not a pull cursor (keep pulling with the cursor of GET /sync/changes) */
+            revision: number;
+        };
+        PushRequest: {
+            changes: components["schemas"]["Change"][];
+            /** @description Identifies the pushing device; stored on every version it writes */
+            deviceId?: string;
+        };
+        Change: {
+            id: string;
+            /** @description The entry’s revision this change was made on; 0 for an entry new to the server */
+            baseRevision: number;
+            /** @description True deletes the entry (leaves a tombstone) */
+            deleted?: boolean;
+            /** @description Required unless `deleted`; null or absent when `deleted` */
+            content?: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The client’s own edit time; stored and returned, never used to decide conflicts */
+            clientUpdatedAt?: string | null;
+        };
+        Attachment: {
+            id: string;
+            /** @description Bytes */
+            size: number;
+            /** @description The Content-Type the attachment was uploaded with */
+            contentType: string;
+            /** @description Lower-case hex SHA-256 of the content; the ETag is this, quoted */
+            sha256: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        AttachmentList: {
+            attachments: components["schemas"]["Attachment"][];
+            /** @description Opaque; pass as `cursor` for the next page. Null on the last page. */
+            nextCursor: string | null;
+        };
+        QiniuUploadToken: {
+            /** @description Qiniu upload token (`accessKey:signature:encodedPutPolicy`) */
+            token: string;
+            /** @description The full object key, `users/<userId>/<key>` */
+            key: string;
+            bucket: string;
+            /** @description Where to POST the file (Qiniu form upload) */
+            uploadUrl: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        QiniuDownloadUrl: {
+            /** @description Signed private download URL */
+            url: string;
+            key: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        QiniuUpload: {
+            key: string;
+            owner: string;
+            size: number;
+            hash: string;
+            mimeType: string | null;
+            /** Format: date-time */
+            uploadedAt: string;
+        };
     };
-    User: {
-      id: string;
-      username: string;
-      /** Format: date-time */
-      createdAt: string;
-    };
-    Problem: {
-      type: string;
-      title: string;
-      status: number;
-      detail: string;
-      code: string;
-      instance?: string;
-      errors?: {
-        path: string;
-        message: string;
-      }[];
-    } & {
-      [key: string]: unknown;
-    };
-    Credentials: {
-      /** @example ada.lovelace */
-      username: string;
-      password: string;
-      deviceName?: string;
-    };
-    RefreshRequest: {
-      refreshToken: string;
-    };
-    LogoutRequest: {
-      /** @description End every session of the user (all devices), not only the caller’s */
-      allDevices?: boolean;
-    };
-    SessionList: {
-      sessions: components['schemas']['DeviceSession'][];
-    };
-    DeviceSession: {
-      id: string;
-      deviceName: string | null;
-      /** Format: date-time */
-      createdAt: string;
-      /** Format: date-time */
-      lastUsedAt: string;
-      /** @description True for the session of the access token making the call */
-      current: boolean;
-    };
-    Changes: {
-      /** @description Entries with revision > since, ascending */
-      changes: components['schemas']['Entry'][];
-      /** @description The cursor: pass it as `since` next time */
-      revision: number;
-      /** @description True when more changes are ready: pull again at once */
-      hasMore: boolean;
-    };
-    Entry: {
-      id: string;
-      /** @description Position of this version in the user’s change sequence */
-      revision: number;
-      deleted: boolean;
-      /** @description Null for a deleted entry (a tombstone) */
-      content: {
-        [key: string]: unknown;
-      } | null;
-      /** @description As the client sent it (UTC), else null */
-      clientUpdatedAt: string | null;
-      /**
-       * Format: date-time
-       * @description When the server accepted this version
-       */
-      updatedAt: string;
-      /** @description `deviceId` of the push that wrote this version */
-      deviceId: string | null;
-    };
-    PushReply: {
-      /** @description Applied changes (and changes identical to the server’s state) with their revision */
-      accepted: {
-        id: string;
-        revision: number;
-      }[];
-      conflicts: {
-        id: string;
-        /** @constant */
-        reason: 'revision_mismatch';
-        /** @description The server’s entry; null when it has none */
-        current: components['schemas']['Entry'] | null;
-      }[];
-      /** @description The highest revision of the user the server knew when answering; not a pull cursor (keep pulling with the cursor of GET /sync/changes) */
-      revision: number;
-    };
-    PushRequest: {
-      changes: components['schemas']['Change'][];
-      /** @description Identifies the pushing device; stored on every version it writes */
-      deviceId?: string;
-    };
-    Change: {
-      id: string;
-      /** @description The entry’s revision this change was made on; 0 for an entry new to the server */
-      baseRevision: number;
-      /** @description True deletes the entry (leaves a tombstone) */
-      deleted?: boolean;
-      /** @description Required unless `deleted`; null or absent when `deleted` */
-      content?: {
-        [key: string]: unknown;
-      } | null;
-      /** @description The client’s own edit time; stored and returned, never used to decide conflicts */
-      clientUpdatedAt?: string | null;
-    };
-    Attachment: {
-      id: string;
-      /** @description Bytes */
-      size: number;
-      /** @description The Content-Type the attachment was uploaded with */
-      contentType: string;
-      /** @description Lower-case hex SHA-256 of the content; the ETag is this, quoted */
-      sha256: string;
-      /** Format: date-time */
-      createdAt: string;
-    };
-    AttachmentList: {
-      attachments: components['schemas']['Attachment'][];
-      /** @description Opaque; pass as `cursor` for the next page. Null on the last page. */
-      nextCursor: string | null;
-    };
-    QiniuUploadToken: {
-      /** @description Qiniu upload token (`accessKey:signature:encodedPutPolicy`) */
-      token: string;
-      /** @description The full object key, `users/<userId>/<key>` */
-      key: string;
-      bucket: string;
-      /** @description Where to POST the file (Qiniu form upload) */
-      uploadUrl: string;
-      /** Format: date-time */
-      expiresAt: string;
-    };
-    QiniuDownloadUrl: {
-      /** @description Signed private download URL */
-      url: string;
-      key: string;
-      /** Format: date-time */
-      expiresAt: string;
-    };
-    QiniuUpload: {
-      key: string;
-      owner: string;
-      size: number;
-      hash: string;
-      mimeType: string | null;
-      /** Format: date-time */
-      uploadedAt: string;
-    };
-  };
-  responses: never;
-  parameters: never;
-  requestBodies: never;
-  headers: never;
-  pathItems: never;
+    responses: never;
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-  register: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Credentials"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    requestBody: {
-      content: {
-        'application/json': components['schemas']['Credentials'];
-      };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Credentials"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    responses: {
-      /** @description Success */
-      201: {
-        headers: {
-          [name: string]: unknown;
+    refreshSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['Session'];
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshRequest"];
+            };
         };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
     };
-  };
-  login: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["LogoutRequest"];
+            };
+        };
+        responses: {
+            /** @description Logged out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    requestBody: {
-      content: {
-        'application/json': components['schemas']['Credentials'];
-      };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['Session'];
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
     };
-  };
-  refreshSession: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    getChanges: {
+        parameters: {
+            query?: {
+                /** @description The `revision` of the previous reply; 0 for everything */
+                since?: string;
+                /** @description At most this many entries (1-1000, default 500) */
+                limit?: string;
+                /** @description Seconds to hold the call while there is nothing new (0-30, default 0) */
+                wait?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Changes"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    requestBody: {
-      content: {
-        'application/json': components['schemas']['RefreshRequest'];
-      };
+    pushChanges: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeating a key (same user, within 24 h) returns the first reply and applies nothing again; while the first request is still running a repeat waits briefly, then 409 */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushReply"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
+    getAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range `bytes=a-b`, `bytes=a-` or `bytes=-n`; others are ignored (200) */
+                range?: string;
+                /** @description ETags (or `*`); a match answers 304 */
+                "if-none-match"?: string;
+                /** @description Range applies only while this ETag is current */
+                "if-range"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['Session'];
+        requestBody?: never;
+        responses: {
+            /** @description The attachment bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description The attachment bytes */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description Not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
     };
-  };
-  logout: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    putAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SHA-256 of the body; the upload fails with 400 and keeps nothing on a mismatch */
+                "x-content-sha256"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "*/*": string;
+            };
+        };
+        responses: {
+            /** @description The same bytes were stored under this id already */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    requestBody?: {
-      content: {
-        'application/json': components['schemas']['LogoutRequest'];
-      };
+    deleteAttachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    responses: {
-      /** @description Logged out */
-      204: {
-        headers: {
-          [name: string]: unknown;
+    headAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One range `bytes=a-b`, `bytes=a-` or `bytes=-n`; others are ignored (200) */
+                range?: string;
+                /** @description ETags (or `*`); a match answers 304 */
+                "if-none-match"?: string;
+                /** @description Range applies only while this ETag is current */
+                "if-range"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
         };
-        content?: never;
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
+        requestBody?: never;
+        responses: {
+            /** @description Same headers as GET */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description Success */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description Success */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
     };
-  };
-  getMe: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    listAttachments: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description `nextCursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentList"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
+    getQiniuUploadToken: {
+        parameters: {
+            query: {
+                /** @description Object key below `users/<userId>/` */
+                key: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['User'];
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QiniuUploadToken"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
     };
-  };
-  listSessions: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    getQiniuDownloadUrl: {
+        parameters: {
+            query: {
+                /** @description Object key below `users/<userId>/` */
+                key: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QiniuDownloadUrl"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
+    qiniuUploadCallback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['SessionList'];
+        requestBody: {
+            content: {
+                "application/json": string;
+                "application/x-www-form-urlencoded": string;
+            };
         };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QiniuUpload"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
     };
-  };
-  getChanges: {
-    parameters: {
-      query?: {
-        /** @description The `revision` of the previous reply; 0 for everything */
-        since?: string;
-        /** @description At most this many entries (1-1000, default 500) */
-        limit?: string;
-        /** @description Seconds to hold the call while there is nothing new (0-30, default 0) */
-        wait?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
+    health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                    };
+                };
+            };
+            /** @description Not ready */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['Changes'];
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                    };
+                };
+            };
+            /** @description Not ready */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
     };
-  };
-  pushChanges: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description Repeating a key (same user, within 24 h) returns the first reply and applies nothing again; while the first request is still running a repeat waits briefly, then 409 */
-        'idempotency-key'?: string;
-      };
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': components['schemas']['PushRequest'];
-      };
-    };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['PushReply'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  getAttachment: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description One range `bytes=a-b`, `bytes=a-` or `bytes=-n`; others are ignored (200) */
-        range?: string;
-        /** @description ETags (or `*`); a match answers 304 */
-        'if-none-match'?: string;
-        /** @description Range applies only while this ETag is current */
-        'if-range'?: string;
-      };
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The attachment bytes */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          '*/*': unknown;
-        };
-      };
-      /** @description The attachment bytes */
-      206: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          '*/*': unknown;
-        };
-      };
-      /** @description Not modified */
-      304: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      416: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  putAttachment: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description SHA-256 of the body; the upload fails with 400 and keeps nothing on a mismatch */
-        'x-content-sha256'?: string;
-      };
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        '*/*': string;
-      };
-    };
-    responses: {
-      /** @description The same bytes were stored under this id already */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Attachment'];
-        };
-      };
-      /** @description Success */
-      201: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Attachment'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  deleteAttachment: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Deleted */
-      204: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  headAttachment: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description One range `bytes=a-b`, `bytes=a-` or `bytes=-n`; others are ignored (200) */
-        range?: string;
-        /** @description ETags (or `*`); a match answers 304 */
-        'if-none-match'?: string;
-        /** @description Range applies only while this ETag is current */
-        'if-range'?: string;
-      };
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Same headers as GET */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          '*/*': unknown;
-        };
-      };
-      /** @description Success */
-      206: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          '*/*': unknown;
-        };
-      };
-      /** @description Success */
-      304: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      416: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  listAttachments: {
-    parameters: {
-      query?: {
-        limit?: number;
-        /** @description `nextCursor` of the previous page */
-        cursor?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['AttachmentList'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  getQiniuUploadToken: {
-    parameters: {
-      query: {
-        /** @description Object key below `users/<userId>/` */
-        key: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['QiniuUploadToken'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  getQiniuDownloadUrl: {
-    parameters: {
-      query: {
-        /** @description Object key below `users/<userId>/` */
-        key: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['QiniuDownloadUrl'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  qiniuUploadCallback: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': string;
-        'application/x-www-form-urlencoded': string;
-      };
-    };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['QiniuUpload'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Problem document (RFC 9457) */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  health: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description OK */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            status: string;
-          };
-        };
-      };
-      /** @description Not ready */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  ready: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description OK */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            status: string;
-          };
-        };
-      };
-      /** @description Not ready */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
 }
