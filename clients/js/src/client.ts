@@ -61,7 +61,12 @@ export class JournalClient {
   readonly sync: {
     start(): void;
     stop(): Promise<void>;
-    syncNow(): Promise<void>;
+    /** One push + pull round (transient failures retried `retries` times, default 3). */
+    syncNow(retries?: number): Promise<void>;
+    /** Pull until up to date, without pushing. */
+    pull(): Promise<void>;
+    /** Push the whole outbox, without pulling. */
+    push(): Promise<void>;
     readonly status: SyncStatus;
     /** Tell the engine about connectivity (React Native NetInfo); browsers report it. */
     setOnline(online: boolean): void;
@@ -118,7 +123,9 @@ export class JournalClient {
     this.sync = {
       start: () => engine.start(),
       stop: () => engine.stop(),
-      syncNow: () => engine.syncNow(),
+      syncNow: (retries) => engine.syncNow(retries),
+      pull: () => engine.pullAll(),
+      push: () => engine.pushAll(),
       get status() {
         return engine.status;
       },

@@ -459,14 +459,26 @@ export class SyncEngine {
     while (await this.pullPage(0)) {}
   }
 
-  /** One full round: push the outbox, pull until up to date, push what conflicts produced. */
-  async syncNow(): Promise<void> {
+  /**
+   * One full round: push the outbox, pull until up to date, push what conflicts produced.
+   * Transient failures (no answer, 429, 5xx) are retried `retries` times with jittered backoff
+   * honouring `Retry-After`; then the error is thrown (nothing local is lost either way).
+   */
+  async syncNow(retries = 3): Promise<void> {
     const wasLive = this._status === 'live';
     if (!this.running) this.setStatus('syncing');
     try {
-      await this.pushAll();
-      await this.pullAll();
-      await this.pushAll();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.pushAll();
+          await this.pullAll();
+          await this.pushAll();
+          break;
+        } catch (err) {
+          if (!(err instanceof JournalError && err.transient) || attempt >= retries) throw err;
+          await sleep(this.retryDelay(err, attempt));
+        }
+      }
       if (!this.running) this.setStatus('idle');
     } catch (err) {
       if (!this.running) this.setStatus(statusOf(err));
@@ -474,6 +486,14 @@ export class SyncEngine {
     } finally {
       if (wasLive && this.running) this.setStatus('live');
     }
+  }
+
+  private retryDelay(err: unknown, attempt: number): number {
+    const retryAfter = err instanceof JournalError ? (err.retryAfter ?? 0) * 1000 : 0;
+    return Math.max(
+      retryAfter,
+      backoffMs(attempt, this.options.minBackoffMs ?? 250, this.options.maxBackoffMs),
+    );
   }
 
   // ---------------------------------------------------------------- live loop
@@ -571,12 +591,7 @@ export class SyncEngine {
         }
         this.events.emit('error', err as Error);
         failures++;
-        const retryAfter = err instanceof JournalError ? (err.retryAfter ?? 0) * 1000 : 0;
-        const delay = Math.max(
-          retryAfter,
-          backoffMs(failures - 1, this.options.minBackoffMs ?? 250, this.options.maxBackoffMs),
-        );
-        await sleep(delay, this.stopController.signal);
+        await sleep(this.retryDelay(err, failures - 1), this.stopController.signal);
       }
     }
   }

@@ -48,6 +48,8 @@ export class FaultProxy {
   connections = 0;
   cuts = 0;
   down = false;
+  /** The head of every request seen (method line and headers). */
+  heads: string[] = [];
 
   constructor(
     private readonly target: { host: string; port: number },
@@ -94,6 +96,9 @@ export class FaultProxy {
       upstream.destroy();
     };
     client.on('data', (chunk: Buffer) => {
+      const text = chunk.subarray(0, 4096).toString('latin1');
+      if (/^(GET|POST|PUT|DELETE|HEAD|PATCH) /.test(text))
+        this.heads.push(text.split('\r\n\r\n')[0] ?? '');
       if (cut?.upAfter !== undefined && up + chunk.length > cut.upAfter) {
         upstream.write(chunk.subarray(0, Math.max(0, cut.upAfter - up)), () => kill());
         up = Number.POSITIVE_INFINITY;
