@@ -58,21 +58,29 @@ export async function sdkFirstSync(gatewayUrl: string, n = 20000): Promise<SdkFi
   })) as { accessToken: string };
   const token = session.accessToken;
 
-  // Seed n entries (not measured), 500 per push, a few pushes at a time.
+  // Seed n entries (not measured), 500 per push, one push at a time; a push the server could
+  // not answer in time is sent again with its Idempotency-Key.
   const body = 'x'.repeat(160);
-  const batches = Math.ceil(n / 500);
-  for (let b = 0; b < batches; b += 4) {
-    await Promise.all(
-      Array.from({ length: Math.min(4, batches - b) }, (_, k) => {
-        const start = (b + k) * 500;
-        const changes = Array.from({ length: Math.min(500, n - start) }, (_, i) => ({
-          id: `e${start + i}`,
-          baseRevision: 0,
-          content: { title: `entry ${start + i}`, body, tags: ['bench'], mood: (start + i) % 5 },
-        }));
-        return post(`${gatewayUrl}/sync/push`, { changes }, { authorization: `Bearer ${token}` });
-      }),
-    );
+  for (let start = 0; start < n; start += 500) {
+    const changes = Array.from({ length: Math.min(500, n - start) }, (_, i) => ({
+      id: `e${start + i}`,
+      baseRevision: 0,
+      content: { title: `entry ${start + i}`, body, tags: ['bench'], mood: (start + i) % 5 },
+    }));
+    const key = `seed-${start}`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await post(
+          `${gatewayUrl}/sync/push`,
+          { changes },
+          { authorization: `Bearer ${token}`, 'idempotency-key': key },
+        );
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   // Raw pull first (also warms the server's caches for both).
