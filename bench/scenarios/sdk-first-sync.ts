@@ -16,6 +16,7 @@ import { JournalClient, MemoryTokenStore } from '@journal/client';
 import { SqliteStore } from '@journal/client/sqlite';
 
 const PAGE = 1000;
+const SEED_BATCH = 100;
 
 export interface SdkFirstSyncResult {
   sdkSeconds: number;
@@ -58,11 +59,11 @@ export async function sdkFirstSync(gatewayUrl: string, n = 20000): Promise<SdkFi
   })) as { accessToken: string };
   const token = session.accessToken;
 
-  // Seed n entries (not measured), 500 per push, one push at a time; a push the server could
+  // Seed n entries (not measured), 100 per push, one push at a time; a push the server could
   // not answer in time is sent again with its Idempotency-Key.
   const body = 'x'.repeat(160);
-  for (let start = 0; start < n; start += 500) {
-    const changes = Array.from({ length: Math.min(500, n - start) }, (_, i) => ({
+  for (let start = 0; start < n; start += SEED_BATCH) {
+    const changes = Array.from({ length: Math.min(SEED_BATCH, n - start) }, (_, i) => ({
       id: `e${start + i}`,
       baseRevision: 0,
       content: { title: `entry ${start + i}`, body, tags: ['bench'], mood: (start + i) % 5 },
@@ -129,7 +130,7 @@ function round(x: number): number {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { startBenchStack } = await import('../lib/stack.js');
-  const stack = await startBenchStack();
+  const stack = await startBenchStack({ UPSTREAM_TIMEOUT_MS: '60000' });
   try {
     const n = Number(process.argv[2] ?? 20000);
     console.log(
