@@ -1,42 +1,49 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, type ManagedProcess, startProcess, waitForPort } from '../scripts/lib/proc.js';
-import { ROOT } from '../scripts/lib/tools.js';
+import { ROOT, withLock } from '../scripts/lib/tools.js';
+
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 const execFileAsync = promisify(execFile);
 let built: Promise<void> | undefined;
 
 /**
- * Compiles the workspaces once per test file when dist/ is missing or older than a source
- * (make test type-checks, and so builds, before the tests run; this covers running one file).
+ * Brings every workspace's dist/ up to date with an incremental `tsc -b` (a second or two when
+ * nothing changed: it compares its .tsbuildinfo, not timestamps of a few files), once per test
+ * file, one build at a time across the run's test processes.
  */
-export function buildOnce(service: string): Promise<void> {
-  const entry = join(ROOT, 'services', service, 'dist', 'main.js');
-  const fresh = existsSync(entry) && statSync(entry).mtimeMs >= newestSource(service);
-  if (fresh) return Promise.resolve();
-  built ??= execFileAsync('npx', ['tsc', '-b', `services/${service}`], { cwd: ROOT }).then(
-    () => {},
+export function buildAll(): Promise<void> {
+  built ??= withLock(
+    'tsc-build',
+    async () => {
+      await execFileAsync(process.execPath, [TSC, '-b'], { cwd: ROOT });
+    },
+    join(ROOT, 'node_modules', '.cache'),
   );
   return built;
 }
 
-function newestSource(service: string): number {
-  const files = [
-    join(ROOT, 'services', service, 'src', 'main.ts'),
-    join(ROOT, 'shared', 'src', 'index.ts'),
-  ];
-  return Math.max(...files.filter(existsSync).map((f) => statSync(f).mtimeMs));
+/** `buildAll` under the name callers that start one service use. */
+export function buildOnce(_service?: string): Promise<void> {
+  return buildAll();
 }
 
 export interface ServiceProcess extends ManagedProcess {
   port: number;
   url: string;
+  /** The metrics listener (METRICS_PORT): `${metricsUrl}/metrics`. */
+  metricsPort: number;
+  metricsUrl: string;
   output: () => string;
 }
 
-/** Starts a compiled service as a real process with `env` (plus HOST/PORT) and waits for its port. */
+/**
+ * Starts a compiled service as a real process with `env` (plus HOST/PORT, and a free
+ * METRICS_PORT unless `env` names one; `METRICS_PORT: ''` leaves the service's default, PORT +
+ * 1000) and waits for its port.
+ */
 export async function startServiceProcess(
   service: string,
   env: Record<string, string>,
@@ -44,6 +51,12 @@ export async function startServiceProcess(
 ): Promise<ServiceProcess> {
   await buildOnce(service);
   const port = env.PORT ? Number(env.PORT) : await freePort();
+  const metricsPort =
+    env.METRICS_PORT === undefined
+      ? await freePort()
+      : env.METRICS_PORT === ''
+        ? port + 1000
+        : Number(env.METRICS_PORT);
   const proc = startProcess(
     service,
     process.execPath,
@@ -56,6 +69,7 @@ export async function startServiceProcess(
         HOST: '127.0.0.1',
         ...env,
         PORT: String(port),
+        METRICS_PORT: env.METRICS_PORT === '' ? '' : String(metricsPort),
       },
       cwd: ROOT,
       output: 'pipe',
@@ -69,7 +83,14 @@ export async function startServiceProcess(
     output += d.toString();
   });
   if (options.waitForPort !== false) await waitForPort(port, 30_000, service, proc.child);
-  return { ...proc, port, url: `http://127.0.0.1:${port}`, output: () => output };
+  return {
+    ...proc,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    metricsPort,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    output: () => output,
+  };
 }
 
 /** Resolves with the exit code (or signal) once the process ends. */

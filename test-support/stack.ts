@@ -1,29 +1,24 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { generateSigningKey } from '../scripts/lib/keys.js';
 import { freePort } from '../scripts/lib/proc.js';
 import {
+  freeMetricsPorts,
+  metricsPort,
   SERVICES,
   type ServiceName,
   type StackOptions,
   startService,
   startStack,
 } from '../scripts/lib/stack.js';
-import { ROOT } from '../scripts/lib/tools.js';
 import { mongoUrl, redisUrl, uniqueName } from './index.js';
+import { buildAll } from './processes.js';
 
-const execFileAsync = promisify(execFile);
-let built: Promise<unknown> | undefined;
-
-/** Compiles every workspace once per test file (a no-op when make test already built). */
-export function buildAll(): Promise<unknown> {
-  built ??= execFileAsync('npx', ['tsc', '-b'], { cwd: ROOT });
-  return built;
-}
+export { buildAll };
 
 export interface TestStack {
   gateway: string;
   urls: Record<ServiceName, string>;
+  /** Base URL of each service's metrics listener (METRICS_PORT): `${metricsUrls.sync}/metrics`. */
+  metricsUrls: Record<ServiceName, string>;
   options: StackOptions;
   /** Every line every service printed so far. */
   logs(): string[];
@@ -56,6 +51,7 @@ export async function startTestStack(
     redisUrl: servers.redisUrl ?? redisUrl(),
     keys: await generateSigningKey(`${label}-key`),
     ports,
+    metricsPorts: await freeMetricsPorts(),
     dbName: name,
     logLevel: 'info',
     output: 'pipe',
@@ -73,9 +69,13 @@ export async function startTestStack(
   const urls = Object.fromEntries(
     SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`]),
   ) as Record<ServiceName, string>;
+  const metricsUrls = Object.fromEntries(
+    SERVICES.map((s) => [s, `http://127.0.0.1:${metricsPort(s, options)}`]),
+  ) as Record<ServiceName, string>;
   return {
     gateway: urls.gateway,
     urls,
+    metricsUrls,
     options,
     logs: () => lines,
     kill: async (service) => {

@@ -10,9 +10,14 @@ export const TOOLS_BIN = join(ROOT, '.tools', 'bin');
 export const FERRETDB_VERSION = 'v1.24.2';
 export const HELM_VERSION = 'v3.16.4';
 
-async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const lock = join(ROOT, '.tools', `${name}.lock`);
-  await mkdir(join(ROOT, '.tools'), { recursive: true });
+/** Runs `fn` while holding the lock `<dir>/<name>.lock` (a directory: mkdir is atomic). */
+export async function withLock<T>(
+  name: string,
+  fn: () => Promise<T>,
+  dir = join(ROOT, '.tools'),
+): Promise<T> {
+  const lock = join(dir, `${name}.lock`);
+  await mkdir(dir, { recursive: true });
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     try {
@@ -99,6 +104,28 @@ export async function ensureHelm(): Promise<string> {
       env: { ...process.env, GOBIN: TOOLS_BIN, CGO_ENABLED: '0' },
       maxBuffer: 64 * 1024 * 1024,
     });
+    return binary;
+  });
+}
+
+export const ACTIONLINT_VERSION = 'v1.7.12';
+
+/** actionlint (the GitHub Actions workflow linter) from the Go module proxy into .tools/bin. */
+export async function ensureActionlint(): Promise<string> {
+  const binary = join(TOOLS_BIN, 'actionlint');
+  if (existsSync(binary)) return binary;
+  return withLock('actionlint', async () => {
+    if (existsSync(binary)) return binary;
+    log(`installing actionlint ${ACTIONLINT_VERSION} with go install`);
+    await mkdir(TOOLS_BIN, { recursive: true });
+    await execFileAsync(
+      'go',
+      ['install', `github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}`],
+      {
+        env: { ...process.env, GOBIN: TOOLS_BIN, CGO_ENABLED: '0' },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return binary;
   });
 }

@@ -13,8 +13,10 @@ import {
 import { createGuard } from './auth/guard.js';
 import type { Config } from './config.js';
 import { buildOpenApiDocument } from './openapi/document.js';
+import { createOperationMatcher } from './operations.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
-import { registerUpstreams, upstreams } from './proxy/upstreams.js';
+import { createIdlePulls } from './proxy/idle-pull.js';
+import { registerUpstreams } from './proxy/upstreams.js';
 import { securityHeaders, securityHeadersHook } from './security-headers.js';
 
 export const SERVICE = 'gateway';
@@ -35,12 +37,6 @@ export interface AppDeps {
   version?: string;
 }
 
-async function upstreamReady(url: string): Promise<void> {
-  const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1_500) });
-  await res.body?.cancel();
-  if (res.status !== 200) throw new Error(`${url}/ready answered ${res.status}`);
-}
-
 /**
  * Builds the gateway's fastify app; never listens (main.ts does). Order: shared plugins (ids,
  * problems, metrics, health), security headers (helmet's, computed once), CORS, then, for
@@ -50,21 +46,17 @@ async function upstreamReady(url: string): Promise<void> {
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
   const version = deps.version ?? '0.0.0';
-  const upstreamUrls = Object.fromEntries(upstreams(config).map((u) => [u.name, u.url]));
 
-  // Shared: request ids and problem documents, metrics, /health and /ready (Redis and every upstream).
+  // Shared: request ids and problem documents, metrics, /health and /ready. Readiness is Redis
+  // only (sessions and rate limits): never the upstreams' readiness, or one store outage would
+  // take every gateway pod out of its Service (an unreachable upstream answers 503 per request).
   const app = await createServiceApp({
     service: SERVICE,
     version,
     logger: deps.logger,
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: {
-      redis: () => pingRedis(redis),
-      ...Object.fromEntries(
-        Object.entries(upstreamUrls).map(([name, url]) => [name, () => upstreamReady(url)]),
-      ),
-    },
+    checks: { redis: () => pingRedis(redis) },
   });
 
   // Security headers (helmet's defaults; the API is called cross-origin), CORS for browsers.
@@ -103,12 +95,19 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // Everything routed upstream: token and session check, rate limit, then the proxies.
+  // One reading of the operation table per request: public or not, route label, body limit.
+  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
   const verify = tokenVerifierFromConfig(config);
-  const guard = createGuard(verify, redis);
+  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
+  const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
   await app.register(async (api) => {
-    api.addHook('onRequest', createBodyLimitCheck(config.ATTACHMENTS_MAX_BYTES));
-    api.addHook('onRequest', guard.start);
+    api.addHook('onRequest', createBodyLimitCheck(calls));
+    api.addHook('onRequest', async (request) => {
+      await guard.start(request);
+      if (request.auth) idlePulls.start(request, request.auth.userId);
+    });
     api.addHook('preHandler', guard.finish);
+    api.addHook('preHandler', idlePulls.answer);
     await api.register(rateLimit, {
       // Route-level onRequest: after guard.start, so its counter and the session lookup go to
       // Redis together; guard.finish then waits for the lookup before anything is proxied.
@@ -125,7 +124,7 @@ export async function buildApp(deps: AppDeps) {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
         }),
     });
-    await registerUpstreams(api, config, app.metrics);
+    await registerUpstreams(api, config, app.metrics, calls);
   });
 
   // The public API document and its rendered reference page (public, not rate-limited).
