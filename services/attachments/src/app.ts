@@ -1,16 +1,19 @@
 import {
   authenticatePlugin,
-  createServiceApp,
+  createAccountDeletions,
+  createStorageServiceApp,
   type StorageServiceDeps,
-  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
+import { Registry } from 'prom-client';
+import { createAttachmentsDeletion } from './accounts/deletion.js';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
 import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
 import { createQiniu } from './qiniu/qiniu.js';
+import { createQiniuService } from './qiniu/service.js';
 import { createQiniuUploadsRepository } from './qiniu/uploads-repository.js';
 import { attachmentRoutes } from './routes/attachments.js';
 import { qiniuRoutes } from './routes/qiniu.js';
@@ -20,61 +23,87 @@ export const SERVICE = 'attachments';
 
 export type AppDeps = StorageServiceDeps<Config>;
 
-/** Builds the attachments service's fastify app; never listens (main.ts does). */
+/**
+ * Builds the attachments service's fastify app; never listens (main.ts does). The order every
+ * service follows: config, storage, domain services, then HTTP (shared plugins, authenticate,
+ * routes).
+ */
 export async function buildApp(deps: AppDeps) {
-  const { config, db } = deps;
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger: deps.logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: storageChecks(db, deps.redis),
-  });
+  const { config, logger, db } = deps;
 
-  // Every call but Qiniu's callback carries a bearer token this service verifies itself.
-  await app.register(authenticatePlugin, {
-    verify: tokenVerifierFromConfig(config),
-  });
-
-  // Storage and repositories, their indexes created before the first request.
-  const metrics = createAttachmentsMetrics(app.metrics);
+  // Storage: content and repositories, their indexes created before the first request.
   const store = createContentStore(db);
   const repository = createAttachmentsRepository(db);
   const uploads = createQiniuUploadsRepository(db);
   const pending = createPendingRepository(db);
+  const deletions = createAccountDeletions(db);
   await Promise.all([
+    deletions.ensureIndexes(),
     store.ensureIndexes(),
     repository.ensureIndexes(),
     uploads.ensureIndexes(),
     pending.ensureIndexes(),
   ]);
+
+  // Domain: attachments, Qiniu, and the sweeper that settles uploads and deletes whose process
+  // died midway (see attachments/pending.ts).
+  const metricsRegistry = new Registry();
+  const metrics = createAttachmentsMetrics(metricsRegistry);
   const service = createAttachmentsService({
     repository,
     pending,
     store,
     metrics,
-    logger: deps.logger,
+    logger,
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
+    isDeleted: (owner) => deletions.isDeleted(owner),
   });
-  // Settles uploads and deletes whose process died midway (see attachments/pending.ts).
+  const qiniuClient = createQiniu(config);
+  const qiniu = createQiniuService({
+    qiniu: qiniuClient,
+    uploads,
+    metrics,
+    callbackUrl: config.QINIU_CALLBACK_URL,
+    isDeleted: (owner) => deletions.isDeleted(owner),
+    logger,
+  });
   const sweeper = createOrphanSweeper({
     pending,
     repository,
     store,
     metrics,
-    logger: deps.logger,
+    logger,
     graceSeconds: config.ATTACHMENTS_ORPHAN_GRACE_SECONDS,
   });
   sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
-  app.addHook('onClose', async () => sweeper.stop());
-
-  await attachmentRoutes(app, { service, store, metrics, maxBytes: config.ATTACHMENTS_MAX_BYTES });
-  await qiniuRoutes(app, {
-    qiniu: createQiniu(config),
+  // Account deletions recorded by auth: this service's part (docs/account-deletion.md).
+  const deletion = createAttachmentsDeletion({
+    db,
+    redis: deps.redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    repository,
+    pending,
     uploads,
-    metrics,
-    callbackUrl: config.QINIU_CALLBACK_URL,
+    store,
+    qiniu: qiniuClient,
+    logger,
+    registry: metricsRegistry,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
   });
-  return Object.assign(app, { attachments: { sweeper, pending } });
+  deletion.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
+
+  // HTTP: shared plugins, authentication (every call but Qiniu's callback), routes.
+  const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
+  app.addHook('onClose', async () => {
+    sweeper.stop();
+    deletion.stop();
+  });
+  await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
+  await app.register(attachmentRoutes, { service, maxBytes: config.ATTACHMENTS_MAX_BYTES });
+  await app.register(qiniuRoutes, { qiniu });
+
+  // Handles for tests.
+  const handles = { sweeper, pending, deletion };
+  app.decorate('attachments', handles);
+  return app as typeof app & { attachments: typeof handles };
 }

@@ -2,10 +2,13 @@ import {
   AUTH_LIMITS,
   authenticatePlugin,
   cachedTokenVerifier,
-  createServiceApp,
+  createAccountDeletions,
+  createStorageServiceApp,
+  periodicJob,
   type StorageServiceDeps,
-  storageChecks,
 } from '@journal/shared';
+import { Registry } from 'prom-client';
+import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
@@ -22,23 +25,31 @@ import { createAccountService } from './users/service.js';
 
 export const SERVICE = 'auth';
 
-const PURGE_INTERVAL_MS = 3_600_000;
+/** How often expired sessions and tokens are purged where no TTL index does it. */
+const PURGE_INTERVAL_SECONDS = 3_600;
 
 export type AppDeps = StorageServiceDeps<Config>;
 
-/** Builds the auth service's fastify app; never listens (main.ts does). */
+/**
+ * Builds the auth service's fastify app; never listens (main.ts does). The order every service
+ * follows: config, storage, domain services, then HTTP (shared plugins, authenticate, routes).
+ */
 export async function buildApp(deps: AppDeps) {
   const { config, logger, db, redis } = deps;
 
-  // Storage and domain: repositories (indexes made idempotently at start-up), keys, services.
+  // Storage: repositories, their indexes made idempotently at start-up.
   const users = createUsersRepository(db);
   const sessionsRepo = createSessionsRepository(db, config.JWT_REFRESH_TTL_SECONDS * 1000);
   const refreshTokens = createRefreshTokensRepository(db);
+  const deletions = createAccountDeletions(db);
   const [, sessionsTtl, tokensTtl] = await Promise.all([
     users.ensureIndexes(),
     sessionsRepo.ensureIndexes(),
     refreshTokens.ensureIndexes(),
+    deletions.ensureIndexes(),
   ]);
+
+  // Domain: keys, tokens, live sessions, password hashing, the session and account services.
   const keys = await loadSigningKeys(config, logger);
   const accessTokens = createAccessTokens({
     keys,
@@ -58,11 +69,28 @@ export async function buildApp(deps: AppDeps) {
     refreshTtlSeconds: config.JWT_REFRESH_TTL_SECONDS,
     logger,
   });
+  // Account deletion: records every service sweeps (docs/account-deletion.md), auth's part too.
+  const metricsRegistry = new Registry();
+  const deletion = createAuthDeletion({
+    db,
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    users,
+    sessions: sessionsRepo,
+    refreshTokens,
+    live,
+    logger,
+    registry: metricsRegistry,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  deletion.sweeper.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
   const accounts = createAccountService({
     users,
     hasher,
     sessions,
     limiter: createRateLimiter(redis),
+    deletions,
+    onDeletionRequested: (userId) => deletion.requested(userId),
     limits: {
       loginPerUsername: {
         name: 'login-username',
@@ -81,29 +109,35 @@ export async function buildApp(deps: AppDeps) {
       },
     },
   });
+  // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.
+  const purgeOnce = async () => {
+    const [a, b] = await Promise.all([sessionsRepo.purgeExpired(), refreshTokens.purgeExpired()]);
+    return a + b;
+  };
+  const purge = {
+    runOnce: purgeOnce,
+    ...periodicJob(purgeOnce, logger, 'purging expired sessions failed'),
+  };
+  if (!sessionsTtl || !tokensTtl) {
+    logger.info('server has no TTL indexes: purging expired sessions and tokens hourly');
+    purge.start(PURGE_INTERVAL_SECONDS);
+  }
 
   // HTTP: shared plugins (request ids, problems, metrics, health), authentication, routes.
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+  const app = await createStorageServiceApp(SERVICE, deps, {
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
-    checks: storageChecks(db, redis),
+    metricsRegistry,
   });
-  if (!sessionsTtl || !tokensTtl) {
-    // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.
-    logger.info('server has no TTL indexes: purging expired sessions and tokens hourly');
-    const purge = () =>
-      Promise.all([sessionsRepo.purgeExpired(), refreshTokens.purgeExpired()]).catch((err) =>
-        logger.warn({ err }, 'purging expired sessions failed'),
-      );
-    const timer = setInterval(purge, PURGE_INTERVAL_MS).unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
+  app.addHook('onClose', async () => {
+    purge.stop();
+    deletion.sweeper.stop();
+  });
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
-  await jwksRoutes(app, keys);
-  await authRoutes(app, { accounts, sessions, users, live });
-  return app;
+  await app.register(jwksRoutes, { keys });
+  await app.register(authRoutes, { accounts, sessions, live });
+  // Handles for tests: the purge job (started only where the server has no TTL indexes) and
+  // the account-deletion sweeper.
+  const handles = { purge, deletion };
+  app.decorate('auth', handles);
+  return app as typeof app & { auth: typeof handles };
 }

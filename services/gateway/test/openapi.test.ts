@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { allOperations } from '@journal/shared';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,7 +95,7 @@ type Doc = ReturnType<typeof buildOpenApiDocument>;
 type OperationObject = {
   operationId: string;
   parameters: { name: string; in: string }[];
-  requestBody?: { content: Record<string, unknown> };
+  requestBody?: { required?: boolean; content: Record<string, { schema?: unknown }> };
   responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
   security: unknown[];
 };
@@ -188,6 +189,28 @@ describe('the OpenAPI document the gateway serves at /openapi.json', () => {
     expect(operation(doc, 'get', '/ready')).toBeDefined();
   });
 
+  it('covers the account lifecycle calls (password change, session revocation, deletion)', () => {
+    const password = operation(doc, 'post', '/auth/password');
+    expect(Object.keys(password.responses).sort()).toEqual(['204', '400', '401', '429']);
+    expect(password.requestBody?.required).toBe(true);
+    expect(doc.components.schemas.ChangePasswordRequest).toMatchObject({
+      required: ['currentPassword', 'newPassword'],
+      additionalProperties: false,
+    });
+    const revoke = operation(doc, 'delete', '/auth/sessions/{id}');
+    expect(Object.keys(revoke.responses).sort()).toEqual(['204', '400', '401', '404']);
+    expect(revoke.security).toEqual([{ bearerAuth: [] }]);
+    const deletion = operation(doc, 'delete', '/auth/account');
+    expect(Object.keys(deletion.responses).sort()).toEqual(['202', '400', '401', '429']);
+    expect(deletion.requestBody?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/DeleteAccountRequest',
+    });
+    expect(deletion.responses['202']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/AccountDeletion',
+    });
+    expect(doc.components.schemas.AccountDeletion).toMatchObject({ required: ['deletedAt'] });
+  });
+
   it('resolves every $ref and compiles every schema as JSON Schema 2020-12', () => {
     const text = JSON.stringify(doc);
     for (const [, name] of text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
@@ -218,6 +241,26 @@ function operationIds(doc: Doc): string[] {
     Object.values(item as Record<string, OperationObject>).map((op) => op.operationId),
   );
 }
+
+describe('docs/api.md, the contract this repository implements', () => {
+  it('lists in its tables exactly the calls of the served document', async () => {
+    const text = await readFile(new URL('../../../docs/api.md', import.meta.url), 'utf8');
+    // Table rows whose first cell is a call: | `METHOD /path` | …
+    const documented = [
+      ...text.matchAll(/^\|\s*`(GET|HEAD|POST|PUT|DELETE|PATCH) (\/[^`\s]*)`\s*\|/gm),
+    ]
+      .map(([, method, path]) => `${method} ${(path as string).split('?')[0]}`)
+      .sort();
+    expect(documented.length).toBeGreaterThan(10);
+    expect(new Set(documented).size, 'a call is listed twice').toBe(documented.length);
+    const served = Object.entries(doc.paths)
+      .flatMap(([path, item]) =>
+        Object.keys(item as object).map((method) => `${method.toUpperCase()} ${path}`),
+      )
+      .sort();
+    expect(documented).toEqual(served);
+  });
+});
 
 describe('auth calls in the served document', () => {
   it('take credentials as the Credentials schema: username pattern, bounded password, no extra fields', () => {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Attachment, Logger } from '@journal/shared';
 import { ProblemError } from '@journal/shared';
 import { ObjectId } from 'mongodb';
@@ -31,7 +32,11 @@ export interface AttachmentsServiceDeps {
   metrics: AttachmentsMetrics;
   logger: Logger;
   maxBytes: number;
+  /** True while the owner's account is being deleted (see docs/account-deletion.md). */
+  isDeleted?: (owner: string) => Promise<boolean>;
 }
+
+const accountDeleted = () => new ProblemError('unauthorized', 'the account has been deleted');
 
 /** The attachment use cases; HTTP stays in routes/. */
 export function createAttachmentsService(deps: AttachmentsServiceDeps) {
@@ -60,6 +65,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
      * process die before the content is referenced or removed.
      */
     async put(input: PutInput): Promise<{ created: boolean; attachment: Attachment }> {
+      if (await deps.isDeleted?.(input.owner)) throw accountDeleted();
       const fileId = new ObjectId();
       await pending.add(fileId, input.owner, input.id);
       const outcome = { settled: true };
@@ -81,6 +87,12 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
 
     find(owner: string, id: string): Promise<AttachmentDoc | null> {
       return repository.find(owner, id);
+    },
+
+    /** The bytes `start`..`end` (inclusive) of an attachment `find` returned, streamed. */
+    read(doc: AttachmentDoc, range: { start: number; end: number }): Readable {
+      metrics.bytesServed.inc(range.end - range.start + 1);
+      return store.read(doc.fileId, { ...range, size: doc.size });
     },
 
     /**
@@ -144,6 +156,13 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         createdAt: new Date(),
       };
       if (await repository.insert(doc)) {
+        // Written, then checked: an account deletion recorded before this check is seen here,
+        // one recorded after it finds this attachment in its sweep. Nothing is left either way.
+        if (await deps.isDeleted?.(input.owner)) {
+          await repository.remove(input.owner, input.id, content.fileId);
+          await store.remove(content.fileId);
+          throw accountDeleted();
+        }
         metrics.uploads.inc({ result: 'created' });
         metrics.bytesStored.inc(content.size);
         return { created: true, attachment: toAttachment(doc) };
