@@ -9,7 +9,9 @@ import {
   type Redis,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
+import { Registry } from 'prom-client';
 import type { Config } from './config.js';
+import { createAuthMetrics } from './metrics.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
 import { authRoutes } from './routes/auth.js';
@@ -58,6 +60,9 @@ export async function buildApp(deps: AppDeps) {
   });
   const live = createLiveSessions(redis, config.JWT_ACCESS_TTL_SECONDS);
   const hasher = createPasswordHasher(config.PASSWORD_SCRYPT_LOG_N);
+  // Domain metrics live in the registry the shared metrics plugin serves (created below).
+  const metricsRegistry = new Registry();
+  const metrics = createAuthMetrics(metricsRegistry);
   await hasher.warmUp();
   const sessions = createSessionService({
     users,
@@ -67,6 +72,7 @@ export async function buildApp(deps: AppDeps) {
     accessTokens,
     refreshTtlSeconds: config.JWT_REFRESH_TTL_SECONDS,
     logger,
+    onReuse: () => metrics.refreshTokenReuse.inc(),
   });
   const accounts = createAccountService({
     users,
@@ -100,6 +106,7 @@ export async function buildApp(deps: AppDeps) {
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
+    metricsRegistry,
     checks: {
       mongodb: () => pingMongo(db),
       redis: () => pingRedis(redis),
@@ -117,6 +124,6 @@ export async function buildApp(deps: AppDeps) {
   }
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await jwksRoutes(app, keys);
-  await authRoutes(app, { accounts, sessions, users, live });
+  await authRoutes(app, { accounts, sessions, users, live, metrics });
   return app;
 }

@@ -1,5 +1,6 @@
 import { authOperations, caller, ProblemError, type ServiceApp } from '@journal/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type AuthMetrics, counted } from '../metrics.js';
 import type { LiveSessions } from '../sessions/live.js';
 import { type SessionService, toUserReply } from '../sessions/service.js';
 import type { UsersRepository } from '../users/repository.js';
@@ -10,6 +11,7 @@ export interface AuthRoutesDeps {
   sessions: SessionService;
   users: UsersRepository;
   live: LiveSessions;
+  metrics: AuthMetrics;
 }
 
 const ops = authOperations;
@@ -37,7 +39,9 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
     url: ops.register.path,
     schema: ops.register.schema,
     handler: async (request, reply) => {
-      const session = await deps.accounts.register(request.body, request.ip);
+      const session = await counted(deps.metrics.registrations, () =>
+        deps.accounts.register(request.body, request.ip),
+      );
       request.userId = session.user.id;
       request.log.info({ userId: session.user.id }, 'user registered');
       return reply.code(201).send(session);
@@ -49,7 +53,9 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
     url: ops.login.path,
     schema: ops.login.schema,
     handler: async (request) => {
-      const session = await deps.accounts.login(request.body, request.ip);
+      const session = await counted(deps.metrics.logins, () =>
+        deps.accounts.login(request.body, request.ip),
+      );
       request.userId = session.user.id;
       return session;
     },
@@ -60,7 +66,9 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
     url: ops.refresh.path,
     schema: ops.refresh.schema,
     handler: async (request) => {
-      const session = await deps.sessions.refresh(request.body.refreshToken);
+      const session = await counted(deps.metrics.refreshes, () =>
+        deps.sessions.refresh(request.body.refreshToken),
+      );
       request.userId = session.user.id;
       return session;
     },
@@ -113,8 +121,10 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
         if (request.body?.allDevices) {
           const ended = await deps.sessions.endAll(userId, 'logout_all');
           request.log.info({ sessions: ended }, 'logged out on all devices');
+          deps.metrics.logouts.inc({ scope: 'all_devices' });
         } else {
           await deps.sessions.end(sessionId, userId, 'logout');
+          deps.metrics.logouts.inc({ scope: 'session' });
         }
         return reply.code(204).send(null);
       },
