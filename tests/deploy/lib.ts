@@ -92,6 +92,8 @@ export interface RenderOptions {
   kubeVersion?: string;
   release?: string;
   namespace?: string;
+  /** Extra API versions the render's cluster claims (`helm template --api-versions`). */
+  apiVersions?: string[];
 }
 
 /** `helm template` of the chart; values given as an object are written to a temporary file. */
@@ -111,6 +113,7 @@ export async function renderChart(options: RenderOptions = {}): Promise<{
   for (const file of options.valuesFiles ?? []) args.push('-f', file);
   if (options.values) args.push('-f', await writeValues(options.values));
   for (const s of options.set ?? []) args.push('--set', s);
+  for (const v of options.apiVersions ?? []) args.push('--api-versions', v);
   const { stdout } = await helm(args);
   return { text: stdout, objects: parseManifests(stdout) };
 }

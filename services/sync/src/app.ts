@@ -15,6 +15,7 @@ import { createSyncMetrics } from './entries/metrics.js';
 import { createEntriesRepository } from './entries/repository.js';
 import { createEntriesService, type PushHooks } from './entries/service.js';
 import { createPurger } from './purge/purger.js';
+import { createSyncTrafficMetrics } from './routes/metrics.js';
 import { syncRoutes } from './routes/sync.js';
 
 export const SERVICE = 'sync';
@@ -79,6 +80,7 @@ export async function buildApp(deps: AppDeps) {
   await syncRoutes(app, {
     service,
     idempotency: createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS),
+    traffic: createSyncTrafficMetrics(app.metrics, () => notifier.waiting()),
   });
   return Object.assign(app, { sync: { notifier, purger, repository } });
 }

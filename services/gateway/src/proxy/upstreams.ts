@@ -1,7 +1,7 @@
 import proxy from '@fastify/http-proxy';
 import { allOperations, type Operation, ProblemError, sendProblem } from '@journal/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
 
 /** Headers a client could use to claim an identity; never passed upstream as sent. */
@@ -17,6 +17,9 @@ export interface Upstream {
   /** Most connections to the upstream at once (a request beyond them queues). */
   connections: number;
 }
+
+/** The path of the long-poll, proxied with a pool of its own. */
+const LONG_POLL_PREFIX = '/sync/changes';
 
 /** The longest `wait` of GET /sync/changes (API.md), plus headroom for a busy upstream. */
 export const LONG_POLL_EXTRA_MS = 35_000;
@@ -35,7 +38,7 @@ export function upstreams(config: Config): Upstream[] {
     { name: 'sync', prefix: '/sync', url: config.SYNC_URL, headersTimeoutMs: base, connections },
     {
       name: 'sync',
-      prefix: '/sync/changes',
+      prefix: LONG_POLL_PREFIX,
       url: config.SYNC_URL,
       headersTimeoutMs: base + LONG_POLL_EXTRA_MS,
       // Every waiting pull holds a connection: a small pool would queue pulls behind it.
@@ -136,10 +139,29 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
     registers: [registry],
   });
 
+  // Long-polls held against UPSTREAM_LONG_POLL_CONNECTIONS (the "near the limit" alert).
+  const longPolls = new Gauge({
+    name: 'gateway_long_polls_in_flight',
+    help: 'GET /sync/changes calls this gateway holds open (each holds one upstream connection)',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'gateway_long_poll_connections_limit',
+    help: 'UPSTREAM_LONG_POLL_CONNECTIONS: connections to sync for long-polls; pulls beyond it queue',
+    registers: [registry],
+  }).set(config.UPSTREAM_LONG_POLL_CONNECTIONS);
+
   const routeOf = routeLabeller(allOperations);
   for (const upstream of upstreams(config)) {
     const fallback = `${upstream.prefix}/*`;
     await app.register(async (scope) => {
+      if (upstream.prefix === LONG_POLL_PREFIX) {
+        scope.addHook('onRequest', async (_request, reply) => {
+          longPolls.inc();
+          // 'close' comes once however the call ends: answered, failed or the client gone.
+          reply.raw.once('close', () => longPolls.dec());
+        });
+      }
       scope.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
         latency.observe(
           {

@@ -1,10 +1,12 @@
 import { caller, syncOperations as ops, type ServiceApp, SYNC_LIMITS } from '@journal/shared';
 import type { Idempotency } from '../entries/idempotency.js';
 import type { EntriesService } from '../entries/service.js';
+import type { SyncTrafficMetrics } from './metrics.js';
 
 export interface SyncRoutesDeps {
   service: EntriesService;
   idempotency: Idempotency;
+  traffic: SyncTrafficMetrics;
 }
 
 /** HTTP only: schemas from shared/src/api/sync.ts, the caller from the verified token. */
@@ -17,7 +19,9 @@ export async function syncRoutes(app: ServiceApp, deps: SyncRoutesDeps) {
       // A client that hangs up ends its long-poll at once.
       const gone = new AbortController();
       reply.raw.once('close', () => gone.abort());
-      return deps.service.changes(userId, request.query, gone.signal);
+      const page = await deps.service.changes(userId, request.query, gone.signal);
+      deps.traffic.pullChanges.observe(page.changes.length);
+      return page;
     },
   );
 
@@ -30,6 +34,7 @@ export async function syncRoutes(app: ServiceApp, deps: SyncRoutesDeps) {
     },
     async (request) => {
       const { userId } = caller(request);
+      deps.traffic.pushChanges.observe(request.body.changes.length);
       const key = request.headers['idempotency-key'];
       if (key === undefined) return deps.service.push(userId, request.body);
       const start = await deps.idempotency.start(userId, key);
