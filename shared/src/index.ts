@@ -13,3 +13,4 @@ export * from './redis.js';
 export * from './service.js';
 export * from './sessions.js';
 export * from './tokens.js';
+export * from './tracing.js';

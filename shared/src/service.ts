@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { connectMongo } from './mongo.js';
 import { connectRedis, type Redis } from './redis.js';
+import { stopTracing } from './tracing.js';
 
 /** The `version` of the package.json one folder above `moduleUrl` (src/ or dist/). */
 export function packageVersion(moduleUrl: string): string {
@@ -64,6 +65,7 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
       await running.app.close();
       await running.close?.();
     }
+    await stopTracing().catch((err: unknown) => logger.warn({ err }, 'flushing traces failed'));
     logger.info('stopped');
   });
 

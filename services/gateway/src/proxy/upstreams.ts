@@ -1,5 +1,11 @@
 import proxy from '@fastify/http-proxy';
-import { allOperations, type Operation, ProblemError, sendProblem } from '@journal/shared';
+import {
+  allOperations,
+  type Operation,
+  ProblemError,
+  sendProblem,
+  tracingConfigured,
+} from '@journal/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
@@ -61,13 +67,22 @@ export function upstreams(config: Config): Upstream[] {
   ];
 }
 
-/** The request headers an upstream gets: the client's, less identity claims, plus ours. */
+/** W3C trace context: the undici instrumentation sends the gateway's own when tracing is on. */
+const TRACE_CONTEXT_HEADER = /^(traceparent|tracestate)$/i;
+
+/**
+ * The request headers an upstream gets: the client's, less identity claims, plus ours. With
+ * `ownTraceContext` (tracing on) the client's traceparent/tracestate are left out too: the
+ * gateway's proxy span sends its own, and a second traceparent would split the trace.
+ */
 export function upstreamHeaders(
   request: Pick<FastifyRequest, 'id' | 'ip' | 'protocol' | 'auth'>,
   headers: Record<string, unknown>,
+  ownTraceContext = false,
 ) {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(headers)) {
+    if (ownTraceContext && TRACE_CONTEXT_HEADER.test(name)) continue;
     if (!IDENTITY_HEADER.test(name) && name !== 'x-forwarded-for' && name !== 'x-request-id')
       out[name] = value;
   }
@@ -151,6 +166,7 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
     registers: [registry],
   }).set(config.UPSTREAM_LONG_POLL_CONNECTIONS);
 
+  const tracing = tracingConfigured();
   const routeOf = routeLabeller(allOperations);
   for (const upstream of upstreams(config)) {
     const fallback = `${upstream.prefix}/*`;
@@ -193,6 +209,7 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
             upstreamHeaders(
               request as unknown as FastifyRequest,
               headers as Record<string, unknown>,
+              tracing,
             ) as typeof headers,
           // reply-from would retry a GET answered 503 up to 10 times (honouring Retry-After):
           // an upstream's 503 (storage_not_configured, its Redis down) goes to the client as is.
