@@ -3,12 +3,9 @@ import {
   authenticatePlugin,
   cachedTokenVerifier,
   createServiceApp,
-  type Logger,
-  pingMongo,
-  pingRedis,
-  type Redis,
+  type StorageServiceDeps,
+  storageChecks,
 } from '@journal/shared';
-import type { Db } from 'mongodb';
 import { Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { createAuthMetrics } from './metrics.js';
@@ -29,14 +26,7 @@ export const SERVICE = 'auth';
 
 const PURGE_INTERVAL_MS = 3_600_000;
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  /** A client whose `keyPrefix` is REDIS_KEY_PREFIX. */
-  redis: Redis;
-  version?: string;
-}
+export type AppDeps = StorageServiceDeps<Config>;
 
 /** Builds the auth service's fastify app; never listens (main.ts does). */
 export async function buildApp(deps: AppDeps) {
@@ -107,10 +97,7 @@ export async function buildApp(deps: AppDeps) {
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
     metricsRegistry,
-    checks: {
-      mongodb: () => pingMongo(db),
-      redis: () => pingRedis(redis),
-    },
+    checks: storageChecks(db, redis),
   });
   if (!sessionsTtl || !tokensTtl) {
     // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.
