@@ -136,6 +136,35 @@ describe('PromQL reading of the rules and the dashboard', () => {
     expect(matchesEmpty({ label: 'route', op: '!~', value: '/health' })).toBe(true);
   });
 
+  it('the dashboard is well-formed: unique panel ids, every query on the data-source variable', () => {
+    const dashboard = readDashboard() as unknown as {
+      uid: string;
+      panels: {
+        id: number;
+        type: string;
+        datasource?: { uid: string };
+        gridPos: { w: number; h: number; x: number; y: number };
+        targets?: { refId: string; expr: string; datasource: { uid: string } }[];
+      }[];
+      templating: { list: { name: string; type: string }[] };
+    };
+    // Grafana's variable syntax, not a template literal.
+    const DATASOURCE = ['$', '{datasource}'].join('');
+    expect(dashboard.uid).toBe('journal-overview');
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(dashboard.templating.list.find((v) => v.name === 'datasource')?.type).toBe('datasource');
+    for (const panel of dashboard.panels) {
+      expect(panel.gridPos.x + panel.gridPos.w, `panel ${panel.id}`).toBeLessThanOrEqual(24);
+      if (panel.type === 'row') continue;
+      expect(panel.datasource?.uid, `panel ${panel.id}`).toBe(DATASOURCE);
+      expect(panel.targets?.length, `panel ${panel.id}`).toBeGreaterThan(0);
+      const refIds = (panel.targets ?? []).map((t) => t.refId);
+      expect(new Set(refIds).size, `panel ${panel.id}`).toBe(refIds.length);
+      for (const t of panel.targets ?? []) expect(t.datasource.uid).toBe(DATASOURCE);
+    }
+  });
+
   it('reads every dashboard query, the service variable included', () => {
     const exprs = dashboardExpressions(readDashboard());
     expect(exprs.length).toBeGreaterThan(30);
