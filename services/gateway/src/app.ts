@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import { createOperationMatcher } from './operations.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
+import { createIdlePulls } from './proxy/idle-pull.js';
 import { registerUpstreams, upstreams } from './proxy/upstreams.js';
 import { securityHeaders, securityHeadersHook } from './security-headers.js';
 
@@ -108,10 +109,15 @@ export async function buildApp(deps: AppDeps) {
   const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
   const verify = tokenVerifierFromConfig(config);
   const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
+  const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
   await app.register(async (api) => {
     api.addHook('onRequest', createBodyLimitCheck(calls));
-    api.addHook('onRequest', guard.start);
+    api.addHook('onRequest', async (request) => {
+      await guard.start(request);
+      if (request.auth) idlePulls.start(request, request.auth.userId);
+    });
     api.addHook('preHandler', guard.finish);
+    api.addHook('preHandler', idlePulls.answer);
     await api.register(rateLimit, {
       // Route-level onRequest: after guard.start, so its counter and the session lookup go to
       // Redis together; guard.finish then waits for the lookup before anything is proxied.

@@ -1,14 +1,13 @@
-import type { Logger, Redis } from '@journal/shared';
+import {
+  type Logger,
+  parseSyncHead,
+  type Redis,
+  type SyncHead,
+  syncHeadKey,
+} from '@journal/shared';
 
-/**
- * A user's head: the highest revision known to be visible, and when that was observed (epoch
- * ms, taken before the query or insert that proved it). A hint, never the truth: see
- * docs/sync.md ("The head in Redis").
- */
-export interface Head {
-  revision: number;
-  observedAt: number;
-}
+/** A user's head: the highest revision known to be visible, and when that was observed. */
+export type Head = SyncHead;
 
 export interface HeadsOptions {
   /** The shared client (key prefix set, no offline queue). */
@@ -48,18 +47,7 @@ interface RaiseCommand {
   syncRaiseHead(key: string, revision: string, observedAt: string, ttlMs: string): Promise<number>;
 }
 
-export function headKey(userId: string): string {
-  return `sync:head:${userId}`;
-}
-
-function parse(value: string | null): Head | null {
-  if (value === null) return null;
-  const sep = value.indexOf(':');
-  const revision = Number(value.slice(0, sep));
-  const observedAt = Number(value.slice(sep + 1));
-  if (sep < 1 || !Number.isSafeInteger(revision) || !Number.isFinite(observedAt)) return null;
-  return { revision, observedAt };
-}
+export const headKey = syncHeadKey;
 
 /**
  * Per-user head revisions in Redis (`<prefix>sync:head:<userId>`), so that idle pulls and
@@ -89,7 +77,7 @@ export function createHeads(options: HeadsOptions) {
     async get(userId: string): Promise<Head | null> {
       if (ttlMs <= 0) return null;
       try {
-        const head = parse(await redis.get(headKey(userId)));
+        const head = parseSyncHead(await redis.get(headKey(userId)));
         lastError = '';
         return head;
       } catch (err) {

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   type ChangesReply,
   type Entry,
+  emptyPullReply,
   type Logger,
   ProblemError,
   type PushReply,
@@ -310,7 +311,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       let head = await heads.get(userId);
       metrics.headReads.inc({ outcome: head ? 'hit' : 'miss' });
       head ??= await headFromStore(userId, observedAt);
-      if (since >= head.revision) return { changes: [], revision: since, hasMore: false };
+      if (since >= head.revision) return emptyPullReply(since);
     }
     const observedAt = Date.now();
     const docs = await repository.page(userId, since, limit);
