@@ -225,6 +225,18 @@ describe('chart: PrometheusRule and dashboard ConfigMap', () => {
     }
   });
 
+  it('the rendered, scoped rules are valid rules for promtool', async () => {
+    const { objects } = await render(['prometheusRule.runbookBaseUrl=https://example.com/ops']);
+    const [rule] = ofKind(objects, 'PrometheusRule');
+    const dir = await mkdtemp(join(tmpdir(), 'journal-rendered-rules-'));
+    const file = join(dir, 'rules.yaml');
+    // JSON is YAML.
+    await writeFile(file, JSON.stringify({ groups: (rule as K8sObject).spec.groups }));
+    const result = await run(['check', 'rules', file]);
+    expect(result.output).toMatch(/SUCCESS: \d+ rules found/);
+    expect(result.code).toBe(0);
+  });
+
   it('leaves the PrometheusRule out without the CRD, or when disabled', async () => {
     expect(ofKind((await render([], false)).objects, 'PrometheusRule')).toEqual([]);
     expect(
