@@ -37,11 +37,11 @@ async function readyStatus() {
   return { status: res.statusCode, body: res.json() };
 }
 
-/** The journal_dependency_up samples of GET /metrics, by dependency. */
+/** The journal_dependency_up samples the metrics listener would serve, by dependency. */
 async function dependencyUp() {
-  const res = await app.inject({ method: 'GET', url: '/metrics' });
+  const text = await app.metrics.metrics();
   return Object.fromEntries(
-    [...res.body.matchAll(/^journal_dependency_up\{dependency="(\w+)"[^}]*\} (\d)$/gm)].map((m) => [
+    [...text.matchAll(/^journal_dependency_up\{dependency="(\w+)"[^}]*\} (\d)$/gm)].map((m) => [
       m[1],
       Number(m[2]),
     ]),

@@ -31,14 +31,9 @@ import {
  * labels it matches and groups by.
  */
 
-/**
- * Where Prometheus scrapes a service's metrics: `/metrics` on its own port until METRICS_PORT
- * exists, then on that port. The one place to switch.
- */
-function metricsUrl(serviceBaseUrl: string, metricsPort?: number): URL {
-  const url = new URL('/metrics', serviceBaseUrl);
-  if (metricsPort !== undefined) url.port = String(metricsPort);
-  return url;
+/** Where Prometheus scrapes a service's metrics: `/metrics` on its metrics listener (METRICS_PORT). */
+function metricsUrl(service: ServiceName): URL {
+  return new URL('/metrics', stack.metricsUrls[service]);
 }
 
 /** Labels a scraper adds to every target (Kubernetes service discovery): never on the metric itself. */
@@ -94,7 +89,7 @@ beforeAll(async () => {
     global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
     rule_files: [ALERTS_FILE],
     scrape_configs: services.map((service) => {
-      const url = metricsUrl(stack.urls[service]);
+      const url = metricsUrl(service);
       return {
         job_name: `journal-${service}`,
         metrics_path: url.pathname,
@@ -236,7 +231,7 @@ describe('metrics the alerts and the dashboard read exist, with their labels', (
     );
     const gauge = async (name: string) => {
       const res = await fetch(
-        metricsUrl(name === 'gateway_long_polls_in_flight' ? stack.urls.gateway : stack.urls.sync),
+        metricsUrl(name === 'gateway_long_polls_in_flight' ? 'gateway' : 'sync'),
       );
       const line = (await res.text())
         .split('\n')

@@ -204,8 +204,10 @@ describe('OpenTelemetry tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
 
   it('a request without trace context starts a trace of its own; probes and scrapes make none', async () => {
     const before = receiver.spans.length;
-    for (const url of [stack.urls.sync, stack.gateway])
-      for (const path of ['/health', '/ready', '/metrics']) await fetch(`${url}${path}`);
+    for (const service of ['sync', 'gateway'] as const) {
+      for (const path of ['/health', '/ready']) await fetch(`${stack.urls[service]}${path}`);
+      expect((await fetch(`${stack.metricsUrls[service]}/metrics`)).status).toBe(200);
+    }
     const me = await client(stack.gateway).get('/auth/me', bob.accessToken);
     expect(me.status).toBe(200);
     const deadline = Date.now() + 10_000;
