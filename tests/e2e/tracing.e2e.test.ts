@@ -6,10 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startProcess, waitForPort } from '../../scripts/lib/proc.js';
-import { serviceEnv } from '../../scripts/lib/stack.js';
+import { metricsPort, SERVICES, type StackOptions, serviceEnv } from '../../scripts/lib/stack.js';
 import { ROOT } from '../../scripts/lib/tools.js';
 import { type Account, client, registerUser } from '../../test-support/client.js';
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
+
+/** The stack's metrics ports, service by service. */
+function metricsPorts(options: StackOptions) {
+  return Object.fromEntries(SERVICES.map((s) => [s, metricsPort(s, options)])) as Record<
+    (typeof SERVICES)[number],
+    number
+  >;
+}
 
 /** One span as the OTLP/HTTP JSON exporter sends it, with its resource's service name. */
 interface Span {
@@ -265,6 +273,8 @@ describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
           ...stack.options,
           env: { ...env, ...extraEnv },
           ports: { ...stack.options.ports, gateway: port },
+          // Its own metrics listener too: the stack's gateway holds the other one.
+          metricsPorts: { ...metricsPorts(stack.options), gateway: await freePort() },
         }),
         cwd: ROOT,
         output: 'pipe',
