@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +9,8 @@ import {
   startProcess,
   waitForPort,
 } from '../../scripts/lib/proc.js';
-import { SERVICES, type ServiceName } from '../../scripts/lib/stack.js';
-import { ensurePrometheus, ROOT } from '../../scripts/lib/tools.js';
+import type { ServiceName } from '../../scripts/lib/stack.js';
+import { ensurePrometheus } from '../../scripts/lib/tools.js';
 import { type Account, client, registerUser } from '../../test-support/client.js';
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
 import {
@@ -43,27 +42,6 @@ const TARGET_LABELS = new Set(['namespace', 'pod', 'container', 'endpoint', 'job
  * their value need not match anything yet.
  */
 const FAILURE_MATCHERS = [{ label: 'status_code', value: '5..' }];
-/**
- * Metrics an alert reads that another piece of work adds (issue 17's account-deletion gauge).
- * While no source file defines one, it must be absent from every scrape too, and the alert
- * waits for it (docs/operations.md says so); once a source file names it, it is checked like
- * every other metric.
- */
-const PENDING_METRICS = ['journal_account_deletion_oldest_pending_seconds'];
-
-/** Whether a TypeScript source of a service or shared/ names `metric` as a string literal. */
-function definedInCode(metric: string): boolean {
-  const roots = [
-    join(ROOT, 'shared', 'src'),
-    ...SERVICES.map((s) => join(ROOT, 'services', s, 'src')),
-  ];
-  const files = roots.flatMap((root) =>
-    readdirSync(root, { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts'))
-      .map((f) => join(root, f)),
-  );
-  return files.some((f) => readFileSync(f, 'utf8').includes(`'${metric}'`));
-}
 
 const QINIU = {
   QINIU_ACCESS_KEY: 'drift-access-key',
@@ -268,15 +246,9 @@ describe('metrics the alerts and the dashboard read exist, with their labels', (
       })),
     ];
     const problems: string[] = [];
-    const pending = new Set(PENDING_METRICS.filter((m) => !definedInCode(m)));
-    const pendingSeen = new Set<string>();
     for (const { source, use } of uses) {
       for (const selector of use.selectors) {
         if (recorded.has(selector.metric)) continue;
-        if (pending.has(selector.metric)) {
-          pendingSeen.add(selector.metric);
-          continue;
-        }
         const where = `${source}: ${selector.metric}`;
         const found = await series(selector.metric);
         if (found.length === 0) {
@@ -302,11 +274,6 @@ describe('metrics the alerts and the dashboard read exist, with their labels', (
       }
     }
     expect(problems).toEqual([]);
-    // A pending metric is used by a rule, and no process exports it yet.
-    for (const metric of pending) {
-      expect(pendingSeen.has(metric), `${metric} is used`).toBe(true);
-      expect(await series(metric), `${metric} is exported but defined nowhere`).toEqual([]);
-    }
   });
 
   it('the recording rules compute, and every rule loads healthy', async () => {

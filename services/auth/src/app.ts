@@ -2,11 +2,13 @@ import {
   AUTH_LIMITS,
   authenticatePlugin,
   cachedTokenVerifier,
+  createAccountDeletions,
   createStorageServiceApp,
   periodicJob,
   type StorageServiceDeps,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
+import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
 import { createAuthMetrics } from './metrics.js';
 import { createPasswordHasher } from './passwords/hasher.js';
@@ -40,10 +42,12 @@ export async function buildApp(deps: AppDeps) {
   const users = createUsersRepository(db);
   const sessionsRepo = createSessionsRepository(db, config.JWT_REFRESH_TTL_SECONDS * 1000);
   const refreshTokens = createRefreshTokensRepository(db);
+  const deletions = createAccountDeletions(db);
   const [, sessionsTtl, tokensTtl] = await Promise.all([
     users.ensureIndexes(),
     sessionsRepo.ensureIndexes(),
     refreshTokens.ensureIndexes(),
+    deletions.ensureIndexes(),
   ]);
 
   // Domain: keys, tokens, live sessions, password hashing, the session and account services.
@@ -56,10 +60,10 @@ export async function buildApp(deps: AppDeps) {
   });
   const live = createLiveSessions(redis, config.JWT_ACCESS_TTL_SECONDS);
   const hasher = createPasswordHasher(config.PASSWORD_SCRYPT_LOG_N);
+  await hasher.warmUp();
   // Domain metrics live in the registry the shared metrics plugin serves (created below).
   const metricsRegistry = new Registry();
   const metrics = createAuthMetrics(metricsRegistry);
-  await hasher.warmUp();
   const sessions = createSessionService({
     users,
     sessions: sessionsRepo,
@@ -70,11 +74,27 @@ export async function buildApp(deps: AppDeps) {
     logger,
     onReuse: () => metrics.refreshTokenReuse.inc(),
   });
+  // Account deletion: records every service sweeps (docs/account-deletion.md), auth's part too.
+  const deletion = createAuthDeletion({
+    db,
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    users,
+    sessions: sessionsRepo,
+    refreshTokens,
+    live,
+    logger,
+    registry: metricsRegistry,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  deletion.sweeper.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
   const accounts = createAccountService({
     users,
     hasher,
     sessions,
     limiter: createRateLimiter(redis),
+    deletions,
+    onDeletionRequested: (userId) => deletion.requested(userId),
     limits: {
       loginPerUsername: {
         name: 'login-username',
@@ -112,12 +132,16 @@ export async function buildApp(deps: AppDeps) {
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
     metricsRegistry,
   });
-  app.addHook('onClose', async () => purge.stop());
+  app.addHook('onClose', async () => {
+    purge.stop();
+    deletion.sweeper.stop();
+  });
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await app.register(jwksRoutes, { keys });
   await app.register(authRoutes, { accounts, sessions, live, metrics });
-  // Handles for tests: the purge job (started only where the server has no TTL indexes).
-  const handles = { purge };
+  // Handles for tests: the purge job (started only where the server has no TTL indexes) and
+  // the account-deletion sweeper.
+  const handles = { purge, deletion };
   app.decorate('auth', handles);
   return app as typeof app & { auth: typeof handles };
 }
