@@ -295,7 +295,11 @@ describe('metrics the alerts and the dashboard read exist, with their labels', (
       () => query('service:http_request_slow:ratio_rate5m{service="auth"}'),
       (r) => r.length === 1,
     );
-    expect(Number(slow[0]?.value[1])).toBeGreaterThanOrEqual(0);
+    // A ratio, or NaN while auth's per-route series are too new for rate() to see an increase.
+    const slowRatio = Number(slow[0]?.value[1]);
+    expect(Number.isNaN(slowRatio) || (slowRatio >= 0 && slowRatio <= 1), String(slowRatio)).toBe(
+      true,
+    );
     // Every dependency the readiness checks cover answers.
     const deps = await query('journal_dependency_up');
     expect(deps.filter((d) => d.value[1] !== '1')).toEqual([]);
