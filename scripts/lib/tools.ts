@@ -195,6 +195,36 @@ export async function ensureKubernetesValidate(): Promise<string> {
   });
 }
 
+/**
+ * Prometheus and promtool on PATH, installing Debian's package `prometheus` (which ships both)
+ * when either is missing. Used by the alert-rule tests and the metrics drift test.
+ */
+export async function ensurePrometheus(): Promise<{ prometheus: string; promtool: string }> {
+  const find = async () => {
+    const prometheus = await onPath('prometheus');
+    const promtool = await onPath('promtool');
+    return prometheus && promtool ? { prometheus, promtool } : undefined;
+  };
+  const found = await find();
+  if (found) return found;
+  return withLock('apt', async () => {
+    const again = await find();
+    if (again) return again;
+    log('prometheus/promtool not found: installing the Debian package prometheus');
+    await execFileAsync(
+      'sh',
+      [
+        '-c',
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus',
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const installed = await find();
+    if (!installed) throw new Error('prometheus/promtool still missing after apt-get install');
+    return installed;
+  });
+}
+
 /** nginx on PATH (or Debian's /usr/sbin/nginx), installing the Debian package when missing. */
 export async function ensureNginx(): Promise<string> {
   const find = async () =>
