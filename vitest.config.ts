@@ -8,7 +8,12 @@ export default defineConfig({
   test: {
     // Resolves MongoDB and Redis once per run (env URLs, containers, or local processes).
     globalSetup: ['./test-support/global-setup.ts'],
-    include: ['shared/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'tests/**/*.test.ts'],
+    include: [
+      'shared/test/**/*.test.ts',
+      'services/*/test/**/*.test.ts',
+      'tests/**/*.test.ts',
+      'clients/web/test/**/*.test.ts',
+    ],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 180_000,
