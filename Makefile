@@ -8,7 +8,7 @@ NPM ?= npm
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-node_modules/.package-lock.json: package.json package-lock.json shared/package.json $(wildcard services/*/package.json)
+node_modules/.package-lock.json: package.json package-lock.json shared/package.json $(wildcard services/*/package.json) clients/js/package.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 

@@ -2,9 +2,17 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const shared = fileURLToPath(new URL('./shared/src/index.ts', import.meta.url));
+const client = fileURLToPath(new URL('./clients/js/src/index.ts', import.meta.url));
+const clientSqlite = fileURLToPath(new URL('./clients/js/src/sqlite.ts', import.meta.url));
 
 export default defineConfig({
-  resolve: { alias: { '@journal/shared': shared } },
+  resolve: {
+    alias: [
+      { find: '@journal/shared', replacement: shared },
+      { find: /^@journal\/client\/sqlite$/, replacement: clientSqlite },
+      { find: /^@journal\/client$/, replacement: client },
+    ],
+  },
   test: {
     // Resolves MongoDB and Redis once per run (env URLs, containers, or local processes).
     globalSetup: ['./test-support/global-setup.ts'],
@@ -12,6 +20,7 @@ export default defineConfig({
       'shared/test/**/*.test.ts',
       'services/*/test/**/*.test.ts',
       'tests/**/*.test.ts',
+      'clients/js/test/**/*.test.ts',
       'clients/web/test/**/*.test.ts',
     ],
     pool: 'forks',

@@ -47,7 +47,7 @@ export function explain(err: unknown, context: 'signin' | 'password' | 'general'
 export function fieldErrors(err: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!(err instanceof JournalError) || err.code !== 'validation_failed') return out;
-  for (const e of err.errors) {
+  for (const e of err.problem?.errors ?? []) {
     const name =
       String(e.path)
         .replace(/^\/?(body\.)?/, '')

@@ -7,7 +7,15 @@ import { authScreen } from './screens/auth.js';
 import { devicesScreen } from './screens/devices.js';
 import { editorScreen } from './screens/editor.js';
 import { journalScreen } from './screens/journal.js';
-import { navigate, notice, type Screen, setRenderer, showNotice } from './shell.js';
+import {
+  navigate,
+  notice,
+  PENDING_EVENT,
+  type Screen,
+  setRenderer,
+  showNotice,
+  signOutOnPurpose,
+} from './shell.js';
 
 const STATUS_WORDS: Record<SyncStatus, string> = {
   idle: 'Not syncing',
@@ -42,6 +50,7 @@ function setStatus(s: SyncStatus) {
 }
 client.on('status', setStatus);
 client.on('signedOut', (e) => {
+  if (signOutOnPurpose.active) return;
   if (e.reason !== 'logout')
     showNotice(
       'This device was signed out (its session was ended, perhaps from another device). ' +
@@ -102,6 +111,18 @@ async function render() {
     heading.focus();
   }
 }
+
+// The SDK emits 'change' for local writes and pulled changes, not when a push is accepted:
+// watch the outbox size so "Not synced yet" and "Saved and synced" follow the server's answer.
+let lastPending = -1;
+setInterval(async () => {
+  if (!client.auth.isSignedIn()) return;
+  const n = await client.entries.pendingCount().catch(() => lastPending);
+  if (n !== lastPending) {
+    lastPending = n;
+    window.dispatchEvent(new CustomEvent(PENDING_EVENT, { detail: n }));
+  }
+}, 400);
 
 setRenderer(() => void render());
 window.addEventListener('hashchange', () => void render());

@@ -1,4 +1,4 @@
-import { client, type LocalEntry } from './client.js';
+import { client, currentUser, type LocalEntry } from './client.js';
 
 export interface Photo {
   id: string;
@@ -74,7 +74,7 @@ export function photoUrl(id: string): Promise<string> {
 
 /** Draft storage: what is typed is written here at once, before the debounced save. */
 export const drafts = {
-  key: (id: string) => `journal.draft.${client.user?.id ?? 'anon'}.${id}`,
+  key: (id: string) => `journal.draft.${currentUser()?.id ?? 'anon'}.${id}`,
   get(id: string): EntryContent | undefined {
     const raw = localStorage.getItem(this.key(id));
     return raw ? (JSON.parse(raw) as EntryContent) : undefined;

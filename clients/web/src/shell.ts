@@ -8,6 +8,12 @@ export function showNotice(text: string | undefined) {
   notice.hidden = !text;
 }
 
+/** Dispatched on window when the number of edits waiting to be pushed changes. */
+export const PENDING_EVENT = 'journal:pending';
+
+/** Set while the app signs out and straight back in on purpose (no "you were signed out"). */
+export const signOutOnPurpose = { active: false };
+
 let renderFn: () => void = () => {};
 export function setRenderer(fn: () => void) {
   renderFn = fn;

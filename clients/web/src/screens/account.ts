@@ -1,4 +1,4 @@
-import { client } from '../client.js';
+import { client, currentUser, rememberUser } from '../client.js';
 import { field, h } from '../dom.js';
 import { explain, fieldErrors } from '../errors.js';
 import { navigate, type Screen, showNotice } from '../shell.js';
@@ -115,6 +115,7 @@ export function accountScreen(): Screen {
     }
     try {
       await client.auth.deleteAccount({ password: delPassword.input.value });
+      rememberUser(undefined);
       showNotice('Your account and journal are deleted.');
       navigate('#/signup');
     } catch (err) {
@@ -137,7 +138,7 @@ export function accountScreen(): Screen {
     'section',
     { class: 'card account' },
     h('h1', null, 'Account'),
-    h('p', { class: 'muted' }, `Signed in as ${client.user?.username ?? ''}.`),
+    h('p', { class: 'muted' }, `Signed in as ${currentUser()?.username ?? ''}.`),
     h('div', { class: 'actions' }, signOut),
     pwForm,
     h(

@@ -1,4 +1,4 @@
-import { client } from '../client.js';
+import { client, rememberUser } from '../client.js';
 import { field, h } from '../dom.js';
 import { explain, fieldErrors } from '../errors.js';
 import { navigate, showNotice } from '../shell.js';
@@ -84,8 +84,7 @@ export function authScreen(mode: 'signin' | 'signup') {
     submit.disabled = true;
     submit.textContent = signup ? 'Creating…' : 'Signing in…';
     try {
-      if (signup) await client.auth.register(body);
-      else await client.auth.login(body);
+      rememberUser(signup ? await client.auth.register(body) : await client.auth.login(body));
       showNotice(undefined);
       navigate('#/');
     } catch (err) {

@@ -10,7 +10,7 @@ import {
   photoUrl,
   readContent,
 } from '../model.js';
-import { navigate, type Screen } from '../shell.js';
+import { navigate, PENDING_EVENT, type Screen } from '../shell.js';
 
 const SAVE_DELAY_MS = 600;
 
@@ -155,6 +155,8 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
   function setSaveState() {
     client.entries.get(id).then((e) => {
       if (dirty) saveState.textContent = 'Saving…';
+      else if (client.conflicts.list().some((c) => c.id === id))
+        saveState.textContent = 'Waiting for your choice above.';
       else if (!e) saveState.textContent = isNew ? 'Start writing: it saves as you type.' : '';
       else if (e.pending)
         saveState.textContent = navigator.onLine
@@ -195,7 +197,9 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
       return;
     }
     const mine = c.local.deleted ? undefined : readContent(c.local.content, c.local.updatedAt);
-    const theirs = c.server.deleted ? undefined : readContent(c.server.content, c.server.updatedAt);
+    const server = c.server;
+    const theirs =
+      !server || server.deleted ? undefined : readContent(server.content, server.updatedAt);
     const choose = async (choice: 'local' | 'server') => {
       await client.conflicts.resolve(id, choice);
       const e = await client.entries.get(id);
@@ -215,15 +219,15 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
         h(
           'p',
           null,
-          `Another device saved a different version${
-            c.server.updatedAt ? ` (${formatWhen(c.server.updatedAt)})` : ''
+          `Another device ${server ? 'saved a different version' : 'deleted this entry'}${
+            server ? ` (${formatWhen(server.updatedAt)})` : ''
           } while this one had unsynced changes. Choose the version to keep on all your devices.`,
         ),
         h(
           'div',
           { class: 'versions' },
           versionView("This device's version", mine, c.local.deleted),
-          versionView("The other device's version", theirs, c.server.deleted),
+          versionView("The other device's version", theirs, !server || server.deleted),
         ),
         h(
           'div',
@@ -284,6 +288,7 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
   ];
   window.addEventListener('online', setSaveState);
   window.addEventListener('offline', setSaveState);
+  window.addEventListener(PENDING_EVENT, setSaveState);
 
   const remove = h(
     'button',
@@ -353,6 +358,7 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
       for (const f of offs) f();
       window.removeEventListener('online', setSaveState);
       window.removeEventListener('offline', setSaveState);
+      window.removeEventListener(PENDING_EVENT, setSaveState);
       if (dirty) void save();
     },
   };

@@ -1,7 +1,7 @@
 import { client, type LocalEntry } from '../client.js';
 import { field, formatDay, formatTime, h, replace } from '../dom.js';
 import { entryContent, moodOf, photoUrl } from '../model.js';
-import type { Screen } from '../shell.js';
+import { PENDING_EVENT, type Screen } from '../shell.js';
 
 function matches(e: LocalEntry, q: string): boolean {
   if (!q) return true;
@@ -146,7 +146,13 @@ export function journalScreen(): Screen {
   }
 
   search.input.addEventListener('input', () => void draw());
-  const off = [client.on('change', () => void draw()), client.on('conflict', () => void draw())];
+  const redraw = () => void draw();
+  window.addEventListener(PENDING_EVENT, redraw);
+  const off = [
+    client.on('change', redraw),
+    client.on('conflict', redraw),
+    () => window.removeEventListener(PENDING_EVENT, redraw),
+  ];
   void draw();
   const el = h(
     'section',
