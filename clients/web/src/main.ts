@@ -115,6 +115,9 @@ async function render() {
 // The SDK emits 'change' for local writes and pulled changes, not when a push is accepted:
 // watch the outbox size so "Not synced yet" and "Saved and synced" follow the server's answer.
 let lastPending = -1;
+client.on('change', (e) => {
+  if (e.source === 'local') lastPending = -1; // report the next count even if it is the same
+});
 setInterval(async () => {
   if (!client.auth.isSignedIn()) return;
   const n = await client.entries.pendingCount().catch(() => lastPending);
