@@ -32,7 +32,12 @@ const nav = h('nav', { 'aria-label': 'Main' });
 const header = h(
   'header',
   { class: 'topbar' },
-  h('a', { class: 'brand', href: '#/' }, h('span', { 'aria-hidden': 'true' }, '📔 '), 'Journal'),
+  h(
+    'a',
+    { class: 'brand', href: '#/' },
+    h('span', { class: 'logo', 'aria-hidden': 'true' }),
+    'Journal',
+  ),
   nav,
   statusEl,
 );

@@ -16,7 +16,7 @@ export interface EntryContent {
 
 export const MOODS: { value: string; emoji: string; label: string }[] = [
   { value: 'great', emoji: '😄', label: 'Great' },
-  { value: 'good', emoji: '🙂', label: 'Good' },
+  { value: 'good', emoji: '😊', label: 'Good' },
   { value: 'okay', emoji: '😐', label: 'Okay' },
   { value: 'low', emoji: '😕', label: 'Low' },
   { value: 'bad', emoji: '😢', label: 'Bad' },

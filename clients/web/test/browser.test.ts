@@ -153,7 +153,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await b.getByRole('heading', { name: 'Journal' }).waitFor();
     await waitSynced(b);
 
-    await a.getByRole('link', { name: '＋ New entry' }).click();
+    await a.getByRole('link', { name: 'New entry' }).click();
     await a.getByRole('heading', { name: 'New entry' }).waitFor();
     await a.getByLabel('Title').fill('Morning at the lake');
     await a
@@ -171,7 +171,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     expect(await b.locator('.mood').first().getAttribute('title')).toBe('Great');
 
     // A second entry, then client-side search by word and by tag.
-    await a.getByRole('link', { name: '＋ New entry' }).click();
+    await a.getByRole('link', { name: 'New entry' }).click();
     await a.getByLabel('Title').fill('Groceries');
     await a.getByLabel('What happened today?').fill('Bread, apples, more coffee.');
     await a.getByLabel('Tags').fill('errands');
@@ -226,7 +226,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await conflict.waitFor();
     await b.locator('.version', { hasText: 'Morning at the lake (from the laptop)' }).waitFor();
     await expectAccessible(b, 'conflict (phone)');
-    await b.screenshot({ path: join(IMAGES, 'web-conflict.png'), fullPage: true });
+    await b.screenshot({ path: join(IMAGES, 'web-conflict.png') });
 
     await b.getByRole('button', { name: "Keep this device's version" }).click();
     await conflict.waitFor({ state: 'detached' });
@@ -280,7 +280,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
   });
 
   it('keeps a draft typed just before the tab closes', async () => {
-    await a.getByRole('link', { name: '＋ New entry' }).click();
+    await a.getByRole('link', { name: 'New entry' }).click();
     await a.getByLabel('What happened today?').fill('A thought I must not lose');
     await a.reload(); // before the autosave delay: the draft in localStorage brings it back
     await expect
@@ -337,7 +337,16 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await b.getByText('This device was signed out').waitFor();
     await expectAccessible(b, 'signed out (phone)');
     // The laptop is still signed in.
-    await a.getByRole('link', { name: 'Journal' }).click();
+    await a
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Journal' })
+      .click();
     await a.locator('.entry-title', { hasText: 'Groceries' }).waitFor();
+    // Signing the phone in again finds its journal where it was.
+    await b.getByLabel('Username').fill(username);
+    await b.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await b.getByRole('button', { name: 'Sign in' }).click();
+    await b.locator('.entry-title', { hasText: 'Groceries' }).waitFor();
+    await waitSynced(b);
   });
 });

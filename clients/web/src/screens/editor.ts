@@ -320,7 +320,12 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
       h('span', { class: 'label' }, 'Photos'),
       photoList,
       fileInput,
-      h('label', { for: 'photo-input', class: 'button file-button' }, '＋ Add photos'),
+      h(
+        'label',
+        { for: 'photo-input', class: 'button file-button' },
+        h('span', { 'aria-hidden': 'true' }, '+'),
+        ' Add photos',
+      ),
       photoError,
     ),
     h(

@@ -161,7 +161,12 @@ export function journalScreen(): Screen {
       'div',
       { class: 'title-row' },
       h('h1', null, 'Journal'),
-      h('a', { href: '#/new', class: 'button primary', id: 'new-entry' }, '＋ New entry'),
+      h(
+        'a',
+        { href: '#/new', class: 'button primary', id: 'new-entry' },
+        h('span', { 'aria-hidden': 'true' }, '+'),
+        ' New entry',
+      ),
     ),
     conflicts,
     h('div', { class: 'searchbar', role: 'search' }, search.wrap),
