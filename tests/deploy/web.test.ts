@@ -51,10 +51,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
   port = await freePort();
   // What the nginx image's entrypoint does (envsubst of GATEWAY_URL), on loopback ports.
-  const server = TEMPLATE.replace('${GATEWAY_URL}', `http://127.0.0.1:${upstreamPort}`)
+  const server = TEMPLATE.replace('$' + '{GATEWAY_URL}', `http://127.0.0.1:${upstreamPort}`)
     .replace('listen 8080;', `listen 127.0.0.1:${port};`)
     .replace('root /usr/share/nginx/html;', `root ${html};`);
-  expect(server).not.toContain('${');
+  expect(server).not.toContain('$' + '{');
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
     .map((t) => `${t}_temp_path ${dir}/${t};`)
     .join(' ');

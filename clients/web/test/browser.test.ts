@@ -85,7 +85,7 @@ afterEach(async (ctx) => {
   ] as const) {
     const text = await page
       ?.locator('body')
-      .innerText({ timeout: 2000 })
+      .textContent({ timeout: 2000 })
       .catch(() => '(no page)');
     console.log(`--- ${name} at ${page?.url()} ---\n${text}`);
   }
