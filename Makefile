@@ -91,3 +91,14 @@ helm-lint: ## helm lint --strict the chart with every ci/*-values.yaml (helm bui
 
 deploy-check: install ## Chart lint, render and offline schema validation, compose, Dockerfile, nginx and chart contract tests
 	npx vitest run tests/deploy
+
+.PHONY: sdk sdk-generate test-sdk-long
+sdk: install ## Build the client SDK @journal/client (clients/js/dist)
+	npx tsc -b clients/js
+
+sdk-generate: build ## Regenerate clients/js/openapi.json and src/generated/api.ts from the gateway's schemas
+	$(NPM) run generate -w clients/js
+
+test-sdk-long: install ## The SDK convergence property test, longer (SDK_CONVERGENCE_RUNS=20, _OPS=150, _SEED)
+	SDK_CONVERGENCE_RUNS=$${SDK_CONVERGENCE_RUNS:-20} SDK_CONVERGENCE_OPS=$${SDK_CONVERGENCE_OPS:-150} \
+		npx vitest run clients/js/test/convergence.test.ts

@@ -50,6 +50,12 @@ export class FaultProxy {
   down = false;
   /** The head of every request seen (method line and headers). */
   heads: string[] = [];
+  /**
+   * Answers to requests this picks are swallowed (the server did the work, the client never
+   * hears of it); `onSwallow` is told when such an answer arrives.
+   */
+  swallow: ((requestHead: string) => boolean) | undefined;
+  onSwallow: ((requestHead: string) => void) | undefined;
 
   constructor(
     private readonly target: { host: string; port: number },
@@ -90,6 +96,7 @@ export class FaultProxy {
     this.sockets.add(upstream);
     let up = 0;
     let downBytes = 0;
+    let lastHead = '';
     const kill = () => {
       this.cuts++;
       client.destroy();
@@ -97,8 +104,10 @@ export class FaultProxy {
     };
     client.on('data', (chunk: Buffer) => {
       const text = chunk.subarray(0, 4096).toString('latin1');
-      if (/^(GET|POST|PUT|DELETE|HEAD|PATCH) /.test(text))
-        this.heads.push(text.split('\r\n\r\n')[0] ?? '');
+      if (/^(GET|POST|PUT|DELETE|HEAD|PATCH) /.test(text)) {
+        lastHead = text.split('\r\n\r\n')[0] ?? '';
+        this.heads.push(lastHead);
+      }
       if (cut?.upAfter !== undefined && up + chunk.length > cut.upAfter) {
         upstream.write(chunk.subarray(0, Math.max(0, cut.upAfter - up)), () => kill());
         up = Number.POSITIVE_INFINITY;
@@ -108,6 +117,10 @@ export class FaultProxy {
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
+      if (this.swallow?.(lastHead)) {
+        this.onSwallow?.(lastHead);
+        return;
+      }
       if (cut?.downAfter !== undefined && downBytes + chunk.length > cut.downAfter) {
         client.write(chunk.subarray(0, Math.max(0, cut.downAfter - downBytes)), () => kill());
         downBytes = Number.POSITIVE_INFINITY;
