@@ -119,10 +119,18 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     expect(await a.getByLabel('Username').getAttribute('aria-invalid')).toBe('true');
     await expectAccessible(a, 'sign up with errors');
 
+    // Keyboard only: the fields in reading order, then Enter submits.
     await a.getByLabel('Username').fill(username);
-    await a.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await a.getByRole('button', { name: 'Create account' }).click();
-    await a.getByRole('heading', { name: 'Journal' }).waitFor();
+    await a.keyboard.press('Tab');
+    await a.keyboard.type(PASSWORD);
+    await a.keyboard.press('Tab');
+    expect(await a.evaluate<string>('document.activeElement.name')).toBe('deviceName');
+    await a.keyboard.press('Tab');
+    expect(await a.evaluate<string>('document.activeElement.textContent')).toBe('Create account');
+    await a.keyboard.press('Enter');
+    await a.getByRole('heading', { name: 'Journal', exact: true }).waitFor();
+    // Focus moves to the new screen's heading.
+    expect(await a.evaluate<string>('document.activeElement.tagName')).toBe('H1');
     await a.getByText('Nothing here yet.').waitFor();
     await expectAccessible(a, 'empty journal');
 
@@ -150,7 +158,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await b.getByLabel('Username').fill(username);
     await b.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await b.getByRole('button', { name: 'Sign in' }).click();
-    await b.getByRole('heading', { name: 'Journal' }).waitFor();
+    await b.getByRole('heading', { name: 'Journal', exact: true }).waitFor();
     await waitSynced(b);
 
     await a.getByRole('link', { name: 'New entry' }).click();
@@ -195,6 +203,14 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await openEntry(b, 'Groceries');
     await b.getByLabel('What happened today?').fill('Bread, apples, more coffee. And oat milk.');
     await b.getByText("Saved on this device. It will sync when you're back online.").waitFor();
+    // A photo cannot go up offline: said next to the photo button, the text stays.
+    await b.locator('#photo-input').setInputFiles({
+      name: 'receipt.png',
+      mimeType: 'image/png',
+      buffer: Buffer.from('89504e470d0a1a0a', 'hex'),
+    });
+    await b.getByText("receipt.png was not added. You're offline").waitFor();
+    expect(await b.getByLabel('What happened today?').inputValue()).toContain('oat milk');
     await b.getByRole('link', { name: '← Journal' }).click();
     await b.locator('.entry', { hasText: 'Groceries' }).locator('.pending').waitFor();
     await expectAccessible(b, 'journal offline (phone)');
