@@ -343,7 +343,9 @@ describe('helm chart', () => {
       expect.arrayContaining(['/etc/nginx/conf.d', '/var/cache/nginx', '/var/run', '/tmp']),
     );
     expect(container.readinessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    expect(service?.spec.ports[0]).toMatchObject({ port: 80, targetPort: 'http' });
+    expect(service?.spec.ports).toEqual([
+      { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+    ]);
     expect(service?.spec.selector).toEqual(pod && deployment?.spec.selector.matchLabels);
   });
 
