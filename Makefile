@@ -104,4 +104,4 @@ sdk-generate: build ## Regenerate clients/js/openapi.json and src/generated/api.
 
 test-sdk-long: install ## The SDK convergence property test, longer (SDK_CONVERGENCE_RUNS=20, _OPS=150, _SEED)
 	SDK_CONVERGENCE_RUNS=$${SDK_CONVERGENCE_RUNS:-20} SDK_CONVERGENCE_OPS=$${SDK_CONVERGENCE_OPS:-150} \
-		npx vitest run clients/js/test/convergence.test.ts
+		npx vitest run --project e2e clients/js/test/convergence.test.ts

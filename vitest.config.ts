@@ -41,11 +41,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: [
-            'shared/test/**/*.test.ts',
-            'services/*/test/**/*.test.ts',
-            'clients/js/test/**/*.test.ts',
-          ],
+          include: ['shared/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
           exclude: NOT_UNIT,
           globalSetup: servers,
         },
@@ -55,10 +51,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
-          // clients/web: the web app in headless Chromium against a whole stack.
           include: [
             'tests/e2e/**/*.test.ts',
             'tests/reliability/**/*.test.ts',
+            // The client SDK against a whole stack (test-support/stack.ts).
+            'clients/js/test/**/*.test.ts',
+            // The web app in headless Chromium against a whole stack.
             'clients/web/test/**/*.test.ts',
           ],
           exclude: NOT_UNIT,

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { JournalClient, MemoryTokenStore } from '@journal/client';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,11 +8,39 @@ import { startTestStack, type TestStack } from '../../../test-support/stack.js';
 import { FaultProxy, hostPort, PASSWORD, uniqueUser } from './helpers.js';
 
 let stack: TestStack;
+/** Stands in for Qiniu's form-upload endpoint (a third party, not the journal API). */
+let qiniu: http.Server;
+const qiniuForms: { token: unknown; key: unknown; file: Buffer; type: string }[] = [];
 beforeAll(async () => {
-  stack = await startTestStack('sdk-attachments');
+  qiniu = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const form = await new Request('http://qiniu/', {
+      method: 'POST',
+      headers: { 'content-type': String(req.headers['content-type']) },
+      body: Buffer.concat(chunks),
+    }).formData();
+    const file = form.get('file') as Blob;
+    qiniuForms.push({
+      token: form.get('token'),
+      key: form.get('key'),
+      file: Buffer.from(await file.arrayBuffer()),
+      type: file.type,
+    });
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ key: form.get('key'), hash: 'Fq-etag' }));
+  });
+  await new Promise<void>((resolve) => qiniu.listen(0, '127.0.0.1', resolve));
+  stack = await startTestStack('sdk-attachments', {
+    QINIU_ACCESS_KEY: 'test-access-key',
+    QINIU_SECRET_KEY: 'test-secret-key',
+    QINIU_BUCKET_NAME: 'journal-test',
+    QINIU_UPLOAD_DOMAIN: `http://127.0.0.1:${(qiniu.address() as AddressInfo).port}`,
+  });
 });
 afterAll(async () => {
   await stack?.stop();
+  qiniu?.close();
 });
 
 async function signedIn(label: string) {
@@ -81,14 +111,26 @@ describe('attachments', () => {
     }
   });
 
-  it('Qiniu direct upload needs Qiniu configured on the server (typed 503 otherwise)', async () => {
+  it('uploads straight to Qiniu with a token for a key in the user’s namespace', async () => {
     const { client } = await signedIn('qiniu');
-    await expect(
-      client.attachments.uploadToQiniu('big/file.bin', new Blob(['x'])),
-    ).rejects.toMatchObject({
-      code: 'storage_not_configured',
-      status: 503,
+    const me = await client.auth.me();
+    const bytes = randomBytes(70_000);
+    const result = await client.attachments.uploadToQiniu('videos/trip.mp4', new Blob([bytes]), {
+      contentType: 'video/mp4',
     });
+    expect(result).toMatchObject({
+      key: `users/${me.id}/videos/trip.mp4`,
+      bucket: 'journal-test',
+      reply: { key: `users/${me.id}/videos/trip.mp4`, hash: 'Fq-etag' },
+    });
+    const form = qiniuForms.at(-1);
+    expect(form?.key).toBe(`users/${me.id}/videos/trip.mp4`);
+    expect(String(form?.token)).toMatch(/^test-access-key:[^:]+:[^:]+$/);
+    expect(form?.type).toBe('video/mp4');
+    expect(form?.file.equals(bytes)).toBe(true);
+    await expect(
+      client.attachments.uploadToQiniu('../escape', new Blob(['x'])),
+    ).rejects.toMatchObject({ code: 'validation_failed', status: 400 });
   });
 
   it('exportAll: one zip with entries.json and attachments/<id>', async () => {

@@ -160,6 +160,15 @@ describe('backoff and connectivity', () => {
   });
 });
 
+describe('Qiniu', () => {
+  it('direct upload without Qiniu configured on the server is a typed 503', async () => {
+    const { client } = await pair('noqiniu');
+    await expect(
+      client.attachments.uploadToQiniu('big/file.bin', new Blob(['x'])),
+    ).rejects.toMatchObject({ code: 'storage_not_configured', status: 503 });
+  });
+});
+
 describe('token stores', () => {
   it('LocalStorageTokenStore: two tabs sharing localStorage and Web Locks refresh once', async () => {
     const storage = new Map<string, string>();

@@ -282,7 +282,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: Redis and every upstream service answer */
+        /** Readiness of the gateway: Redis answers (never the upstream services) */
         get: operations["ready"];
         put?: never;
         post?: never;
