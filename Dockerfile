@@ -20,15 +20,17 @@ COPY services/gateway/package.json services/gateway/
 COPY clients/js/package.json clients/js/
 COPY clients/web/package.json clients/web/
 
-# Every dependency, dev ones included: the compiler is one of them.
+# Every dependency, dev ones included: the compiler is one of them. No install scripts: the build
+# runs only tsc (and the client SDK's native better-sqlite3 dev dependency is never compiled here).
 FROM manifests AS deps
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --ignore-scripts
 
 # The same command as `npm run build` (tsc -b): shared/ first, then the services.
 FROM deps AS build
 COPY tsconfig.base.json tsconfig.json ./
 COPY shared/ shared/
 COPY services/ services/
+COPY clients/ clients/
 RUN npm run build
 
 # The web app's static build (Vite), with the SDK compiled in from its sources.

@@ -128,3 +128,72 @@ describe('single-flight refresh', () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe('account lifecycle (POST /auth/password, DELETE /auth/sessions/{id}, DELETE /auth/account)', () => {
+  it('changePassword keeps this session, ends the others (they sign out with an event), old password stops working', async () => {
+    const username = uniqueUser('pw');
+    const a = new JournalClient({ baseUrl: stack.gateway });
+    const b = new JournalClient({ baseUrl: stack.gateway });
+    await a.auth.register({ username, password: PASSWORD });
+    await b.auth.login({ username, password: PASSWORD });
+    const outB: string[] = [];
+    b.on('signedOut', (e) => outB.push(e.reason));
+    await expect(
+      a.auth.changePassword({
+        currentPassword: 'not the password',
+        newPassword: 'a new password 1',
+      }),
+    ).rejects.toMatchObject({ code: 'invalid_credentials', status: 401 });
+    expect(a.auth.isSignedIn()).toBe(true);
+    await a.auth.changePassword({ currentPassword: PASSWORD, newPassword: 'a new password 1' });
+    expect((await a.auth.me()).username).toBe(username);
+    await expect(b.auth.me()).rejects.toMatchObject({ code: 'signed_out' });
+    expect(outB).toEqual(['revoked']);
+    const c = new JournalClient({ baseUrl: stack.gateway });
+    await expect(c.auth.login({ username, password: PASSWORD })).rejects.toMatchObject({
+      code: 'invalid_credentials',
+    });
+    await c.auth.login({ username, password: 'a new password 1' });
+  });
+
+  it('revokeSession ends that device only; revoking the current one signs out here', async () => {
+    const username = uniqueUser('rev');
+    const a = new JournalClient({ baseUrl: stack.gateway });
+    const b = new JournalClient({ baseUrl: stack.gateway });
+    await a.auth.register({ username, password: PASSWORD, deviceName: 'a' });
+    await b.auth.login({ username, password: PASSWORD, deviceName: 'b' });
+    const sessions = await a.auth.sessions();
+    const bSession = sessions.find((s) => s.deviceName === 'b');
+    await a.auth.revokeSession(bSession?.id as string);
+    await expect(b.auth.me()).rejects.toMatchObject({ code: 'signed_out' });
+    expect((await a.auth.sessions()).map((s) => s.deviceName)).toEqual(['a']);
+    await expect(a.auth.revokeSession('no-such-session')).rejects.toMatchObject({ status: 404 });
+    const outA: string[] = [];
+    a.on('signedOut', (e) => outA.push(e.reason));
+    const own = (await a.auth.sessions())[0];
+    await a.auth.revokeSession(own?.id as string);
+    expect(outA).toEqual(['revoked']);
+    expect(a.auth.isSignedIn()).toBe(false);
+  });
+
+  it('deleteAccount answers deletedAt, signs out, and frees the username', async () => {
+    const username = uniqueUser('del');
+    const a = new JournalClient({ baseUrl: stack.gateway });
+    await a.auth.register({ username, password: PASSWORD });
+    await a.entries.put('e1', { x: 1 });
+    await a.sync.syncNow();
+    await expect(a.auth.deleteAccount({ password: 'wrong password!' })).rejects.toMatchObject({
+      code: 'invalid_credentials',
+    });
+    const out: string[] = [];
+    a.on('signedOut', (e) => out.push(e.reason));
+    const { deletedAt } = await a.auth.deleteAccount({ password: PASSWORD });
+    expect(Number.isNaN(Date.parse(deletedAt))).toBe(false);
+    expect(out).toEqual(['logout']);
+    expect(a.auth.isSignedIn()).toBe(false);
+    const again = new JournalClient({ baseUrl: stack.gateway });
+    await again.auth.register({ username, password: PASSWORD });
+    await again.sync.syncNow();
+    expect(await again.entries.list()).toEqual([]);
+  });
+});
