@@ -98,6 +98,31 @@ export async function ensureRedisServer(): Promise<string> {
   });
 }
 
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/**
+ * Debian's chromium at /usr/bin/chromium for the web app's browser tests, installing the
+ * package when missing (playwright-core drives it; nothing downloads a browser build).
+ */
+export async function ensureChromium(): Promise<string> {
+  if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
+  return withLock('apt', async () => {
+    if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
+    log('chromium not found: installing the Debian package chromium');
+    await execFileAsync(
+      'sh',
+      [
+        '-c',
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium',
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    if (!existsSync(CHROMIUM_PATH))
+      throw new Error('chromium is still missing after apt-get install');
+    return CHROMIUM_PATH;
+  });
+}
+
 /**
  * FerretDB built from the Go module proxy into .tools/bin. A plain `go install` of
  * cmd/ferretdb panics at start-up because the module lacks build/version/version.txt, so we
