@@ -27,6 +27,8 @@ export interface StackOptions {
   logLevel?: string;
   /** Extra variables for every service (e.g. QINIU_*). */
   env?: Record<string, string>;
+  /** Extra variables for the gateway only (e.g. TRUST_PROXY_HOPS=1 behind nginx). */
+  gatewayEnv?: Record<string, string>;
   output?: 'inherit' | 'ignore' | 'pipe';
 }
 
@@ -42,6 +44,8 @@ export function serviceEnv(name: ServiceName, o: StackOptions): NodeJS.ProcessEn
     ...o.env,
   };
   if (name !== 'gateway') {
+    // Behind the gateway, which overwrites X-Forwarded-For with the one address it verified.
+    base.TRUST_PROXY_HOPS ??= '1';
     base.MONGODB_URL = o.mongoUrl;
     base.MONGODB_DB_NAME = o.dbName ?? 'journal';
   }
@@ -53,6 +57,7 @@ export function serviceEnv(name: ServiceName, o: StackOptions): NodeJS.ProcessEn
     base.AUTH_URL = `http://127.0.0.1:${o.ports.auth}`;
     base.SYNC_URL = `http://127.0.0.1:${o.ports.sync}`;
     base.ATTACHMENTS_URL = `http://127.0.0.1:${o.ports.attachments}`;
+    Object.assign(base, o.gatewayEnv);
   }
   return { PATH: process.env.PATH, HOME: process.env.HOME, ...base };
 }

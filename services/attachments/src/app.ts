@@ -1,11 +1,11 @@
 import {
-  authenticatePlugin,
   createServiceApp,
   type Logger,
   pingMongo,
   pingRedis,
   type Redis,
-  tokenVerifierFromConfig,
+  registerServiceAuthentication,
+  trustProxyOption,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
@@ -36,7 +36,7 @@ export async function buildApp(deps: AppDeps) {
     service: SERVICE,
     version: deps.version ?? '0.0.0',
     logger: deps.logger,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config),
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     checks: {
       mongodb: () => pingMongo(db),
@@ -45,9 +45,7 @@ export async function buildApp(deps: AppDeps) {
   });
 
   // Every call but Qiniu's callback carries a bearer token this service verifies itself.
-  await app.register(authenticatePlugin, {
-    verify: tokenVerifierFromConfig(config),
-  });
+  await registerServiceAuthentication(app, { config, db, redis: deps.redis, logger: deps.logger });
 
   // Storage and repositories, their indexes created before the first request.
   const metrics = createAttachmentsMetrics(app.metrics);

@@ -6,7 +6,9 @@ import {
   type Logger,
   pingMongo,
   pingRedis,
+  publishRevocation,
   type Redis,
+  trustProxyOption,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import type { Config } from './config.js';
@@ -67,6 +69,7 @@ export async function buildApp(deps: AppDeps) {
     accessTokens,
     refreshTtlSeconds: config.JWT_REFRESH_TTL_SECONDS,
     logger,
+    publishRevocation: (message) => publishRevocation(redis, config.REDIS_KEY_PREFIX, message),
   });
   const accounts = createAccountService({
     users,
@@ -97,7 +100,7 @@ export async function buildApp(deps: AppDeps) {
     service: SERVICE,
     version: deps.version ?? '0.0.0',
     logger,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config),
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
     checks: {

@@ -32,7 +32,6 @@ export const configSchema = serviceConfigSchema({
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,128}$/, { error: 'must be 1-128 of A-Z a-z 0-9 . _ : -' })
     .optional(),
-  JWT_ACCESS_TTL_SECONDS: envInt(30, 86_400).default(3600),
   JWT_REFRESH_TTL_SECONDS: envInt(60, 400 * 86_400).default(30 * 86_400),
   /** scrypt cost as log2(N); r=8, p=1. Lower only for tests. */
   PASSWORD_SCRYPT_LOG_N: envInt(10, 20).default(17),

@@ -1,11 +1,11 @@
 import {
-  authenticatePlugin,
   createServiceApp,
   type Logger,
   pingMongo,
   pingRedis,
   type Redis,
-  tokenVerifierFromConfig,
+  registerServiceAuthentication,
+  trustProxyOption,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { createChangeNotifier } from './changes/notifier.js';
@@ -37,7 +37,7 @@ export async function buildApp(deps: AppDeps) {
     service: SERVICE,
     version: deps.version ?? '0.0.0',
     logger,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config),
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     checks: {
       mongodb: () => pingMongo(db),
@@ -46,9 +46,7 @@ export async function buildApp(deps: AppDeps) {
   });
 
   // Every call carries a bearer token this service verifies itself.
-  await app.register(authenticatePlugin, {
-    verify: tokenVerifierFromConfig(config),
-  });
+  await registerServiceAuthentication(app, { config, db, redis: redis, logger: logger });
 
   // Storage (indexes before the first request), wake-ups, the rules, the purge job.
   const repository = createEntriesRepository(db);

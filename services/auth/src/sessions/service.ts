@@ -1,4 +1,9 @@
-import { type Logger, ProblemError, type SessionReply } from '@journal/shared';
+import {
+  type Logger,
+  ProblemError,
+  type RevocationMessage,
+  type SessionReply,
+} from '@journal/shared';
 import type { AccessTokens } from '../tokens/access.js';
 import { hashRefreshToken, type RefreshTokensRepository } from '../tokens/refresh-repository.js';
 import type { PublicUser, UsersRepository } from '../users/repository.js';
@@ -13,6 +18,8 @@ export interface SessionServiceDeps {
   accessTokens: AccessTokens;
   refreshTtlSeconds: number;
   logger: Logger;
+  /** Tells every service of a revocation stored in MongoDB (Redis pub/sub; revocations.ts). */
+  publishRevocation: (message: RevocationMessage) => Promise<void>;
 }
 
 const invalidRefresh = () =>
@@ -25,7 +32,9 @@ export function toUserReply(user: PublicUser) {
 /**
  * The life of a session: started by register/login, extended by refresh (rotating the refresh
  * token), ended by logout, logout of all devices, or refresh-token reuse. Ending one marks it
- * revoked in MongoDB, revokes its unused refresh tokens, and deletes its live key in Redis.
+ * revoked in MongoDB, tells every service (which refuse its access token from then on), revokes
+ * its unused refresh tokens, and deletes its live key in Redis (the gateway's check). Every way
+ * a session ends goes through `end` or `endAll`.
  */
 export function createSessionService(deps: SessionServiceDeps) {
   const refreshTtlMs = deps.refreshTtlSeconds * 1000;
@@ -41,11 +50,34 @@ export function createSessionService(deps: SessionServiceDeps) {
     } satisfies SessionReply;
   }
 
+  /** A lost message is not lost for good: every service reloads from MongoDB periodically. */
+  async function publish(message: RevocationMessage): Promise<void> {
+    try {
+      await deps.publishRevocation(message);
+    } catch (err) {
+      deps.logger.warn({ err }, 'could not publish a revocation; services reload it from MongoDB');
+    }
+  }
+
   async function end(sessionId: string, userId: string, reason: string): Promise<void> {
     // Order matters for concurrent refreshes: see `refresh`.
-    await deps.sessions.revoke(sessionId, userId, reason);
+    const at = await deps.sessions.revoke(sessionId, userId, reason);
+    await publish({ kind: 'session', sessionId, userId, at: at.getTime() });
     await deps.refreshTokens.revokeSession(sessionId);
     await deps.live.remove(sessionId);
+  }
+
+  /**
+   * Ends every session of the user but `keep` (a password change keeps the caller's): one
+   * user-wide record first, which also covers a session started while the list is read, then
+   * each session as `end` does. Returns how many sessions were ended.
+   */
+  async function endAll(userId: string, reason: string, keep?: string): Promise<number> {
+    const at = await deps.sessions.revokeUser(userId, reason, keep ?? null);
+    await publish({ kind: 'user', userId, at: at.getTime(), keep: keep ?? null });
+    const ids = (await deps.sessions.unrevokedIds(userId)).filter((id) => id !== keep);
+    for (const id of ids) await end(id, userId, reason);
+    return ids.length;
   }
 
   return {
@@ -123,11 +155,7 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     end,
 
-    async endAll(userId: string, reason: string): Promise<number> {
-      const ids = await deps.sessions.unrevokedIds(userId);
-      for (const id of ids) await end(id, userId, reason);
-      return ids.length;
-    },
+    endAll,
 
     async list(userId: string, currentSessionId: string) {
       const sessions = await deps.sessions.listActive(userId);
