@@ -12,6 +12,7 @@ import {
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import type { Config } from './config.js';
+import { createHashGate } from './passwords/gate.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
 import { authRoutes } from './routes/auth.js';
@@ -74,6 +75,10 @@ export async function buildApp(deps: AppDeps) {
   const accounts = createAccountService({
     users,
     hasher,
+    gate: createHashGate({
+      concurrency: config.AUTH_HASH_CONCURRENCY,
+      queueWaitMs: config.AUTH_HASH_QUEUE_WAIT_MS,
+    }),
     sessions,
     limiter: createRateLimiter(redis),
     limits: {
