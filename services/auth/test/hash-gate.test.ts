@@ -63,6 +63,26 @@ describe('hash gate', () => {
     expect(order).toHaveLength(9);
   });
 
+  it('lets one address hold at most half the slots: a bystander starts at once', async () => {
+    const gate = createHashGate({ concurrency: 2, queueWaitMs: 5_000, perClientWaiting: 50 });
+    const slot = pending();
+    let started = 0;
+    const flood = Array.from({ length: 10 }, () =>
+      gate.run('a', async () => {
+        started += 1;
+        await slot.done;
+      }),
+    );
+    await tick();
+    expect(started).toBe(1);
+    expect(gate.stats()).toMatchObject({ running: 1, waiting: 9 });
+    // The free slot is the bystander's, though 'a' has nine calls waiting.
+    expect(await gate.run('b', async () => 'b')).toBe('b');
+    slot.finish();
+    await Promise.all(flood);
+    expect(started).toBe(10);
+  });
+
   it('answers 429 at once when one address has too many calls waiting', async () => {
     const gate = createHashGate({ concurrency: 1, queueWaitMs: 5_000, perClientWaiting: 2 });
     const slot = pending();

@@ -5,7 +5,9 @@ import { ProblemError } from '@journal/shared';
  * between client addresses, so a flood of logins from one address cannot hold the hashing pool
  * (libuv's threads) for everyone else:
  *
- * - at most `concurrency` hashes run at once (AUTH_HASH_CONCURRENCY, default: the CPUs);
+ * - at most `concurrency` hashes run at once (AUTH_HASH_CONCURRENCY, default: the CPUs), and
+ *   one address holds at most half of them (at least one): the other half is always there
+ *   for everyone else, so a flood from one address cannot make a bystander wait for a slot;
  * - the rest wait in one queue per client address; a free slot goes to the waiting address with
  *   the fewest hashes running, then the one served least recently, so a bystander waits for
  *   the next free slot, not for the whole flood;
@@ -21,6 +23,8 @@ export interface HashGateOptions {
   queueWaitMs: number;
   /** Calls one address may have waiting (default: `concurrency`). */
   perClientWaiting?: number;
+  /** Hashes one address may have running (default: half of `concurrency`, at least 1). */
+  perClientRunning?: number;
 }
 
 interface Waiter {
@@ -31,6 +35,8 @@ interface Waiter {
 
 export function createHashGate(options: HashGateOptions) {
   const perClient = options.perClientWaiting ?? Math.max(1, options.concurrency);
+  const perClientRunning =
+    options.perClientRunning ?? Math.max(1, Math.floor(options.concurrency / 2));
   let running = 0;
   /** Hashes running per client. */
   const runningBy = new Map<string, number>();
@@ -43,10 +49,11 @@ export function createHashGate(options: HashGateOptions) {
 
   function next(): void {
     while (running < options.concurrency && queues.size > 0) {
-      let client = '';
+      let client: string | undefined;
       let queue: Waiter[] = [];
       let best: [number, number] = [Number.POSITIVE_INFINITY, 0];
       for (const [c, q] of queues) {
+        if ((runningBy.get(c) ?? 0) >= perClientRunning) continue;
         const key: [number, number] = [runningBy.get(c) ?? 0, lastServed.get(c) ?? -1];
         if (key[0] < best[0] || (key[0] === best[0] && key[1] < best[1])) {
           best = key;
@@ -54,6 +61,8 @@ export function createHashGate(options: HashGateOptions) {
           queue = q;
         }
       }
+      // Every waiting address holds its share already: the free slots stay for others.
+      if (client === undefined) return;
       const waiter = queue.shift() as Waiter;
       if (queue.length === 0) queues.delete(client);
       waiting -= 1;
@@ -61,6 +70,13 @@ export function createHashGate(options: HashGateOptions) {
       take(client);
       waiter.start();
     }
+  }
+
+  /** Whether some waiting address could take a free slot now (it goes first). */
+  function hasEligibleWaiter(): boolean {
+    if (waiting === 0) return false;
+    for (const c of queues.keys()) if ((runningBy.get(c) ?? 0) < perClientRunning) return true;
+    return false;
   }
 
   function take(client: string): void {
@@ -94,7 +110,12 @@ export function createHashGate(options: HashGateOptions) {
   }
 
   async function acquire(client: string): Promise<void> {
-    if (running < options.concurrency && waiting === 0) {
+    if (
+      running < options.concurrency &&
+      (runningBy.get(client) ?? 0) < perClientRunning &&
+      !queues.has(client) &&
+      !hasEligibleWaiter()
+    ) {
       take(client);
       return;
     }
