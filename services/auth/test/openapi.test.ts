@@ -14,7 +14,13 @@ describe('auth operations in the OpenAPI document', () => {
       '/auth/sessions',
     ]);
     const register = doc.paths['/auth/register']?.post as Record<string, unknown>;
-    expect(Object.keys(register.responses as object).sort()).toEqual(['201', '400', '409', '429']);
+    expect(Object.keys(register.responses as object).sort()).toEqual([
+      '201',
+      '400',
+      '409',
+      '429',
+      '503',
+    ]);
     expect(JSON.stringify(register.requestBody)).toContain('Credentials');
     const all = JSON.stringify(doc);
     expect(all).toContain('^[A-Za-z0-9._@-]{3,64}$');
