@@ -1,14 +1,19 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { quantile } from '../lib/measure.js';
+import { fileURLToPath } from 'node:url';
+import { quantile, TSX } from '../lib/measure.js';
+
+const ATTACKER_SCRIPT = fileURLToPath(new URL('./login-attacker.ts', import.meta.url));
 
 /**
  * Issue 15: a bystander's login latency while one address floods auth with failing logins.
  *
  * The bystander (its own loopback address, 127.0.0.2) registers, then logs in and calls
- * `/auth/me` one after the other, first alone, then while an attacker (127.0.0.3) keeps
- * ATTACK_PARALLEL failing logins for unknown users in flight the whole time. Both go through
+ * `/auth/me` one after the other, first alone, then while an attacker (127.0.0.3, a process of
+ * its own: login-attacker.ts) keeps ATTACK_PARALLEL failing logins for unknown users in flight
+ * the whole time. Both go through
  * the gateway, which with no proxy in front takes the socket's address as the client's; the
  * stack's rate limits may be raised out of the way (make bench does): what protects the
  * bystander then is auth's hash gate alone.
@@ -18,7 +23,6 @@ import { quantile } from '../lib/measure.js';
  */
 export const ATTACK_PARALLEL = 200;
 const BYSTANDER = '127.0.0.2';
-const ATTACKER = '127.0.0.3';
 
 interface Reply {
   status: number;
@@ -28,11 +32,6 @@ interface Reply {
 
 const agents = {
   [BYSTANDER]: new Agent({ keepAlive: true, maxSockets: 4, localAddress: BYSTANDER }),
-  [ATTACKER]: new Agent({
-    keepAlive: true,
-    maxSockets: ATTACK_PARALLEL,
-    localAddress: ATTACKER,
-  }),
 };
 
 function call(
@@ -110,24 +109,26 @@ export async function loginUnderAttack(gatewayUrl: string): Promise<{
 
   const baseline = await bystander();
 
-  let attacking = true;
-  const attacker = async () => {
-    while (attacking) {
-      const res = await call(ATTACKER, gatewayUrl, 'POST', '/auth/login', {
-        username: `ghost_${randomBytes(6).toString('hex')}`,
-        password: 'not the password',
-      });
-      count(`attack ${res.status}`);
-      // A refused call comes back at once: do not spin on the CPU the stack needs.
-      if (res.status === 429 || res.status === 503) await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  const flood = Array.from({ length: ATTACK_PARALLEL }, attacker);
-  // Let the flood fill auth's queue before the bystander starts.
-  await new Promise((r) => setTimeout(r, 500));
+  const attacker = spawn(
+    process.execPath,
+    [TSX, ATTACKER_SCRIPT, gatewayUrl, String(ATTACK_PARALLEL)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  let report = '';
+  attacker.stdout.on('data', (d: Buffer) => {
+    report += d.toString();
+  });
+  const attackerDone = new Promise<void>((resolve) => attacker.on('exit', () => resolve()));
+  // Let the flood start and fill auth's queue before the bystander starts.
+  await new Promise((r) => setTimeout(r, 2_000));
   const underAttack = await bystander();
-  attacking = false;
-  await Promise.all(flood);
+  attacker.stdin.end();
+  await attackerDone;
+  for (const [status, n] of Object.entries(JSON.parse(report || '{}') as Record<string, number>)) {
+    statuses[`attack ${status}`] = n;
+  }
   for (const agent of Object.values(agents)) agent.destroy();
 
   return {

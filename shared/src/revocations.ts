@@ -8,8 +8,9 @@ import { CLOCK_SKEW_SECONDS, type VerifiedToken } from './tokens.js';
  *
  * auth writes each revocation to MongoDB first (insert-only records, below), then publishes it
  * on `<REDIS_KEY_PREFIX>revocations`. Every service keeps the revocations of the last access-token
- * lifetime in memory: loaded from MongoDB at start-up (after subscribing, so none falls between),
- * added from the channel as they happen, reloaded after a lost subscription and on a timer.
+ * lifetime in memory: loaded from MongoDB at start-up (before it listens) and again once the
+ * subscription is active (so none falls between), added from the channel as they happen,
+ * reloaded after a lost subscription and on a timer (RESYNC, 60 s).
  * A record is forgotten once every token it covers has expired: token lifetimes are bounded by
  * JWT_ACCESS_TTL_SECONDS and `iat` by the clock skew (tokens.ts), so a token issued before the
  * revocation expires within TTL + skew of it.
@@ -146,7 +147,7 @@ export interface RevocationWatchOptions {
 }
 
 /**
- * The revocation set of one process, kept current. Resolves once subscribed and loaded, so a
+ * The revocation set of one process, kept current. Resolves once loaded from MongoDB, so a
  * service that awaits it before listening refuses every token revoked before it started.
  */
 export async function watchRevocations(options: RevocationWatchOptions) {
@@ -205,18 +206,29 @@ export async function watchRevocations(options: RevocationWatchOptions) {
     load().catch((err: unknown) => {
       if (!closed) logger.warn({ err }, 'revocation set: reload from MongoDB failed');
     });
+  // Subscribed first, loaded after: a revocation is in MongoDB before it is published, so one
+  // published before the subscription took effect is in the load that follows it. Start-up
+  // does not wait for Redis (a replica with Redis down still serves, from MongoDB alone).
+  const subscribe = () =>
+    subscriber.subscribe(channel).then(
+      () => resync(),
+      (err: Error) => {
+        if (!closed) logger.warn({ err: err.message }, 'revocation subscriber: SUBSCRIBE failed');
+      },
+    );
   let everReady = false;
   subscriber.on('ready', () => {
-    // After a reconnect messages may have been missed while the connection was down.
+    // After a reconnect (autoResubscribe renews the subscription) messages may have been
+    // missed while the connection was down.
     if (everReady) void resync();
     everReady = true;
     lastError = '';
   });
-
-  await subscriber.subscribe(channel);
+  void subscribe();
   try {
     await load();
   } catch (err) {
+    closed = true;
     subscriber.disconnect();
     throw err;
   }
