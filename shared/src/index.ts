@@ -13,4 +13,6 @@ export * from './redis.js';
 export * from './revocations.js';
 export * from './service.js';
 export * from './sessions.js';
+export * from './storage.js';
+export * from './sync-head.js';
 export * from './tokens.js';

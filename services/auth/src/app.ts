@@ -3,14 +3,11 @@ import {
   authenticatePlugin,
   cachedTokenVerifier,
   createServiceApp,
-  type Logger,
-  pingMongo,
-  pingRedis,
   publishRevocation,
-  type Redis,
+  type StorageServiceDeps,
+  storageChecks,
   trustProxyOption,
 } from '@journal/shared';
-import type { Db } from 'mongodb';
 import type { Config } from './config.js';
 import { createHashGate } from './passwords/gate.js';
 import { createPasswordHasher } from './passwords/hasher.js';
@@ -30,14 +27,7 @@ export const SERVICE = 'auth';
 
 const PURGE_INTERVAL_MS = 3_600_000;
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  /** A client whose `keyPrefix` is REDIS_KEY_PREFIX. */
-  redis: Redis;
-  version?: string;
-}
+export type AppDeps = StorageServiceDeps<Config>;
 
 /** Builds the auth service's fastify app; never listens (main.ts does). */
 export async function buildApp(deps: AppDeps) {
@@ -108,10 +98,7 @@ export async function buildApp(deps: AppDeps) {
     trustProxy: trustProxyOption(config),
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
-    checks: {
-      mongodb: () => pingMongo(db),
-      redis: () => pingRedis(redis),
-    },
+    checks: storageChecks(db, redis),
   });
   if (!sessionsTtl || !tokensTtl) {
     // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.

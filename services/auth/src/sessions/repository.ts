@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ensureIndexes,
+  isDuplicateKey,
+  purgeExpired,
   SESSION_REVOCATIONS,
   type SessionRevocationRecord,
   USER_REVOCATIONS,
   type UserRevocationRecord,
 } from '@journal/shared';
-import { type Db, MongoServerError } from 'mongodb';
-import { ensureMissingIndexes } from '../storage/indexes.js';
-import { ensureTtlIndex, purgeExpired } from '../storage/ttl.js';
+import type { Db } from 'mongodb';
 
 /**
  * A session: one device's login, from login/register until logout, revocation or the refresh
@@ -54,27 +55,22 @@ export function createSessionsRepository(db: Db, refreshTtlMs: number) {
   return {
     /** Returns whether the server expires documents itself (false on FerretDB 1.x). */
     async ensureIndexes(): Promise<boolean> {
-      await ensureMissingIndexes(sessions as never, [{ key: { userId: 1 }, name: 'userId' }]);
+      const expiry = { key: { expiresAt: 1 }, name: 'expiresAt_ttl', expireAfterSeconds: 0 };
       // Every service loads the revocations of the last access-token lifetime at start-up.
-      await ensureMissingIndexes(revocations as never, [
-        { key: { revokedAt: 1 }, name: 'revokedAt' },
-      ]);
-      await ensureMissingIndexes(userRevocations as never, [
-        { key: { revokedAt: 1 }, name: 'revokedAt' },
-      ]);
+      const byTime = { key: { revokedAt: 1 }, name: 'revokedAt' };
       const [a, b, c] = await Promise.all([
-        ensureTtlIndex(sessions as never, 'expiresAt', 0),
-        ensureTtlIndex(revocations as never, 'expiresAt', 0),
-        ensureTtlIndex(userRevocations as never, 'expiresAt', 0),
+        ensureIndexes(sessions, [{ key: { userId: 1 }, name: 'userId' }, expiry]),
+        ensureIndexes(revocations, [expiry, byTime]),
+        ensureIndexes(userRevocations, [expiry, byTime]),
       ]);
       return a && b && c;
     },
 
     async purgeExpired(): Promise<number> {
       const [a, b, c] = await Promise.all([
-        purgeExpired(sessions as never, 'expiresAt', 0),
-        purgeExpired(revocations as never, 'expiresAt', 0),
-        purgeExpired(userRevocations as never, 'expiresAt', 0),
+        purgeExpired(sessions, 'expiresAt', 0),
+        purgeExpired(revocations, 'expiresAt', 0),
+        purgeExpired(userRevocations, 'expiresAt', 0),
       ]);
       return a + b + c;
     },
@@ -122,7 +118,7 @@ export function createSessionsRepository(db: Db, refreshTtlMs: number) {
       try {
         await revocations.insertOne({ _id: id, userId, revokedAt: now, reason, expiresAt });
       } catch (err) {
-        if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+        if (!isDuplicateKey(err)) throw err;
       }
       await sessions.updateOne(
         { _id: id, revokedAt: null },

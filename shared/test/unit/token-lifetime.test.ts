@@ -1,8 +1,17 @@
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { TEST_AUDIENCE, TEST_ISSUER, type TestKeys, testKeys } from '../../test-support/index.js';
-import { ProblemError } from '../src/errors.js';
-import { CLOCK_SKEW_SECONDS, createTokenVerifier, tokenVerifierFromConfig } from '../src/tokens.js';
+import {
+  TEST_AUDIENCE,
+  TEST_ISSUER,
+  type TestKeys,
+  testKeys,
+} from '../../../test-support/index.js';
+import { ProblemError } from '../../src/errors.js';
+import {
+  CLOCK_SKEW_SECONDS,
+  createTokenVerifier,
+  tokenVerifierFromConfig,
+} from '../../src/tokens.js';
 
 /** A validly signed token with any iat/exp: what a leaked key or a buggy issuer could mint. */
 function forge(keys: TestKeys, iat: number, exp: number) {

@@ -1,6 +1,6 @@
 import { ProblemError } from '@journal/shared';
 import { describe, expect, it } from 'vitest';
-import { createHashGate } from '../src/passwords/gate.js';
+import { createHashGate } from '../../src/passwords/gate.js';
 
 /** A "hash" that finishes when the test says so. */
 function pending() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CLOCK_SKEW_SECONDS, createRevocationSet } from '../src/index.js';
+import { CLOCK_SKEW_SECONDS, createRevocationSet } from '../../src/index.js';
 
 const T = Date.UTC(2026, 0, 1, 12, 0, 0, 500);
 const sec = (ms: number) => Math.floor(ms / 1000);
