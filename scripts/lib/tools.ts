@@ -108,6 +108,28 @@ export async function ensureHelm(): Promise<string> {
   });
 }
 
+export const ACTIONLINT_VERSION = 'v1.7.12';
+
+/** actionlint (the GitHub Actions workflow linter) from the Go module proxy into .tools/bin. */
+export async function ensureActionlint(): Promise<string> {
+  const binary = join(TOOLS_BIN, 'actionlint');
+  if (existsSync(binary)) return binary;
+  return withLock('actionlint', async () => {
+    if (existsSync(binary)) return binary;
+    log(`installing actionlint ${ACTIONLINT_VERSION} with go install`);
+    await mkdir(TOOLS_BIN, { recursive: true });
+    await execFileAsync(
+      'go',
+      ['install', `github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}`],
+      {
+        env: { ...process.env, GOBIN: TOOLS_BIN, CGO_ENABLED: '0' },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    return binary;
+  });
+}
+
 export const KUBERNETES_VALIDATE_VERSION = '1.37.0';
 
 /**

@@ -68,6 +68,11 @@ export const baseConfigShape = {
     .default('journal:'),
   PORT: envInt(0, 65535).default(3000),
   /**
+   * Port of the metrics listener (`GET /metrics`, bound on HOST like PORT); default PORT + 1000.
+   * The public port never serves /metrics.
+   */
+  METRICS_PORT: envInt(0, 65535).optional(),
+  /**
    * How many proxies stand in front of this process (fastify's `trustProxy` hop count): the
    * client address is the one the outermost of them saw, whatever else X-Forwarded-For says.
    * 0 (the default): X-Forwarded-For is ignored and the socket's peer is the client.

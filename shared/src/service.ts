@@ -5,6 +5,7 @@ import type { Db } from 'mongodb';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetricsServer, metricsPortOf } from './metrics.js';
 import { connectMongo } from './mongo.js';
 import { connectRedis, type Redis } from './redis.js';
 
@@ -35,18 +36,28 @@ export interface RunServiceOptions<S extends z.ZodType> {
 
 /**
  * The life of a service process: load config (one clear line and exit 1 when it is wrong),
- * start, listen on HOST:PORT, and on SIGTERM/SIGINT stop accepting, drain in-flight requests
- * (bounded by SHUTDOWN_TIMEOUT_MS), close clients and exit 0.
+ * start, listen on HOST:PORT (the API) and HOST:METRICS_PORT (`GET /metrics` only), and on
+ * SIGTERM/SIGINT stop accepting, drain in-flight requests (bounded by SHUTDOWN_TIMEOUT_MS),
+ * close clients and exit 0.
  */
 export async function runService<S extends z.ZodType>(options: RunServiceOptions<S>) {
   let config: z.infer<S> & {
     HOST: string;
     PORT: number;
+    METRICS_PORT?: number;
     LOG_LEVEL: string;
     SHUTDOWN_TIMEOUT_MS: number;
   };
+  let metricsPort: number;
   try {
     config = loadConfig(options.schema) as typeof config;
+    metricsPort = metricsPortOf(config);
+    if (metricsPort > 65535)
+      throw new ConfigError([
+        { variable: 'METRICS_PORT', message: 'is required when PORT + 1000 is above 65535' },
+      ]);
+    if (metricsPort !== 0 && metricsPort === config.PORT)
+      throw new ConfigError([{ variable: 'METRICS_PORT', message: 'must differ from PORT' }]);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${options.service}: ${err.message}\n`);
@@ -56,12 +67,14 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
   }
   const logger = createLogger(options.service, config.LOG_LEVEL);
   let running: RunningService | undefined;
+  let metrics: ReturnType<typeof createMetricsServer> | undefined;
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info({ signal }, 'shutting down');
     if (running) {
       await running.app.close();
+      await metrics?.close();
       await running.close?.();
     }
     logger.info('stopped');
@@ -69,8 +82,11 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
 
   try {
     running = await options.start(config, logger);
+    // The metrics listener first: once the public port answers, /metrics does too.
+    metrics = createMetricsServer({ registry: running.app.metrics, logger });
+    const metricsAddress = await metrics.listen({ host: config.HOST, port: metricsPort });
     const address = await running.app.listen({ host: config.HOST, port: config.PORT });
-    logger.info({ address }, `${options.service} listening`);
+    logger.info({ address, metricsAddress }, `${options.service} listening`);
   } catch (err) {
     logger.fatal({ err }, 'failed to start');
     await running?.close?.().catch(() => {});

@@ -17,7 +17,7 @@ import { buildOpenApiDocument } from './openapi/document.js';
 import { createOperationMatcher } from './operations.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
 import { createIdlePulls } from './proxy/idle-pull.js';
-import { registerUpstreams, upstreams } from './proxy/upstreams.js';
+import { registerUpstreams } from './proxy/upstreams.js';
 import { securityHeaders, securityHeadersHook } from './security-headers.js';
 
 export const SERVICE = 'gateway';
@@ -38,12 +38,6 @@ export interface AppDeps {
   version?: string;
 }
 
-async function upstreamReady(url: string): Promise<void> {
-  const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1_500) });
-  await res.body?.cancel();
-  if (res.status !== 200) throw new Error(`${url}/ready answered ${res.status}`);
-}
-
 /**
  * Builds the gateway's fastify app; never listens (main.ts does). Order: shared plugins (ids,
  * problems, metrics, health), security headers (helmet's, computed once), CORS, then, for
@@ -53,21 +47,17 @@ async function upstreamReady(url: string): Promise<void> {
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
   const version = deps.version ?? '0.0.0';
-  const upstreamUrls = Object.fromEntries(upstreams(config).map((u) => [u.name, u.url]));
 
-  // Shared: request ids and problem documents, metrics, /health and /ready (Redis and every upstream).
+  // Shared: request ids and problem documents, metrics, /health and /ready. Readiness is Redis
+  // only (sessions and rate limits): never the upstreams' readiness, or one store outage would
+  // take every gateway pod out of its Service (an unreachable upstream answers 503 per request).
   const app = await createServiceApp({
     service: SERVICE,
     version,
     logger: deps.logger,
     trustProxy: trustProxyOption(config),
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: {
-      redis: () => pingRedis(redis),
-      ...Object.fromEntries(
-        Object.entries(upstreamUrls).map(([name, url]) => [name, () => upstreamReady(url)]),
-      ),
-    },
+    checks: { redis: () => pingRedis(redis) },
   });
 
   // Security headers (helmet's defaults; the API is called cross-origin), CORS for browsers.
