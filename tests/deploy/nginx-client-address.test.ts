@@ -61,12 +61,18 @@ beforeAll(async () => {
   httpsPort = await freePort();
   const httpPort = await freePort();
   const gatewayPort = new URL(stack.gateway).port;
+  // The example as it is, on loopback ports, with this run's certificate, and the gateway as an
+  // address literal (nginx uses it without the resolver). `http2 on;` is dropped: these clients
+  // speak HTTP/1.1, and Debian 12's nginx (1.22) predates the directive.
   const config = EXAMPLE.replace(/listen \[::\]:[^;]+;\n/g, '')
     .replace('listen 80;', `listen 127.0.0.1:${httpPort};`)
-    .replace('listen 443 ssl http2;', `listen 127.0.0.1:${httpsPort} ssl http2;`)
-    .replace('server gateway:8000;', `server 127.0.0.1:${gatewayPort};`)
+    .replace('listen 443 ssl;', `listen 127.0.0.1:${httpsPort} ssl;`)
+    .replace(/^\s*http2 on;\n/m, '')
+    .replace('set $journal_gateway gateway:8000;', `set $journal_gateway 127.0.0.1:${gatewayPort};`)
     .replaceAll('/etc/nginx/certs/', `${dir}/`)
     .replaceAll('/var/log/nginx/', `${dir}/`);
+  expect(config).toContain(`set $journal_gateway 127.0.0.1:${gatewayPort};`);
+  expect(config).toContain('X-Forwarded-For');
   await writeFile(join(dir, 'nginx.conf'), config);
   nginx = startProcess(
     'nginx',
