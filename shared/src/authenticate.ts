@@ -22,6 +22,9 @@ declare module 'fastify' {
   }
 }
 
+/** The name routes plugins list in their `dependencies` (see `routesPlugin`). */
+export const AUTHENTICATE_PLUGIN = 'journal-authenticate';
+
 export interface AuthenticateOptions {
   verify: VerifyAccessToken;
   /** Ended sessions (revocations.ts): their tokens are refused though validly signed. */
@@ -47,7 +50,7 @@ export const authenticatePlugin = fp(
       request.userId = verified.userId;
     });
   },
-  { name: 'journal-authenticate', fastify: '5.x' },
+  { name: AUTHENTICATE_PLUGIN, fastify: '5.x' },
 );
 
 /** The verified caller of a route guarded by `app.authenticate`. */

@@ -3,11 +3,13 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
 import type { z } from 'zod';
-import { ConfigError, loadConfig } from './config.js';
+import { createServiceApp, type ServiceAppOptions } from './app.js';
+import { ConfigError, loadConfig, trustProxyOption } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetricsServer, metricsPortOf } from './metrics.js';
 import { connectMongo } from './mongo.js';
 import { connectRedis, type Redis } from './redis.js';
+import { storageChecks } from './storage.js';
 
 /** The `version` of the package.json one folder above `moduleUrl` (src/ or dist/). */
 export function packageVersion(moduleUrl: string): string {
@@ -156,5 +158,30 @@ export function runStorageService<S extends z.ZodType<StorageConfig>>(options: {
         },
       };
     },
+  });
+}
+
+/**
+ * `createServiceApp` as every service that keeps data calls it: its name and version, its
+ * logger, TRUST_PROXY and HTTP_IDLE_TIMEOUT_MS from its config, and readiness = MongoDB and Redis
+ * answer. `options` adds what one service needs on top (a body limit, a metrics registry).
+ */
+export function createStorageServiceApp(
+  service: string,
+  deps: StorageServiceDeps<{
+    TRUST_PROXY?: string | undefined;
+    TRUST_PROXY_HOPS?: number | undefined;
+    HTTP_IDLE_TIMEOUT_MS: number;
+  }>,
+  options: Partial<Omit<ServiceAppOptions, 'service' | 'version' | 'logger'>> = {},
+) {
+  return createServiceApp({
+    service,
+    version: deps.version ?? '0.0.0',
+    logger: deps.logger,
+    trustProxy: trustProxyOption(deps.config),
+    idleTimeoutMs: deps.config.HTTP_IDLE_TIMEOUT_MS,
+    checks: storageChecks(deps.db, deps.redis),
+    ...options,
   });
 }

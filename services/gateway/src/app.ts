@@ -39,14 +39,22 @@ export interface AppDeps {
 }
 
 /**
- * Builds the gateway's fastify app; never listens (main.ts does). Order: shared plugins (ids,
- * problems, metrics, health), security headers (helmet's, computed once), CORS, then, for
- * routed paths only, the body-size check, the token and session check, the rate limit and the
- * proxies; OpenAPI last.
+ * Builds the gateway's fastify app; never listens (main.ts does). The order every service
+ * follows: config (its Redis client comes in deps), domain (operation matcher, guard), then
+ * HTTP: shared plugins (ids, problems, metrics, health), security headers (helmet's, computed
+ * once), CORS, then, for routed paths only, the body-size check, the token and session check,
+ * the rate limit and the proxies; OpenAPI last.
  */
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
   const version = deps.version ?? '0.0.0';
+
+  // Domain: one reading of the operation table per request (public or not, route label, body
+  // limit), and the token and session check.
+  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
+  const verify = tokenVerifierFromConfig(config);
+  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
+  const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
 
   // Shared: request ids and problem documents, metrics, /health and /ready. Readiness is Redis
   // only (sessions and rate limits): never the upstreams' readiness, or one store outage would
@@ -96,11 +104,6 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // Everything routed upstream: token and session check, rate limit, then the proxies.
-  // One reading of the operation table per request: public or not, route label, body limit.
-  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
-  const verify = tokenVerifierFromConfig(config);
-  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
-  const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
   await app.register(async (api) => {
     api.addHook('onRequest', createBodyLimitCheck(calls));
     api.addHook('onRequest', async (request) => {
