@@ -2,11 +2,14 @@ import {
   AUTH_LIMITS,
   authenticatePlugin,
   cachedTokenVerifier,
+  createAccountDeletions,
   createStorageServiceApp,
   periodicJob,
   publishRevocation,
   type StorageServiceDeps,
 } from '@journal/shared';
+import { Registry } from 'prom-client';
+import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
 import { createHashGate } from './passwords/gate.js';
 import { createPasswordHasher } from './passwords/hasher.js';
@@ -40,10 +43,12 @@ export async function buildApp(deps: AppDeps) {
   const users = createUsersRepository(db);
   const sessionsRepo = createSessionsRepository(db, config.JWT_REFRESH_TTL_SECONDS * 1000);
   const refreshTokens = createRefreshTokensRepository(db);
+  const deletions = createAccountDeletions(db);
   const [, sessionsTtl, tokensTtl] = await Promise.all([
     users.ensureIndexes(),
     sessionsRepo.ensureIndexes(),
     refreshTokens.ensureIndexes(),
+    deletions.ensureIndexes(),
   ]);
 
   // Domain: keys, tokens, live sessions, password hashing, the session and account services.
@@ -67,6 +72,21 @@ export async function buildApp(deps: AppDeps) {
     logger,
     publishRevocation: (message) => publishRevocation(redis, config.REDIS_KEY_PREFIX, message),
   });
+  // Account deletion: records every service sweeps (docs/account-deletion.md), auth's part too.
+  const metricsRegistry = new Registry();
+  const deletion = createAuthDeletion({
+    db,
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    users,
+    sessions: sessionsRepo,
+    refreshTokens,
+    live,
+    logger,
+    registry: metricsRegistry,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  deletion.sweeper.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
   const accounts = createAccountService({
     users,
     hasher,
@@ -76,6 +96,8 @@ export async function buildApp(deps: AppDeps) {
     }),
     sessions,
     limiter: createRateLimiter(redis),
+    deletions,
+    onDeletionRequested: (userId) => deletion.requested(userId),
     limits: {
       loginPerUsername: {
         name: 'login-username',
@@ -111,13 +133,18 @@ export async function buildApp(deps: AppDeps) {
   // HTTP: shared plugins (request ids, problems, metrics, health), authentication, routes.
   const app = await createStorageServiceApp(SERVICE, deps, {
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
+    metricsRegistry,
   });
-  app.addHook('onClose', async () => purge.stop());
+  app.addHook('onClose', async () => {
+    purge.stop();
+    deletion.sweeper.stop();
+  });
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await app.register(jwksRoutes, { keys });
   await app.register(authRoutes, { accounts, sessions, live });
-  // Handles for tests: the purge job (started only where the server has no TTL indexes).
-  const handles = { purge };
+  // Handles for tests: the purge job (started only where the server has no TTL indexes) and
+  // the account-deletion sweeper.
+  const handles = { purge, deletion };
   app.decorate('auth', handles);
   return app as typeof app & { auth: typeof handles };
 }

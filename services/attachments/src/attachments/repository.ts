@@ -59,6 +59,11 @@ export function createAttachmentsRepository(db: Db) {
       return collection.findOneAndDelete({ owner, id, fileId });
     },
 
+    /** Removes the metadata of the owner's `ids` whatever files they point at (account deletion). */
+    async removeAll(owner: string, ids: string[]): Promise<void> {
+      if (ids.length > 0) await collection.deleteMany({ owner, id: { $in: ids } });
+    },
+
     /** The owner's attachments with id greater than `after`, ascending by id. */
     list(owner: string, limit: number, after?: string): Promise<AttachmentDoc[]> {
       const filter = after === undefined ? { owner } : { owner, id: { $gt: after } };

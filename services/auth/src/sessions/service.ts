@@ -68,14 +68,19 @@ export function createSessionService(deps: SessionServiceDeps) {
   }
 
   /**
-   * Ends every session of the user but `keep` (a password change keeps the caller's): one
-   * user-wide record first, which also covers a session started while the list is read, then
-   * each session as `end` does. Returns how many sessions were ended.
+   * Ends every session of the user but `keepSessionId` (a password change keeps the caller's):
+   * one user-wide record first, which also covers a session started while the list is read,
+   * then each session as `end` does. Returns how many sessions were ended.
    */
-  async function endAll(userId: string, reason: string, keep?: string): Promise<number> {
-    const at = await deps.sessions.revokeUser(userId, reason, keep ?? null);
-    await publish({ kind: 'user', userId, at: at.getTime(), keep: keep ?? null });
-    const ids = (await deps.sessions.unrevokedIds(userId)).filter((id) => id !== keep);
+  async function endAllExcept(
+    userId: string,
+    keepSessionId: string | undefined,
+    reason: string,
+  ): Promise<number> {
+    const keep = keepSessionId ?? null;
+    const at = await deps.sessions.revokeUser(userId, reason, keep);
+    await publish({ kind: 'user', userId, at: at.getTime(), keep });
+    const ids = (await deps.sessions.unrevokedIds(userId)).filter((id) => id !== keepSessionId);
     for (const id of ids) await end(id, userId, reason);
     return ids.length;
   }
@@ -155,7 +160,27 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     end,
 
-    endAll,
+    async endAll(userId: string, reason: string): Promise<number> {
+      return endAllExcept(userId, undefined, reason);
+    },
+
+    /** Ends every session of the user but `keepSessionId` (password change). */
+    endAllExcept,
+
+    /**
+     * Ends one session of `userId` (DELETE /auth/sessions/{id}). False when there is no such
+     * session of this user, or it has ended or expired already: the caller answers 404 alike.
+     */
+    async revoke(userId: string, sessionId: string): Promise<boolean> {
+      const [session, revocation] = await Promise.all([
+        deps.sessions.findById(sessionId),
+        deps.sessions.revocation(sessionId),
+      ]);
+      if (!session || session.userId !== userId || revocation) return false;
+      if (session.expiresAt <= new Date()) return false;
+      await end(sessionId, userId, 'revoked');
+      return true;
+    },
 
     async list(userId: string, currentSessionId: string) {
       const sessions = await deps.sessions.listActive(userId);
