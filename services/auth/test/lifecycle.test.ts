@@ -137,7 +137,8 @@ describe('POST /auth/password', () => {
     const [changed, ...results] = await Promise.all([change, ...logins]);
     expect(changed.statusCode).toBe(204);
     for (const res of results) {
-      expect([200, 401]).toContain(res.statusCode);
+      // 429: one address's burst beyond its share of the hash gate (issue 15).
+      expect([200, 401, 429]).toContain(res.statusCode);
       if (res.statusCode === 200) expect((await me(res.json().accessToken)).statusCode).toBe(401);
     }
     const listed = await racy.inject({

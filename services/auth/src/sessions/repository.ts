@@ -160,10 +160,12 @@ export function createSessionsRepository(db: Db, refreshTtlMs: number) {
     /**
      * Removes the user's sessions. Their revocations stay (keyed by session id, so the tokens
      * of those sessions stay refused) but lose the user id: nothing names the user any more.
+     * The user-wide revocation records go: every session they covered has one of its own.
      */
     async deleteUser(userId: string): Promise<void> {
       await sessions.deleteMany({ userId });
       await revocations.updateMany({ userId }, { $unset: { userId: '' } });
+      await userRevocations.deleteMany({ userId });
     },
 
     /** The user's live sessions (not ended, not expired), most recently used first. */
