@@ -106,10 +106,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       const current = await repository.find(owner, id);
       if (!current) return false;
       await pending.add(current.fileId, owner, id);
-      const removed = await repository.remove(owner, id, current.fileId);
-      if (!removed) return false;
-      await store.remove(removed.fileId);
-      await pending.remove(removed.fileId);
+      if (!(await repository.remove(owner, id, current.fileId))) return false;
+      await store.remove(current.fileId);
+      await pending.remove(current.fileId);
       metrics.deletes.inc();
       return true;
     },
