@@ -49,9 +49,10 @@ export async function mintUsers(stack: StackOptions, count: number): Promise<Ben
       .setIssuer('journal-auth')
       .setAudience('journal')
       .setIssuedAt()
-      .setExpirationTime('2h')
+      // No longer than JWT_ACCESS_TTL_SECONDS (3600): every service refuses longer-lived tokens.
+      .setExpirationTime('1h')
       .sign(key);
-    pipeline.set(`session:${sid}`, JSON.stringify({ userId, deviceName: 'bench' }), 'EX', 7200);
+    pipeline.set(`session:${sid}`, JSON.stringify({ userId, deviceName: 'bench' }), 'EX', 3600);
     users.push({ username: userId, password: '', accessToken, userId });
   }
   await pipeline.exec();

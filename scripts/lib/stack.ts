@@ -65,6 +65,8 @@ export function serviceEnv(name: ServiceName, o: StackOptions): NodeJS.ProcessEn
     ...o.env,
   };
   if (name !== 'gateway') {
+    // Behind the gateway, which overwrites X-Forwarded-For with the one address it verified.
+    base.TRUST_PROXY_HOPS ??= '1';
     base.MONGODB_URL = o.mongoUrl;
     base.MONGODB_DB_NAME = o.dbName ?? 'journal';
   }

@@ -35,8 +35,11 @@ export interface ServiceAppOptions {
    * 30 s long-poll; a large upload that keeps sending is never cut.
    */
   idleTimeoutMs?: number;
-  /** Peers trusted to set X-Forwarded-For (the TRUST_PROXY setting). */
-  trustProxy?: string;
+  /**
+   * Who may set X-Forwarded-For: proxy addresses, a hop count, or nobody (`trustProxyOption`
+   * of TRUST_PROXY / TRUST_PROXY_HOPS).
+   */
+  trustProxy?: string[] | number | false;
   /** Fastify options the service needs on top of the shared ones. */
   fastify?: Partial<FastifyServerOptions>;
 }
@@ -65,7 +68,12 @@ export async function createServiceApp(options: ServiceAppOptions) {
     // destroys them, or a client can reuse a socket the server is closing ("other side closed").
     keepAliveTimeout: Math.max(1_000, Math.min(60_000, (options.idleTimeoutMs ?? 65_000) - 5_000)),
     routerOptions: { maxParamLength: 512 },
-    trustProxy: options.trustProxy ? options.trustProxy.split(',').map((s) => s.trim()) : false,
+    // A hop count is what fastify itself makes of a number (its types omit that form):
+    // proxy-addr trusts the socket peer and the next n-1 entries from the right.
+    trustProxy:
+      typeof options.trustProxy === 'number'
+        ? hopTrust(options.trustProxy)
+        : (options.trustProxy ?? false),
     // Errors the router raises before any route runs (an undecodable URL, a path parameter
     // over maxParamLength) answer 400 problem documents too, not fastify's own JSON or 414.
     frameworkErrors: (error, _request, reply) =>
@@ -106,6 +114,11 @@ export async function createServiceApp(options: ServiceAppOptions) {
     checks: options.checks,
   });
   return app;
+}
+
+/** proxy-addr's trust function for `hops` proxies in front: the i-th hop from the socket. */
+export function hopTrust(hops: number) {
+  return (_address: string, hop: number) => hop < hops;
 }
 
 export type ServiceApp = Awaited<ReturnType<typeof createServiceApp>>;

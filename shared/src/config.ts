@@ -73,12 +73,20 @@ export const baseConfigShape = {
    */
   METRICS_PORT: envInt(0, 65535).optional(),
   /**
-   * Which peers may set X-Forwarded-For (proxy-addr syntax): by default loopback and private
-   * networks, i.e. the gateway and an ingress inside the cluster.
+   * How many proxies stand in front of this process (fastify's `trustProxy` hop count): the
+   * client address is the one the outermost of them saw, whatever else X-Forwarded-For says.
+   * 0 (the default): X-Forwarded-For is ignored and the socket's peer is the client.
+   */
+  TRUST_PROXY_HOPS: envInt(0, 16).default(0),
+  /**
+   * Instead of a hop count: the proxies' own addresses (comma-separated IPs or CIDRs, or
+   * proxy-addr's `loopback`/`linklocal`/`uniquelocal`). No default: nothing is trusted unless
+   * named. Set one of TRUST_PROXY and TRUST_PROXY_HOPS, not both.
    */
   TRUST_PROXY: z
     .string()
-    .default('loopback,linklocal,uniquelocal,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16'),
+    .regex(/^[0-9A-Za-z.:/, ]+$/, { error: 'must be comma-separated IP addresses or CIDRs' })
+    .optional(),
   /** Socket idle timeout: a client that sends nothing for this long is disconnected. */
   HTTP_IDLE_TIMEOUT_MS: envInt(1_000, 3_600_000).default(65_000),
   SHUTDOWN_TIMEOUT_MS: envInt(0, 600_000).default(10_000),
@@ -88,6 +96,11 @@ export const baseConfigShape = {
   JWT_PUBLIC_KEYS: z.string().optional(),
   /** Where to fetch the JWKS from (the auth service's /.well-known/jwks.json). */
   JWT_JWKS_URL: httpUrl.optional(),
+  /**
+   * Lifetime of access tokens: auth issues them for this long, every service refuses a token
+   * whose `exp - iat` is longer and keeps a revoked session's id this long after the revocation.
+   */
+  JWT_ACCESS_TTL_SECONDS: envInt(30, 86_400).default(3600),
 } as const;
 
 /** Variables of the services that store data in MongoDB (all but the gateway). */
@@ -122,5 +135,30 @@ export function loadConfig<S extends z.ZodType>(
 }
 
 export function serviceConfigSchema<T extends z.ZodRawShape>(extra: T) {
-  return z.object({ ...baseConfigShape, ...extra });
+  return z.object({ ...baseConfigShape, ...extra }).superRefine((config, ctx) => {
+    const c = config as { TRUST_PROXY?: string; TRUST_PROXY_HOPS?: number };
+    if (c.TRUST_PROXY && c.TRUST_PROXY_HOPS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TRUST_PROXY'],
+        message: 'set either TRUST_PROXY (proxy addresses) or TRUST_PROXY_HOPS (a count), not both',
+      });
+    }
+  });
+}
+
+/**
+ * Fastify's `trustProxy` from TRUST_PROXY / TRUST_PROXY_HOPS: a list of proxy addresses, a hop
+ * count, or `false` (X-Forwarded-For ignored). proxy-addr (inside fastify) walks the header.
+ */
+export function trustProxyOption(config: {
+  TRUST_PROXY?: string | undefined;
+  TRUST_PROXY_HOPS?: number | undefined;
+}): string[] | number | false {
+  const list = (config.TRUST_PROXY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (list.length) return list;
+  return config.TRUST_PROXY_HOPS ? config.TRUST_PROXY_HOPS : false;
 }

@@ -11,6 +11,7 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './mongo.js';
 export * from './redis.js';
+export * from './revocations.js';
 export * from './service.js';
 export * from './sessions.js';
 export * from './storage.js';

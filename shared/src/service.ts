@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
 import type { z } from 'zod';
 import { createServiceApp, type ServiceAppOptions } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, trustProxyOption } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetricsServer, metricsPortOf } from './metrics.js';
 import { connectMongo } from './mongo.js';
@@ -170,14 +170,18 @@ export function runStorageService<S extends z.ZodType<StorageConfig>>(options: {
  */
 export function createStorageServiceApp(
   service: string,
-  deps: StorageServiceDeps<{ TRUST_PROXY?: string | undefined; HTTP_IDLE_TIMEOUT_MS: number }>,
+  deps: StorageServiceDeps<{
+    TRUST_PROXY?: string | undefined;
+    TRUST_PROXY_HOPS?: number | undefined;
+    HTTP_IDLE_TIMEOUT_MS: number;
+  }>,
   options: Partial<Omit<ServiceAppOptions, 'service' | 'version' | 'logger'>> = {},
 ) {
   return createServiceApp({
     service,
     version: deps.version ?? '0.0.0',
     logger: deps.logger,
-    ...(deps.config.TRUST_PROXY ? { trustProxy: deps.config.TRUST_PROXY } : {}),
+    trustProxy: trustProxyOption(deps.config),
     idleTimeoutMs: deps.config.HTTP_IDLE_TIMEOUT_MS,
     checks: storageChecks(deps.db, deps.redis),
     ...options,

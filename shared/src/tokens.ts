@@ -24,7 +24,12 @@ export interface TokenVerifierOptions {
   publicKeys?: string;
   /** URL of a JWKS to fetch and cache (the auth service's /.well-known/jwks.json). */
   jwksUrl?: string;
+  /** Longest `exp - iat` accepted (JWT_ACCESS_TTL_SECONDS); unset: no bound. */
+  maxLifetimeSeconds?: number;
 }
+
+/** How far a token's `iat` may lie in the future (clock skew between auth and this host). */
+export const CLOCK_SKEW_SECONDS = 60;
 
 export function parseJwks(text: string): JSONWebKeySet {
   let parsed: unknown;
@@ -59,18 +64,24 @@ export function keySource(options: TokenVerifierOptions): JWTVerifyGetKey {
 
 /**
  * Verifies access tokens: signature (asymmetric algorithms only, so `alg: none` and HS256 signed
- * with a public key are refused), `exp`, `iss`, `aud`, and the `sub`/`sid` claims.
+ * with a public key are refused), `exp`, `iss`, `aud`, and the `sub`/`sid` claims. A token
+ * issued in the future (beyond CLOCK_SKEW_SECONDS) or for longer than `maxLifetimeSeconds` is
+ * refused too: a leaked signing key, or a bug in auth, cannot mint tokens that outlive the
+ * configured lifetime or the revocation records that cover it.
  */
 export function createTokenVerifier(
   options: TokenVerifierOptions | JWTVerifyGetKey,
   claims?: {
     issuer: string;
     audience: string;
+    maxLifetimeSeconds?: number;
   },
 ) {
   const getKey = typeof options === 'function' ? options : keySource(options);
   const issuer = typeof options === 'function' ? (claims?.issuer ?? '') : options.issuer;
   const audience = typeof options === 'function' ? (claims?.audience ?? '') : options.audience;
+  const maxLifetime =
+    typeof options === 'function' ? claims?.maxLifetimeSeconds : options.maxLifetimeSeconds;
 
   return async function verifyAccessToken(token: string): Promise<VerifiedToken> {
     try {
@@ -82,6 +93,14 @@ export function createTokenVerifier(
       });
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
         throw new ProblemError('unauthorized', 'invalid access token');
+      }
+      const iat = payload.iat as number;
+      const exp = payload.exp as number;
+      if (iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
+        throw new ProblemError('unauthorized', 'the access token was issued in the future');
+      }
+      if (maxLifetime !== undefined && exp - iat > maxLifetime) {
+        throw new ProblemError('unauthorized', 'the access token lives longer than allowed');
       }
       return {
         userId: payload.sub,
@@ -116,8 +135,8 @@ export function bearerToken(header: string | undefined): string {
  * Verified tokens by token text (a bounded LRU), so a token's signature is checked once per
  * process, not on every request: the signature check is the largest CPU cost of a light call.
  * Only successful verifications are kept, and an entry is refused once its token expires.
- * Revocation is not a property of the token: the gateway checks the session in Redis on every
- * request whatever this cache holds.
+ * Revocation is not a property of the token: the gateway checks the session in Redis, and
+ * every service its revocation set (revocations.ts), on every request whatever this cache holds.
  */
 export function cachedTokenVerifier(
   verify: VerifyAccessToken,
@@ -164,6 +183,7 @@ export function tokenVerifierFromConfig(config: {
   JWT_JWKS_URL?: string | undefined;
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
+  JWT_ACCESS_TTL_SECONDS: number;
 }): VerifyAccessToken {
   return cachedTokenVerifier(
     createTokenVerifier({
@@ -171,6 +191,7 @@ export function tokenVerifierFromConfig(config: {
       ...(config.JWT_JWKS_URL ? { jwksUrl: config.JWT_JWKS_URL } : {}),
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
+      maxLifetimeSeconds: config.JWT_ACCESS_TTL_SECONDS,
     }),
   );
 }

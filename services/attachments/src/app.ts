@@ -1,9 +1,8 @@
 import {
-  authenticatePlugin,
   createAccountDeletions,
   createStorageServiceApp,
+  registerServiceAuthentication,
   type StorageServiceDeps,
-  tokenVerifierFromConfig,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
 import { createAttachmentsDeletion } from './accounts/deletion.js';
@@ -98,7 +97,8 @@ export async function buildApp(deps: AppDeps) {
     sweeper.stop();
     deletion.stop();
   });
-  await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
+  // The shared verifier plus the revocation set (ended sessions refused, no Redis per request).
+  await registerServiceAuthentication(app, deps);
   await app.register(attachmentRoutes, { service, maxBytes: config.ATTACHMENTS_MAX_BYTES });
   await app.register(qiniuRoutes, { qiniu });
 

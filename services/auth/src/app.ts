@@ -5,12 +5,14 @@ import {
   createAccountDeletions,
   createStorageServiceApp,
   periodicJob,
+  publishRevocation,
   type StorageServiceDeps,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
 import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
 import { createAuthMetrics } from './metrics.js';
+import { createHashGate } from './passwords/gate.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
 import { authRoutes } from './routes/auth.js';
@@ -73,6 +75,7 @@ export async function buildApp(deps: AppDeps) {
     refreshTtlSeconds: config.JWT_REFRESH_TTL_SECONDS,
     logger,
     onReuse: () => metrics.refreshTokenReuse.inc(),
+    publishRevocation: (message) => publishRevocation(redis, config.REDIS_KEY_PREFIX, message),
   });
   // Account deletion: records every service sweeps (docs/account-deletion.md), auth's part too.
   const deletion = createAuthDeletion({
@@ -91,6 +94,10 @@ export async function buildApp(deps: AppDeps) {
   const accounts = createAccountService({
     users,
     hasher,
+    gate: createHashGate({
+      concurrency: config.AUTH_HASH_CONCURRENCY,
+      queueWaitMs: config.AUTH_HASH_QUEUE_WAIT_MS,
+    }),
     sessions,
     limiter: createRateLimiter(redis),
     deletions,

@@ -1,4 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import {
   accountDeletionConfigShape,
   envInt,
@@ -38,10 +39,13 @@ export const configSchema = serviceConfigSchema({
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,128}$/, { error: 'must be 1-128 of A-Z a-z 0-9 . _ : -' })
     .optional(),
-  JWT_ACCESS_TTL_SECONDS: envInt(30, 86_400).default(3600),
   JWT_REFRESH_TTL_SECONDS: envInt(60, 400 * 86_400).default(30 * 86_400),
   /** scrypt cost as log2(N); r=8, p=1. Lower only for tests. */
   PASSWORD_SCRYPT_LOG_N: envInt(10, 20).default(17),
+  /** Password hashes one process runs at once (default: the CPUs it may use). */
+  AUTH_HASH_CONCURRENCY: envInt(1, 256).default(availableParallelism()),
+  /** How long a login or registration waits for a hash slot before 503 with Retry-After. */
+  AUTH_HASH_QUEUE_WAIT_MS: envInt(10, 60_000).default(1_000),
   AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: envInt(1, 1_000_000).default(10),
   AUTH_LOGIN_MAX_FAILURES_PER_IP: envInt(1, 1_000_000).default(50),
   AUTH_LOGIN_FAILURE_WINDOW_SECONDS: envInt(1, 86_400).default(900),

@@ -131,13 +131,16 @@ describe('POST /auth/password', () => {
     const change = racy.inject({
       method: 'POST',
       url: '/auth/password',
+      // Another client address than the racing logins': the hash gate shares slots per address.
+      remoteAddress: '127.0.0.9',
       headers: bearer(caller.accessToken),
       payload: { currentPassword: PASSWORD, newPassword: 'raced new passphrase' },
     });
     const [changed, ...results] = await Promise.all([change, ...logins]);
     expect(changed.statusCode).toBe(204);
     for (const res of results) {
-      expect([200, 401]).toContain(res.statusCode);
+      // 429: one address's burst beyond its share of the hash gate (issue 15).
+      expect([200, 401, 429]).toContain(res.statusCode);
       if (res.statusCode === 200) expect((await me(res.json().accessToken)).statusCode).toBe(401);
     }
     const listed = await racy.inject({

@@ -15,6 +15,8 @@ beforeAll(async () => {
   h = await authHarness('ratelimit');
   app = (
     await h.build({
+      // Behind the gateway: one trusted hop, so each test client's address is its own.
+      TRUST_PROXY_HOPS: '1',
       AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '3',
       AUTH_LOGIN_MAX_FAILURES_PER_IP: '5',
       AUTH_LOGIN_FAILURE_WINDOW_SECONDS: '120',
@@ -26,7 +28,7 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 let ipCounter = 0;
-/** A client address of its own (the gateway forwards it; loopback is a trusted proxy). */
+/** A client address of its own, as the gateway (one trusted hop) forwards it. */
 function from(): Record<string, string> {
   ipCounter += 1;
   return { 'x-forwarded-for': `203.0.113.${ipCounter}` };

@@ -9,6 +9,7 @@ import {
   pingRedis,
   type Redis,
   tokenVerifierFromConfig,
+  trustProxyOption,
 } from '@journal/shared';
 import { createGuard } from './auth/guard.js';
 import type { Config } from './config.js';
@@ -62,7 +63,7 @@ export async function buildApp(deps: AppDeps) {
     service: SERVICE,
     version,
     logger: deps.logger,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config),
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     checks: { redis: () => pingRedis(redis) },
   });

@@ -240,7 +240,8 @@ describe('keys from a JWKS URL', () => {
         const token = await signTestToken(keys, {
           sub: 'u-remote',
           sid: 'remote-sid',
-          expiresIn: `${60 + i}m`,
+          // Distinct tokens, each within the access-token lifetime (3600 s).
+          expiresIn: `${50 + i}m`,
         });
         const res = await fetch(`${remote.url}/sync/changes`, { headers: withToken(token) });
         expect(res.status).toBe(200);

@@ -265,7 +265,7 @@ describe('docs/api.md, the contract this repository implements', () => {
 describe('auth calls in the served document', () => {
   it('take credentials as the Credentials schema: username pattern, bounded password, no extra fields', () => {
     const register = operation(doc, 'post', '/auth/register');
-    expect(Object.keys(register.responses).sort()).toEqual(['201', '400', '409', '429']);
+    expect(Object.keys(register.responses).sort()).toEqual(['201', '400', '409', '429', '503']);
     expect(register.requestBody?.content['application/json']).toEqual({
       schema: { $ref: '#/components/schemas/Credentials' },
     });

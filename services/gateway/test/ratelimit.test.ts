@@ -7,6 +7,8 @@ let gw: GatewayHarness;
 beforeAll(async () => {
   gw = await startGateway({
     LOG_LEVEL: 'warn',
+    // As behind one ingress: the address the (loopback) proxy saw is the client's.
+    TRUST_PROXY_HOPS: '1',
     RATE_LIMIT_MAX: '3',
     RATE_LIMIT_AUTHENTICATED_MAX: '5',
     RATE_LIMIT_WINDOW_MS: '2000',

@@ -1,8 +1,7 @@
 import {
-  authenticatePlugin,
   createStorageServiceApp,
+  registerServiceAuthentication,
   type StorageServiceDeps,
-  tokenVerifierFromConfig,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
 import { createSyncDeletion } from './accounts/deletion.js';
@@ -82,7 +81,8 @@ export async function buildApp(deps: AppDeps) {
     deletion.stop();
     await notifier.close();
   });
-  await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
+  // The shared verifier plus the revocation set (ended sessions refused, no Redis per request).
+  await registerServiceAuthentication(app, deps);
   await app.register(syncRoutes, {
     service,
     idempotency,

@@ -150,7 +150,8 @@ export const authOperations = defineOperations(
       summary: 'Create an account and log in',
       description:
         'Creates a user (username unique case-insensitively) and a session for this device. ' +
-        'Registrations are limited per client address (429 with Retry-After).',
+        'Registrations are limited per client address (429 with Retry-After); a busy auth ' +
+        'service answers 503 `upstream_unavailable` with Retry-After.',
       tags,
       auth: false,
       schema: {
@@ -160,6 +161,7 @@ export const authOperations = defineOperations(
           400: problemSchema,
           409: problemSchema,
           429: problemSchema,
+          503: problemSchema,
         },
       },
     },
@@ -170,7 +172,8 @@ export const authOperations = defineOperations(
       summary: 'Log in and start a session for this device',
       description:
         'Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. ' +
-        'Failed logins are limited per username and per client address (429 with Retry-After).',
+        'Failed logins are limited per username and per client address (429 with Retry-After); ' +
+        'a busy auth service answers 503 `upstream_unavailable` with Retry-After.',
       tags,
       auth: false,
       schema: {
@@ -180,6 +183,7 @@ export const authOperations = defineOperations(
           400: problemSchema,
           401: problemSchema,
           429: problemSchema,
+          503: problemSchema,
         },
       },
     },

@@ -88,10 +88,25 @@ Call with (dict "root" $ "component" "gateway").
       name: {{ $configMap }}
       key: JWT_KEY_ID
 {{- end }}
+{{- end }}
 {{- if $root.Values.jwt.accessTtlSeconds }}
+{{- /* Every service: auth issues tokens for this long, the others refuse longer ones. */}}
 - name: JWT_ACCESS_TTL_SECONDS
   value: {{ include "journal.envString" $root.Values.jwt.accessTtlSeconds | quote }}
 {{- end }}
+{{- /*
+Proxies in front: the services have exactly one, the gateway (which overwrites
+X-Forwarded-For with the one address it determined); the gateway has the Ingress controller
+when the Ingress is on, else none (gateway.trustProxyHops overrides, e.g. behind a load
+balancer that sets X-Forwarded-For).
+*/}}
+- name: TRUST_PROXY_HOPS
+{{- if eq $c "gateway" }}
+  {{- $hops := ternary 1 0 $root.Values.gateway.ingress.enabled }}
+  {{- if not (kindIs "string" $root.Values.gateway.trustProxyHops) }}{{ $hops = $root.Values.gateway.trustProxyHops }}{{ end }}
+  value: {{ include "journal.envString" $hops | quote }}
+{{- else }}
+  value: "1"
 {{- end }}
 {{- if eq $c "attachments" }}
 {{- if or $root.Values.qiniu.accessKey $external }}

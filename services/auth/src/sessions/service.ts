@@ -1,4 +1,9 @@
-import { type Logger, ProblemError, type SessionReply } from '@journal/shared';
+import {
+  type Logger,
+  ProblemError,
+  type RevocationMessage,
+  type SessionReply,
+} from '@journal/shared';
 import type { AccessTokens } from '../tokens/access.js';
 import { hashRefreshToken, type RefreshTokensRepository } from '../tokens/refresh-repository.js';
 import type { PublicUser, UsersRepository } from '../users/repository.js';
@@ -15,6 +20,8 @@ export interface SessionServiceDeps {
   logger: Logger;
   /** Called once per detected refresh-token reuse (the auth_refresh_token_reuse_total counter). */
   onReuse?: () => void;
+  /** Tells every service of a revocation stored in MongoDB (Redis pub/sub; revocations.ts). */
+  publishRevocation: (message: RevocationMessage) => Promise<void>;
 }
 
 const invalidRefresh = () =>
@@ -27,7 +34,9 @@ export function toUserReply(user: PublicUser) {
 /**
  * The life of a session: started by register/login, extended by refresh (rotating the refresh
  * token), ended by logout, logout of all devices, or refresh-token reuse. Ending one marks it
- * revoked in MongoDB, revokes its unused refresh tokens, and deletes its live key in Redis.
+ * revoked in MongoDB, tells every service (which refuse its access token from then on), revokes
+ * its unused refresh tokens, and deletes its live key in Redis (the gateway's check). Every way
+ * a session ends goes through `end` or `endAll`.
  */
 export function createSessionService(deps: SessionServiceDeps) {
   const refreshTtlMs = deps.refreshTtlSeconds * 1000;
@@ -43,18 +52,36 @@ export function createSessionService(deps: SessionServiceDeps) {
     } satisfies SessionReply;
   }
 
+  /** A lost message is not lost for good: every service reloads from MongoDB periodically. */
+  async function publish(message: RevocationMessage): Promise<void> {
+    try {
+      await deps.publishRevocation(message);
+    } catch (err) {
+      deps.logger.warn({ err }, 'could not publish a revocation; services reload it from MongoDB');
+    }
+  }
+
   async function end(sessionId: string, userId: string, reason: string): Promise<void> {
     // Order matters for concurrent refreshes: see `refresh`.
-    await deps.sessions.revoke(sessionId, userId, reason);
+    const at = await deps.sessions.revoke(sessionId, userId, reason);
+    await publish({ kind: 'session', sessionId, userId, at: at.getTime() });
     await deps.refreshTokens.revokeSession(sessionId);
     await deps.live.remove(sessionId);
   }
 
+  /**
+   * Ends every session of the user but `keepSessionId` (a password change keeps the caller's):
+   * one user-wide record first, which also covers a session started while the list is read,
+   * then each session as `end` does. Returns how many sessions were ended.
+   */
   async function endAllExcept(
     userId: string,
     keepSessionId: string | undefined,
     reason: string,
   ): Promise<number> {
+    const keep = keepSessionId ?? null;
+    const at = await deps.sessions.revokeUser(userId, reason, keep);
+    await publish({ kind: 'user', userId, at: at.getTime(), keep });
     const ids = (await deps.sessions.unrevokedIds(userId)).filter((id) => id !== keepSessionId);
     for (const id of ids) await end(id, userId, reason);
     return ids.length;

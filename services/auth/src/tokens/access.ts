@@ -18,6 +18,7 @@ export function createAccessTokens(options: AccessTokenOptions) {
   const verify = createTokenVerifier(options.keys.getKey, {
     issuer: options.issuer,
     audience: options.audience,
+    maxLifetimeSeconds: options.ttlSeconds,
   });
 
   async function issue(userId: string, sessionId: string) {

@@ -4,6 +4,7 @@ import {
   ProblemError,
   type SessionReply,
 } from '@journal/shared';
+import type { HashGate } from '../passwords/gate.js';
 import type { PasswordHasher } from '../passwords/hasher.js';
 import { type Limit, type RateLimiter, rateLimited } from '../ratelimit/limiter.js';
 import { type SessionService, toUserReply } from '../sessions/service.js';
@@ -18,6 +19,8 @@ export interface AccountLimits {
 export interface AccountServiceDeps {
   users: UsersRepository;
   hasher: PasswordHasher;
+  /** Every hash runs through it (bounded, fair between addresses). */
+  gate: HashGate;
   sessions: SessionService;
   limiter: RateLimiter;
   limits: AccountLimits;
@@ -67,7 +70,9 @@ export function createAccountService(deps: AccountServiceDeps) {
     const user = await deps.users.findWithHash(userId);
     if (!user) throw new ProblemError('unauthorized', 'the user no longer exists');
     await countAttempt(user.usernameLower, clientIp);
-    const result = await deps.hasher.verify(password, user.passwordHash);
+    const result = await deps.gate.run(clientIp, () =>
+      deps.hasher.verify(password, user.passwordHash),
+    );
     if (!result.ok) throw wrongPassword();
     await Promise.all([
       limiter.reset(limits.loginPerUsername, user.usernameLower),
@@ -89,16 +94,16 @@ export function createAccountService(deps: AccountServiceDeps) {
       if (count.count > limits.registerPerIp.max) {
         throw rateLimited(count.resetMs, 'too many registrations from this address');
       }
-      const passwordHash = await deps.hasher.hash(input.password);
+      const passwordHash = await deps.gate.run(clientIp, () => deps.hasher.hash(input.password));
       const user = await deps.users.create(input.username, passwordHash);
       return deps.sessions.start(user, input.deviceName ?? null);
     },
 
     /**
      * Every attempt counts against the per-username and per-address limits before the password
-     * is checked (so parallel guesses cannot slip past the limit); a success takes its count
-     * back. An unknown user costs the same hashing time as a wrong password and gets the
-     * same answer.
+     * is checked (so parallel guesses cannot slip past the limit, and a refused one costs no
+     * hash); a success takes its count back. The check itself waits for the hash gate. An
+     * unknown user costs the same hashing time as a wrong password and gets the same answer.
      */
     async login(input: Credentials, clientIp: string): Promise<SessionReply> {
       const usernameKey = normaliseUsername(input.username);
@@ -114,23 +119,23 @@ export function createAccountService(deps: AccountServiceDeps) {
         throw rateLimited(Math.max(...blocked), 'too many failed logins, try again later');
       }
 
-      const user = await deps.users.findForLogin(input.username);
-      const result = user
-        ? await deps.hasher.verify(input.password, user.passwordHash)
-        : { ok: await deps.hasher.verifyDummy(input.password), needsRehash: false };
-      if (!user || !result.ok) throw invalidCredentials();
+      // One gate slot for the lookup, the check and, when the stored hash is weaker than
+      // today's, the rehash: a flood's store lookups wait in the gate too.
+      const outcome = await deps.gate.run(clientIp, async () => {
+        const user = await deps.users.findForLogin(input.username);
+        if (!user) return { user, ok: await deps.hasher.verifyDummy(input.password) };
+        const result = await deps.hasher.verify(input.password, user.passwordHash);
+        if (!result.ok || !result.needsRehash) return { user, ok: result.ok };
+        return { user, ok: true, rehash: await deps.hasher.hash(input.password) };
+      });
+      const { user } = outcome;
+      if (!user || !outcome.ok) throw invalidCredentials();
 
       await Promise.all([
         limiter.reset(limits.loginPerUsername, usernameKey),
         limiter.undo(limits.loginPerIp, clientIp),
       ]);
-      if (result.needsRehash) {
-        await deps.users.replaceHash(
-          user._id,
-          user.passwordHash,
-          await deps.hasher.hash(input.password),
-        );
-      }
+      if (outcome.rehash) await deps.users.replaceHash(user._id, user.passwordHash, outcome.rehash);
       const session = await deps.sessions.start(user, input.deviceName ?? null);
       // Written, then checked: a password change or account deletion that ran since the check
       // above either sees this session (and ends it) or is seen here. A hash that changed only
@@ -139,7 +144,11 @@ export function createAccountService(deps: AccountServiceDeps) {
       const stillValid =
         current !== null &&
         (current.passwordHash === user.passwordHash ||
-          (await deps.hasher.verify(input.password, current.passwordHash)).ok);
+          (
+            await deps.gate.run(clientIp, () =>
+              deps.hasher.verify(input.password, current.passwordHash),
+            )
+          ).ok);
       if (!stillValid) {
         await deps.sessions.end(sessionIdOf(session.accessToken), user._id, 'password_changed');
         throw invalidCredentials();
@@ -157,7 +166,7 @@ export function createAccountService(deps: AccountServiceDeps) {
       clientIp: string,
     ): Promise<void> {
       const user = await verifiedUser(caller.userId, input.currentPassword, clientIp);
-      const newHash = await deps.hasher.hash(input.newPassword);
+      const newHash = await deps.gate.run(clientIp, () => deps.hasher.hash(input.newPassword));
       // A concurrent change won: the password this call verified is no longer the password.
       if (!(await deps.users.changePassword(user._id, user.passwordHash, newHash))) {
         throw wrongPassword();
