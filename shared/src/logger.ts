@@ -33,6 +33,8 @@ export const redactPaths = [
   'config.QINIU_SECRET_KEY',
   'config.MONGODB_URL',
   'config.REDIS_URL',
+  'config.REDIS_PASSWORD',
+  'config.REDIS_SENTINEL_PASSWORD',
 ];
 
 export function loggerOptions(service: string, level: string): LoggerOptions {

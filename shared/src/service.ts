@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { connectMongo } from './mongo.js';
-import { connectRedis, type Redis } from './redis.js';
+import { connectRedis, type Redis, type RedisConfig, redisTargetFromConfig } from './redis.js';
 
 /** The `version` of the package.json one folder above `moduleUrl` (src/ or dist/). */
 export function packageVersion(moduleUrl: string): string {
@@ -87,10 +87,9 @@ export interface StorageServiceDeps<C> {
   version: string;
 }
 
-interface StorageConfig {
+interface StorageConfig extends RedisConfig {
   MONGODB_URL: string;
   MONGODB_DB_NAME: string;
-  REDIS_URL: string;
   REDIS_KEY_PREFIX: string;
 }
 
@@ -113,7 +112,7 @@ export function runStorageService<S extends z.ZodType<StorageConfig>>(options: {
         dbName: config.MONGODB_DB_NAME,
         logger,
       });
-      const redis = await connectRedis(config.REDIS_URL, {
+      const redis = await connectRedis(redisTargetFromConfig(config), {
         logger,
         options: { keyPrefix: config.REDIS_KEY_PREFIX },
       }).catch(async (err: unknown) => {

@@ -1,4 +1,4 @@
-import { connectRedis, packageVersion, runService } from '@journal/shared';
+import { connectRedis, packageVersion, redisTargetFromConfig, runService } from '@journal/shared';
 import { buildApp, redisOptions, SERVICE } from './app.js';
 import { configSchema } from './config.js';
 
@@ -6,7 +6,7 @@ await runService({
   service: SERVICE,
   schema: configSchema,
   async start(config, logger) {
-    const redis = await connectRedis(config.REDIS_URL, {
+    const redis = await connectRedis(redisTargetFromConfig(config), {
       logger,
       options: redisOptions(config.REDIS_KEY_PREFIX),
     });
