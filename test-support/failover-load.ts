@@ -249,8 +249,8 @@ export async function expectAckedEntriesStored(
   const api = client(stack.gateway);
   const byUser = new Map<Account, Map<string, unknown>>();
   for (const [id, { user, content }] of acked) {
-    let m = byUser.get(user);
-    if (!m) byUser.set(user, (m = new Map()));
+    const m = byUser.get(user) ?? new Map<string, unknown>();
+    byUser.set(user, m);
     m.set(id, content);
   }
   for (const [user, expected] of byUser) {

@@ -6,7 +6,6 @@ import {
   createLogger,
   type Logger,
   type MongoHandle,
-  type Redis,
 } from '@journal/shared';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { inject } from 'vitest';
