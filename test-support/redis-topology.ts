@@ -281,14 +281,20 @@ export async function startRedisCluster(
     ]);
     const alive = () =>
       all.filter((n) => n.proc.child.exitCode === null && n.proc.child.signalCode === null);
+    /** Every live node says ok, and every slot-holding primary is a live process. */
     const healthy = async () => {
+      const live = new Set(alive().map((n) => n.port));
       for (const n of alive()) {
         const ok = await withNode(n.port, password, async (r) => {
           if (!/cluster_state:ok/.test(String(await r.call('CLUSTER', 'INFO')))) return false;
-          const nodes = String(await r.call('CLUSTER', 'NODES'))
+          const lines = String(await r.call('CLUSTER', 'NODES'))
             .trim()
             .split('\n');
-          return nodes.filter((l) => !/fail|handshake|noaddr/.test(l)).length >= alive().length;
+          return lines.every((line) => {
+            const [, address = '', flags = '', , , , , , ...slots] = line.split(' ');
+            if (!flags.includes('master') || slots.length === 0) return true;
+            return live.has(Number(address.split(/[:@]/)[1]));
+          });
         });
         if (!ok) return false;
       }
