@@ -125,7 +125,7 @@ describe('helm chart', () => {
       expect(passed.length, kubeVersion).toBe(objectCount - crdCount);
       expect(objectCount).toBeGreaterThan(60);
     }
-  });
+  }, 120_000); // every ci file, twice (two Kubernetes versions), on a shared machine
 
   it('the offline validator rejects a manifest with an unknown field or a wrong type', async () => {
     const validator = await ensureKubernetesValidate();
