@@ -26,10 +26,13 @@ typecheck: install ## Type-check sources, tests and scripts (strict)
 format: install ## Apply the formatter and safe lint fixes
 	$(NPM) run format
 
-test: install ## Lint, typecheck, unit and integration tests against real MongoDB-wire server and Redis
+test: install ## Lint, typecheck, then every test tier: unit, integration, e2e, deploy (real MongoDB-wire server and Redis)
 	$(NPM) run lint
 	$(NPM) run typecheck
 	$(NPM) test
+
+test-unit: install ## Unit tests only (pure logic, no server started; seconds)
+	$(NPM) run test:unit
 
 dev: build ## Run the whole stack (gateway on http://localhost:8000)
 	npx tsx scripts/dev.ts
@@ -90,4 +93,4 @@ helm-lint: ## helm lint --strict the chart with every ci/*-values.yaml (helm bui
 	done
 
 deploy-check: install ## Chart lint, render and offline schema validation, compose, Dockerfile, nginx and chart contract tests
-	npx vitest run tests/deploy
+	npx vitest run --project deploy

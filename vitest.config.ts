@@ -3,16 +3,65 @@ import { defineConfig } from 'vitest/config';
 
 const shared = fileURLToPath(new URL('./shared/src/index.ts', import.meta.url));
 
+/**
+ * Test tiers (see CONTRIBUTING in README.md, "Tests"). A new package's tests join a tier by one
+ * line: its `test/unit/**` files are unit tests already (the glob below is repository-wide);
+ * add its other tests to `integration` (or `e2e`) here, e.g. `'clients/js/test/**\/*.test.ts'`.
+ */
+const UNIT = '**/test/unit/**/*.test.ts';
+const NOT_UNIT = ['**/node_modules/**', '**/dist/**', UNIT];
+
+/** Starts (once per run, shared by every tier that needs it) a real MongoDB-wire server and Redis. */
+const servers = ['./test-support/global-setup.ts'];
+
 export default defineConfig({
   resolve: { alias: { '@journal/shared': shared } },
   test: {
-    // Resolves MongoDB and Redis once per run (env URLs, containers, or local processes).
-    globalSetup: ['./test-support/global-setup.ts'],
-    include: ['shared/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'tests/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 180_000,
     teardownTimeout: 30_000,
     reporters: ['default', './test-support/summary-reporter.ts'],
+    projects: [
+      {
+        // Pure logic: no servers, no processes, no globalSetup; seconds for the whole tier.
+        extends: true,
+        test: { name: 'unit', include: [UNIT], exclude: ['**/node_modules/**', '**/dist/**'] },
+      },
+      {
+        // One package at a time against the real servers (apps in-process or as processes).
+        extends: true,
+        test: {
+          name: 'integration',
+          include: [
+            'shared/test/**/*.test.ts',
+            'services/*/test/**/*.test.ts',
+            'tests/sharding/**/*.test.ts',
+          ],
+          exclude: NOT_UNIT,
+          globalSetup: servers,
+        },
+      },
+      {
+        // The whole stack as real processes, through the gateway; faults and hostile clients.
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts', 'tests/reliability/**/*.test.ts'],
+          exclude: NOT_UNIT,
+          globalSetup: servers,
+        },
+      },
+      {
+        // The chart, compose files, Dockerfile and nginx configuration (make deploy-check).
+        extends: true,
+        test: {
+          name: 'deploy',
+          include: ['tests/deploy/**/*.test.ts'],
+          exclude: NOT_UNIT,
+          globalSetup: servers,
+        },
+      },
+    ],
   },
 });

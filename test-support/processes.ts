@@ -1,33 +1,33 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, type ManagedProcess, startProcess, waitForPort } from '../scripts/lib/proc.js';
-import { ROOT } from '../scripts/lib/tools.js';
+import { ROOT, withLock } from '../scripts/lib/tools.js';
+
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 const execFileAsync = promisify(execFile);
 let built: Promise<void> | undefined;
 
 /**
- * Compiles the workspaces once per test file when dist/ is missing or older than a source
- * (make test type-checks, and so builds, before the tests run; this covers running one file).
+ * Brings every workspace's dist/ up to date with an incremental `tsc -b` (a second or two when
+ * nothing changed: it compares its .tsbuildinfo, not timestamps of a few files), once per test
+ * file, one build at a time across the run's test processes.
  */
-export function buildOnce(service: string): Promise<void> {
-  const entry = join(ROOT, 'services', service, 'dist', 'main.js');
-  const fresh = existsSync(entry) && statSync(entry).mtimeMs >= newestSource(service);
-  if (fresh) return Promise.resolve();
-  built ??= execFileAsync('npx', ['tsc', '-b', `services/${service}`], { cwd: ROOT }).then(
-    () => {},
+export function buildAll(): Promise<void> {
+  built ??= withLock(
+    'tsc-build',
+    async () => {
+      await execFileAsync(process.execPath, [TSC, '-b'], { cwd: ROOT });
+    },
+    join(ROOT, 'node_modules', '.cache'),
   );
   return built;
 }
 
-function newestSource(service: string): number {
-  const files = [
-    join(ROOT, 'services', service, 'src', 'main.ts'),
-    join(ROOT, 'shared', 'src', 'index.ts'),
-  ];
-  return Math.max(...files.filter(existsSync).map((f) => statSync(f).mtimeMs));
+/** `buildAll` under the name callers that start one service use. */
+export function buildOnce(_service?: string): Promise<void> {
+  return buildAll();
 }
 
 export interface ServiceProcess extends ManagedProcess {

@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { generateSigningKey } from '../scripts/lib/keys.js';
 import { freePort } from '../scripts/lib/proc.js';
 import {
@@ -9,17 +7,10 @@ import {
   startService,
   startStack,
 } from '../scripts/lib/stack.js';
-import { ROOT } from '../scripts/lib/tools.js';
 import { mongoUrl, redisUrl, uniqueName } from './index.js';
+import { buildAll } from './processes.js';
 
-const execFileAsync = promisify(execFile);
-let built: Promise<unknown> | undefined;
-
-/** Compiles every workspace once per test file (a no-op when make test already built). */
-export function buildAll(): Promise<unknown> {
-  built ??= execFileAsync('npx', ['tsc', '-b'], { cwd: ROOT });
-  return built;
-}
+export { buildAll };
 
 export interface TestStack {
   gateway: string;

@@ -10,9 +10,14 @@ export const TOOLS_BIN = join(ROOT, '.tools', 'bin');
 export const FERRETDB_VERSION = 'v1.24.2';
 export const HELM_VERSION = 'v3.16.4';
 
-async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const lock = join(ROOT, '.tools', `${name}.lock`);
-  await mkdir(join(ROOT, '.tools'), { recursive: true });
+/** Runs `fn` while holding the lock `<dir>/<name>.lock` (a directory: mkdir is atomic). */
+export async function withLock<T>(
+  name: string,
+  fn: () => Promise<T>,
+  dir = join(ROOT, '.tools'),
+): Promise<T> {
+  const lock = join(dir, `${name}.lock`);
+  await mkdir(dir, { recursive: true });
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     try {

@@ -6,6 +6,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
+import { DEFAULT_BODY_LIMIT_BYTES } from './api/operation.js';
 import { ProblemError } from './errors.js';
 import { type HealthOptions, healthPlugin } from './health.js';
 import { httpPlugin, requestIdFrom, sendProblem } from './http.js';
@@ -47,7 +48,7 @@ export async function createServiceApp(options: ServiceAppOptions) {
     }),
     requestIdHeader: false,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']) ?? randomUUID(),
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
     // Idle keep-alive sockets are closed on shutdown so draining does not wait on them.
     forceCloseConnections: 'idle',
     return503OnClosing: true,

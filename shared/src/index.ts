@@ -12,4 +12,6 @@ export * from './mongo.js';
 export * from './redis.js';
 export * from './service.js';
 export * from './sessions.js';
+export * from './storage.js';
+export * from './sync-head.js';
 export * from './tokens.js';

@@ -1,11 +1,4 @@
-import {
-  type Collection,
-  type Db,
-  type Document,
-  type IndexDescription,
-  MongoClient,
-  type TopologyDescriptionChangedEvent,
-} from 'mongodb';
+import { type Db, MongoClient, type TopologyDescriptionChangedEvent } from 'mongodb';
 import type { Logger } from './logger.js';
 
 export interface MongoConnectOptions {
@@ -164,51 +157,6 @@ function watchTopology(client: MongoClient, url: string, options: MongoConnectOp
       client.off('topologyDescriptionChanged', onChange);
     },
   };
-}
-
-/** The name MongoDB gives an index without an explicit one, e.g. `owner_1_id_1`. */
-function indexName(index: IndexDescription): string {
-  if (index.name) return index.name;
-  return Object.entries(index.key as Record<string, unknown>)
-    .map(([field, direction]) => `${field}_${String(direction)}`)
-    .join('_');
-}
-
-/**
- * Creates the indexes that don't exist yet; safe to call on every start-up and on every
- * replica at once. Only missing ones are sent because FerretDB 1.x drops the connection when
- * a batch re-creates an existing unique index. Time-to-live options are clean-up only (never
- * correctness, see ARCHITECTURE.md): on a server without TTL support the index is created
- * without them and expired documents must be purged by the service.
- */
-export async function ensureIndexes<T extends Document>(
-  collection: Collection<T>,
-  indexes: IndexDescription[],
-): Promise<void> {
-  if (indexes.length === 0) return;
-  const existing = new Set(
-    (
-      await collection
-        .listIndexes()
-        .toArray()
-        .catch(() => [] as { name?: string }[])
-    ).map((i) => i.name),
-  );
-  const missing = indexes.filter((index) => !existing.has(indexName(index)));
-  for (const index of missing) {
-    try {
-      await collection.createIndexes([index]);
-    } catch (err) {
-      if (
-        index.expireAfterSeconds === undefined ||
-        !/not implemented|expireAfterSeconds/i.test(String(err))
-      ) {
-        throw err;
-      }
-      const { expireAfterSeconds: _ttl, ...withoutTtl } = index;
-      await collection.createIndexes([withoutTtl]);
-    }
-  }
 }
 
 export async function pingMongo(db: Db): Promise<void> {

@@ -78,13 +78,18 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
   }
 }
 
-/** What a service that stores data gets from `runStorageService`. */
+/**
+ * What a service that stores data gets from `runStorageService`, and what its `buildApp` takes
+ * (a service needing more extends it, e.g. sync's test-only fault hooks).
+ */
 export interface StorageServiceDeps<C> {
   config: C;
   logger: Logger;
   db: Db;
+  /** A client whose `keyPrefix` is REDIS_KEY_PREFIX. */
   redis: Redis;
-  version: string;
+  /** The package's version (`packageVersion`); 0.0.0 when absent (tests). */
+  version?: string;
 }
 
 interface StorageConfig extends RedisConfig {

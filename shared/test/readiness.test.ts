@@ -1,20 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnRedis } from '../../scripts/lib/deps.js';
-import { silentLogger, testMongo } from '../../test-support/index.js';
+import { spawnMongo, spawnRedis } from '../../scripts/lib/deps.js';
+import { silentLogger } from '../../test-support/index.js';
 import { createServiceApp } from '../src/app.js';
-import { pingMongo } from '../src/mongo.js';
+import { connectMongo, type MongoHandle, pingMongo } from '../src/mongo.js';
 import { connectRedis, pingRedis, type Redis } from '../src/redis.js';
 
-// A Redis of this file's own, so stopping it disturbs no other test.
+// A Redis and a MongoDB-wire server of this file's own, so stopping them disturbs no other test.
 let redisServer: Awaited<ReturnType<typeof spawnRedis>>;
+let mongoServer: Awaited<ReturnType<typeof spawnMongo>>;
 let redis: Redis;
-let mongo: Awaited<ReturnType<typeof testMongo>>;
+let mongo: MongoHandle;
 let app: Awaited<ReturnType<typeof createServiceApp>>;
 
 beforeAll(async () => {
-  redisServer = await spawnRedis();
+  [redisServer, mongoServer] = await Promise.all([spawnRedis(), spawnMongo()]);
   redis = await connectRedis(redisServer.url);
-  mongo = await testMongo('readiness');
+  mongo = await connectMongo(mongoServer.url, { dbName: 'readiness', stuckAfterMs: 0 });
   app = await createServiceApp({
     service: 'readiness-test',
     version: '0.0.1',
@@ -27,8 +28,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
   redis.disconnect();
-  await mongo.drop();
-  await redisServer.destroy();
+  await mongo.close();
+  await Promise.all([redisServer.destroy(), mongoServer.destroy()]);
 });
 
 async function readyStatus() {
@@ -69,7 +70,28 @@ describe('GET /ready against real servers', () => {
   });
 
   it('keeps /health at 200 whatever the dependencies do', async () => {
+    const health = async () => (await app.inject({ method: 'GET', url: '/health' })).statusCode;
+    expect(await health()).toBe(200);
+
+    // Both down: /ready says so, /health (liveness: restarting would not help) stays 200.
+    await Promise.all([redisServer.stop(), mongoServer.stop()]);
+    const down = await eventually(
+      readyStatus,
+      (r) => r.status === 503 && r.body.failed?.length === 2,
+      10_000,
+    );
+    expect(down.body.failed).toEqual(['mongodb', 'redis']);
+    for (let i = 0; i < 3; i++) {
+      expect(await health()).toBe(200);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const res = await app.inject({ method: 'GET', url: '/health' });
-    expect(res.statusCode).toBe(200);
-  });
+    expect(res.json()).toMatchObject({ status: 'ok', service: 'readiness-test' });
+
+    // Back up: ready again without a restart, and /health never moved.
+    await Promise.all([redisServer.start(), mongoServer.start()]);
+    const up = await eventually(readyStatus, (r) => r.status === 200, 20_000);
+    expect(up.status).toBe(200);
+    expect(await health()).toBe(200);
+  }, 60_000);
 });

@@ -12,6 +12,7 @@ import { createChangeNotifier } from '../../services/sync/src/changes/notifier.j
 import { client, expectNoSecretsIn, registerUser } from '../../test-support/client.js';
 import {
   expectAckedEntriesStored,
+  expectOnlyFailoverProblems,
   failoverUsers,
   figures,
   startFailoverLoad,
@@ -188,7 +189,7 @@ describe('Redis Cluster: a primary dies under load', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     const healthyAt = Date.now();
-    await new Promise((r) => setTimeout(r, 6_000));
+    await load.settled();
     await load.stop();
 
     const f = figures(load.calls, killedAt, load.counters);
@@ -197,11 +198,9 @@ describe('Redis Cluster: a primary dies under load', () => {
     );
     expect((await cluster.primaries()).length).toBe(3);
     expect(f.failures.filter((c) => c.status === -1)).toEqual([]);
-    for (const c of f.failures) {
-      expect(c, JSON.stringify(c)).toMatchObject({ status: 503, problem: true });
-    }
+    expectOnlyFailoverProblems(f.failures);
     expect(f.slowestCallMs).toBeLessThan(10_000);
-    expect(f.recoveredAfterMs).toBeLessThan(healthyAt - killedAt + 5_000);
+    expect(f.recoveredAfterMs).toBeLessThan(healthyAt - killedAt + 10_000);
     expect(
       load.calls.filter((c) => c.start > killedAt + f.recoveredAfterMs).length,
     ).toBeGreaterThan(20);

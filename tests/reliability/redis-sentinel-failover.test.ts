@@ -7,6 +7,7 @@ import {
 } from '../../test-support/client.js';
 import {
   expectAckedEntriesStored,
+  expectOnlyFailoverProblems,
   failoverUsers,
   figures,
   startFailoverLoad,
@@ -84,7 +85,7 @@ describe('Redis Sentinel: the primary dies under load', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     const promotedAt = Date.now();
-    await new Promise((r) => setTimeout(r, 6_000));
+    await load.settled();
     await load.stop();
 
     const f = figures(load.calls, killedAt, load.counters);
@@ -94,12 +95,11 @@ describe('Redis Sentinel: the primary dies under load', () => {
     expect(await redis.currentPrimaryPort()).toBe(redis.replica.port);
     // No call hung, every failure was a clear 503 problem document.
     expect(f.failures.filter((c) => c.status === -1)).toEqual([]);
-    for (const c of f.failures) {
-      expect(c, JSON.stringify(c)).toMatchObject({ status: 503, problem: true });
-    }
+    expectOnlyFailoverProblems(f.failures);
     expect(f.slowestCallMs).toBeLessThan(10_000);
     // Calls succeed again within seconds of the promotion, and throughout the last seconds.
-    expect(f.recoveredAfterMs).toBeLessThan(promotedAt - killedAt + 5_000);
+    // Usually ~0.4 s after the promotion; 10 s of slack for a loaded shared CI machine.
+    expect(f.recoveredAfterMs).toBeLessThan(promotedAt - killedAt + 10_000);
     const tail = load.calls.filter((c) => c.start > killedAt + f.recoveredAfterMs);
     expect(tail.length).toBeGreaterThan(20);
 

@@ -44,8 +44,8 @@ export const SHARDING_PLAN: Record<string, CollectionPlan> = {
         why: 'the tombstone purge job (SYNC_PURGE_INTERVAL_SECONDS)',
       },
       {
-        fields: ['superseded', 'supersededAt'],
-        why: 'the tombstone purge job (replaced versions)',
+        fields: ['baseRevision', 'superseded', 'supersededAt'],
+        why: "the tombstone purge job: replaced versions (except each entry's first)",
       },
     ],
   },

@@ -1,13 +1,10 @@
 import {
   authenticatePlugin,
   createServiceApp,
-  type Logger,
-  pingMongo,
-  pingRedis,
-  type Redis,
+  type StorageServiceDeps,
+  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
-import type { Db } from 'mongodb';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
 import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
@@ -21,13 +18,7 @@ import { createContentStore } from './storage/content-store.js';
 
 export const SERVICE = 'attachments';
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  redis: Redis;
-  version?: string;
-}
+export type AppDeps = StorageServiceDeps<Config>;
 
 /** Builds the attachments service's fastify app; never listens (main.ts does). */
 export async function buildApp(deps: AppDeps) {
@@ -38,10 +29,7 @@ export async function buildApp(deps: AppDeps) {
     logger: deps.logger,
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: {
-      mongodb: () => pingMongo(db),
-      redis: () => pingRedis(deps.redis),
-    },
+    checks: storageChecks(db, deps.redis),
   });
 
   // Every call but Qiniu's callback carries a bearer token this service verifies itself.

@@ -178,16 +178,12 @@ describe('ranges and conditional requests', () => {
     expect((await put('ranged', data, { 'content-type': 'video/mp4' })).statusCode).toBe(201);
   });
 
+  // The table of Range headers is test/unit/ranges.test.ts; here, what crosses the store's
+  // chunks and the HTTP answer each kind gets.
   const partial: [string, number, number][] = [
-    ['bytes=0-0', 0, 0],
-    ['bytes=10-20', 10, 20],
     [`bytes=${CHUNK_SIZE - 5}-${CHUNK_SIZE + 5}`, CHUNK_SIZE - 5, CHUNK_SIZE + 5],
     [`bytes=${CHUNK_SIZE}-`, CHUNK_SIZE, size - 1],
     ['bytes=-100', size - 100, size - 1],
-    [`bytes=-${size + 1000}`, 0, size - 1],
-    [`bytes=${size - 10}-${size + 1000}`, size - 10, size - 1],
-    ['bytes=5-99999999999999999999', 5, size - 1],
-    [`bytes=${size - 1}-${size - 1}`, size - 1, size - 1],
   ];
   for (const [range, start, end] of partial) {
     it(`serves ${range} as 206 with Content-Range`, async () => {
@@ -201,23 +197,19 @@ describe('ranges and conditional requests', () => {
     });
   }
 
-  for (const range of [`bytes=${size}-`, `bytes=${size + 5}-${size + 10}`, 'bytes=-0']) {
-    it(`answers ${range} with 416 and Content-Range: bytes */size`, async () => {
-      const res = await get('ranged', { range });
-      expect(res.statusCode).toBe(416);
-      expect(res.headers['content-range']).toBe(`bytes */${size}`);
-      expect(res.json().code).toBe('range_not_satisfiable');
-    });
-  }
+  it('answers an unsatisfiable range with 416 and Content-Range: bytes */size', async () => {
+    const res = await get('ranged', { range: `bytes=${size}-` });
+    expect(res.statusCode).toBe(416);
+    expect(res.headers['content-range']).toBe(`bytes */${size}`);
+    expect(res.json().code).toBe('range_not_satisfiable');
+  });
 
-  for (const range of ['bytes=0-1,5-6', 'bytes=abc', 'items=0-1', 'bytes=9-2', 'bytes=-', '0-1']) {
-    it(`ignores ${JSON.stringify(range)} and serves the whole file`, async () => {
-      const res = await get('ranged', { range });
-      expect(res.statusCode).toBe(200);
-      expect(res.headers['content-range']).toBeUndefined();
-      expect(res.rawPayload.equals(data)).toBe(true);
-    });
-  }
+  it('ignores a range it does not serve (several ranges) and sends the whole file', async () => {
+    const res = await get('ranged', { range: 'bytes=0-1,5-6' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-range']).toBeUndefined();
+    expect(res.rawPayload.equals(data)).toBe(true);
+  });
 
   it('answers any range of an empty file with 416, except a suffix', async () => {
     expect((await put('empty-ranged', Buffer.alloc(0))).statusCode).toBe(201);
@@ -229,14 +221,12 @@ describe('ranges and conditional requests', () => {
     expect(suffix.rawPayload.length).toBe(0);
   });
 
-  for (const header of [etag, `W/${etag}`, `"nope", ${etag}`, '*']) {
-    it(`answers If-None-Match ${header.slice(0, 12)}… with 304`, async () => {
-      const res = await get('ranged', { 'if-none-match': header, range: 'bytes=0-1' });
-      expect(res.statusCode).toBe(304);
-      expect(res.rawPayload.length).toBe(0);
-      expect(res.headers.etag).toBe(etag);
-    });
-  }
+  it('answers a matching If-None-Match with 304, before any Range', async () => {
+    const res = await get('ranged', { 'if-none-match': `W/${etag}`, range: 'bytes=0-1' });
+    expect(res.statusCode).toBe(304);
+    expect(res.rawPayload.length).toBe(0);
+    expect(res.headers.etag).toBe(etag);
+  });
 
   it('serves 200 when If-None-Match does not match', async () => {
     const res = await get('ranged', { 'if-none-match': '"0000", W/"1111"' });

@@ -3,12 +3,9 @@ import {
   authenticatePlugin,
   cachedTokenVerifier,
   createServiceApp,
-  type Logger,
-  pingMongo,
-  pingRedis,
-  type Redis,
+  type StorageServiceDeps,
+  storageChecks,
 } from '@journal/shared';
-import type { Db } from 'mongodb';
 import type { Config } from './config.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
@@ -27,14 +24,7 @@ export const SERVICE = 'auth';
 
 const PURGE_INTERVAL_MS = 3_600_000;
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  /** A client whose `keyPrefix` is REDIS_KEY_PREFIX. */
-  redis: Redis;
-  version?: string;
-}
+export type AppDeps = StorageServiceDeps<Config>;
 
 /** Builds the auth service's fastify app; never listens (main.ts does). */
 export async function buildApp(deps: AppDeps) {
@@ -100,10 +90,7 @@ export async function buildApp(deps: AppDeps) {
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
-    checks: {
-      mongodb: () => pingMongo(db),
-      redis: () => pingRedis(redis),
-    },
+    checks: storageChecks(db, redis),
   });
   if (!sessionsTtl || !tokensTtl) {
     // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.

@@ -13,7 +13,9 @@ import {
 import { createGuard } from './auth/guard.js';
 import type { Config } from './config.js';
 import { buildOpenApiDocument } from './openapi/document.js';
+import { createOperationMatcher } from './operations.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
+import { createIdlePulls } from './proxy/idle-pull.js';
 import { registerUpstreams, upstreams } from './proxy/upstreams.js';
 import { securityHeaders, securityHeadersHook } from './security-headers.js';
 
@@ -103,12 +105,19 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // Everything routed upstream: token and session check, rate limit, then the proxies.
+  // One reading of the operation table per request: public or not, route label, body limit.
+  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
   const verify = tokenVerifierFromConfig(config);
-  const guard = createGuard(verify, redis);
+  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
+  const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
   await app.register(async (api) => {
-    api.addHook('onRequest', createBodyLimitCheck(config.ATTACHMENTS_MAX_BYTES));
-    api.addHook('onRequest', guard.start);
+    api.addHook('onRequest', createBodyLimitCheck(calls));
+    api.addHook('onRequest', async (request) => {
+      await guard.start(request);
+      if (request.auth) idlePulls.start(request, request.auth.userId);
+    });
     api.addHook('preHandler', guard.finish);
+    api.addHook('preHandler', idlePulls.answer);
     await api.register(rateLimit, {
       // Route-level onRequest: after guard.start, so its counter and the session lookup go to
       // Redis together; guard.finish then waits for the lookup before anything is proxied.
@@ -125,7 +134,7 @@ export async function buildApp(deps: AppDeps) {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
         }),
     });
-    await registerUpstreams(api, config, app.metrics);
+    await registerUpstreams(api, config, app.metrics, calls);
   });
 
   // The public API document and its rendered reference page (public, not rate-limited).

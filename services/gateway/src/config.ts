@@ -6,7 +6,7 @@ export const configSchema = serviceConfigSchema({
   AUTH_URL: httpUrl.default('http://127.0.0.1:8001'),
   SYNC_URL: httpUrl.default('http://127.0.0.1:8002'),
   ATTACHMENTS_URL: httpUrl.default('http://127.0.0.1:8003'),
-  /** Connect and response-headers timeout for upstream calls (long-polls get 35 s more). */
+  /** Connect and response-headers timeout for upstream calls (long-polls get LONG_POLL_EXTRA_MS more). */
   UPSTREAM_TIMEOUT_MS: envInt(100, 600_000).default(10_000),
   /** Kept-alive connections per upstream. */
   UPSTREAM_CONNECTIONS: envInt(1, 4096).default(128),

@@ -1,7 +1,7 @@
 import { allOperations } from '@journal/shared';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOpenApiDocument } from '../src/openapi/document.js';
+import type { buildOpenApiDocument } from '../src/openapi/document.js';
 import { type GatewayHarness, startGateway } from './helpers.js';
 
 /** The parts of the OpenAPI 3.1 schema a client generator relies on. */
@@ -103,15 +103,45 @@ function operation(doc: Doc, method: string, path: string): OperationObject {
   return (doc.paths[path] as Record<string, OperationObject>)[method] as OperationObject;
 }
 
-describe('the OpenAPI document', () => {
-  const doc = buildOpenApiDocument('9.9.9');
+type Schema = Record<string, unknown> & { properties?: Record<string, Record<string, unknown>> };
 
-  it('has the OpenAPI 3.1 shape', () => {
+/** The document a client downloads: GET /openapi.json from a running gateway, no token. */
+let doc: Doc;
+let served: GatewayHarness;
+beforeAll(async () => {
+  served = await startGateway({ LOG_LEVEL: 'warn' });
+  const res = await fetch(`${served.url}/openapi.json`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  doc = (await res.json()) as Doc;
+});
+afterAll(async () => {
+  await served?.close();
+});
+
+function component(name: string): Schema {
+  const schema = (doc.components.schemas as Record<string, Schema>)[name];
+  expect(schema, name).toBeDefined();
+  return schema as Schema;
+}
+
+describe('the OpenAPI document the gateway serves at /openapi.json', () => {
+  it('has the OpenAPI 3.1 shape and the gateway’s version', () => {
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     const valid = ajv.validate(openApiShape, doc);
     expect(ajv.errors ?? []).toEqual([]);
     expect(valid).toBe(true);
-    expect(doc.info.version).toBe('9.9.9');
+    expect(doc.info.version).toBe('1.2.3');
+  });
+
+  it('lists exactly the operations of the shared table (plus the gateway’s /health and /ready)', () => {
+    const listed = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item as object).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    const table = allOperations.map(
+      (op) => `${op.method} ${op.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`,
+    );
+    expect(listed.sort()).toEqual([...table, 'GET /health', 'GET /ready'].sort());
   });
 
   it('lists every operation of the shared table with all its responses', () => {
@@ -189,6 +219,63 @@ function operationIds(doc: Doc): string[] {
   );
 }
 
+describe('auth calls in the served document', () => {
+  it('take credentials as the Credentials schema: username pattern, bounded password, no extra fields', () => {
+    const register = operation(doc, 'post', '/auth/register');
+    expect(Object.keys(register.responses).sort()).toEqual(['201', '400', '409', '429']);
+    expect(register.requestBody?.content['application/json']).toEqual({
+      schema: { $ref: '#/components/schemas/Credentials' },
+    });
+    const credentials = component('Credentials');
+    expect(credentials.properties?.username?.pattern).toBe('^[A-Za-z0-9._@-]{3,64}$');
+    expect(credentials.properties?.password?.maxLength).toBe(256);
+    expect(credentials.additionalProperties).toBe(false);
+    expect(credentials.required).toEqual(['username', 'password']);
+  });
+
+  it('let logout take an optional LogoutRequest and answer 204', () => {
+    const logout = operation(doc, 'post', '/auth/logout') as OperationObject & {
+      requestBody: { required?: boolean; content: Record<string, unknown> };
+    };
+    expect(logout.requestBody.required).toBe(false);
+    expect(logout.requestBody.content['application/json']).toEqual({
+      schema: { $ref: '#/components/schemas/LogoutRequest' },
+    });
+    expect(Object.keys(logout.responses)).toContain('204');
+  });
+
+  it('use no regular-expression syntax a JSON Schema validator cannot read (\\p{…})', () => {
+    expect(JSON.stringify(doc)).not.toContain('\\p{');
+  });
+});
+
+describe('sync calls in the served document', () => {
+  it('pull with since, limit and wait, and answer 200, 400, 401, 410', () => {
+    const changes = operation(doc, 'get', '/sync/changes');
+    expect(changes.parameters.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      'query:limit',
+      'query:since',
+      'query:wait',
+    ]);
+    expect(Object.keys(changes.responses).sort()).toEqual(['200', '400', '401', '410']);
+    expect(component('Changes').properties?.changes?.items).toEqual({
+      $ref: '#/components/schemas/Entry',
+    });
+  });
+
+  it('push a PushRequest of at most 500 changes with ids of the contract, and an Idempotency-Key', () => {
+    const push = operation(doc, 'post', '/sync/push');
+    expect(push.requestBody?.content['application/json']).toEqual({
+      schema: { $ref: '#/components/schemas/PushRequest' },
+    });
+    expect(push.parameters).toContainEqual(
+      expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false }),
+    );
+    expect(component('PushRequest').properties?.changes?.maxItems).toBe(500);
+    expect(component('Change').properties?.id?.pattern).toBe('^[A-Za-z0-9_-]{1,128}$');
+  });
+});
+
 describe('served by the gateway', () => {
   let gw: GatewayHarness;
   beforeAll(async () => {
@@ -196,15 +283,6 @@ describe('served by the gateway', () => {
   });
   afterAll(async () => {
     await gw?.close();
-  });
-
-  it('serves /openapi.json without a token', async () => {
-    const res = await fetch(`${gw.url}/openapi.json`);
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as Doc;
-    expect(body.openapi).toBe('3.1.0');
-    expect(body.info.version).toBe('1.2.3');
-    expect(Object.keys(body.paths)).toContain('/sync/changes');
   });
 
   it('serves /docs as an HTML page with its assets from the gateway itself', async () => {

@@ -1,13 +1,11 @@
 import {
   authenticatePlugin,
   createServiceApp,
-  type Logger,
-  pingMongo,
-  pingRedis,
-  type Redis,
+  type StorageServiceDeps,
+  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
-import type { Db } from 'mongodb';
+import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import type { Config } from './config.js';
 import { createIdempotency } from './entries/idempotency.js';
@@ -19,13 +17,7 @@ import { syncRoutes } from './routes/sync.js';
 
 export const SERVICE = 'sync';
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  /** A client whose `keyPrefix` is REDIS_KEY_PREFIX. */
-  redis: Redis;
-  version?: string;
+export interface AppDeps extends StorageServiceDeps<Config> {
   /** Fault injection for tests only. */
   pushHooks?: PushHooks;
 }
@@ -39,10 +31,7 @@ export async function buildApp(deps: AppDeps) {
     logger,
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: {
-      mongodb: () => pingMongo(db),
-      redis: () => pingRedis(redis),
-    },
+    checks: storageChecks(db, redis),
   });
 
   // Every call carries a bearer token this service verifies itself.
@@ -55,9 +44,17 @@ export async function buildApp(deps: AppDeps) {
   await repository.ensureIndexes();
   const notifier = createChangeNotifier({ redis, keyPrefix: config.REDIS_KEY_PREFIX, logger });
   const metrics = createSyncMetrics(app.metrics);
+  // Guesses stay far inside the tombstone retention: only purged slots are free below the max.
+  const heads = createHeads({
+    redis,
+    ttlMs: config.SYNC_HEAD_TTL_SECONDS * 1000,
+    guessWindowMs: (config.SYNC_TOMBSTONE_RETENTION_SECONDS * 1000) / 4,
+    logger,
+  });
   const service = createEntriesService({
     repository,
     notifier,
+    heads,
     metrics,
     logger,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
@@ -80,7 +77,7 @@ export async function buildApp(deps: AppDeps) {
     service,
     idempotency: createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS),
   });
-  return Object.assign(app, { sync: { notifier, purger, repository } });
+  return Object.assign(app, { sync: { notifier, purger, repository, heads } });
 }
 
 export type SyncApp = Awaited<ReturnType<typeof buildApp>>;

@@ -8,6 +8,11 @@ export const configSchema = serviceConfigSchema({
   SYNC_TOMBSTONE_RETENTION_SECONDS: envInt(1, 10 * 365 * 86_400).default(90 * 86_400),
   /** How often each replica runs the purge (safe on every replica at once). 0 turns it off. */
   SYNC_PURGE_INTERVAL_SECONDS: envInt(0, 7 * 86_400).default(3600),
+  /**
+   * Lifetime of a user's head revision in Redis after the query or push that proved it: the
+   * longest a lost head raise (a Redis failover) can delay a change. 0 turns the head off.
+   */
+  SYNC_HEAD_TTL_SECONDS: envInt(0, 3600).default(60),
   /** How long a reply is kept for replay under its Idempotency-Key. */
   SYNC_IDEMPOTENCY_TTL_SECONDS: envInt(60, 7 * 86_400).default(86_400),
 });

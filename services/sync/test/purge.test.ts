@@ -52,15 +52,45 @@ describe('tombstone retention', () => {
     // Revisions keep counting up; a purged id can be created again.
     const again = await push(app, token, [{ id: 'a', baseRevision: 0, content: { back: true } }]);
     expect(again.body.accepted).toEqual([{ id: 'a', revision: 7 }]);
-    // Superseded versions (c@3) went too: only current versions remain stored.
+    // Superseded versions went too, except an entry's first one (c@3, content dropped): its
+    // (id, base 0) slot refuses a second "new" c to a push that guesses its revisions.
     const stored = await h.db
       .collection('entry_versions')
-      .find({ userId }, { projection: { _id: 0, id: 1, revision: 1 } })
+      .find({ userId }, { projection: { _id: 0, id: 1, revision: 1, content: 1 } })
       .sort({ revision: 1 })
       .toArray();
     expect(stored).toEqual([
-      { id: 'c', revision: 6 },
-      { id: 'a', revision: 7 },
+      { id: 'c', revision: 3, content: null },
+      { id: 'c', revision: 6, content: '{"v":2}' },
+      { id: 'a', revision: 7, content: '{"back":true}' },
+    ]);
+    // A push that guesses cannot create c anew over its first version's slot.
+    const recreate = await push(app, token, [{ id: 'c', baseRevision: 0, content: { v: 9 } }]);
+    expect(recreate.body.conflicts).toEqual([
+      expect.objectContaining({ id: 'c', current: expect.objectContaining({ revision: 6 }) }),
+    ]);
+  });
+
+  it("keeps an entry's first version when it purges superseded ones, so a guessing push cannot create the entry twice", async () => {
+    // Default retention (90 days): heads are guessable; the purge runs "91 days later".
+    const guessing = await h.build();
+    const userId = newUserId('first');
+    const token = await h.token(userId);
+    await push(guessing, token, [{ id: 'c', baseRevision: 0, content: { v: 1 } }]);
+    await push(guessing, token, [{ id: 'c', baseRevision: 1, content: { v: 2 } }]);
+    const later = new Date(Date.now() + 91 * 86_400_000);
+    await guessing.sync.purger.runOnce(later);
+    const head = await guessing.sync.heads.get(userId);
+    expect(guessing.sync.heads.guessable(head)).toBe(true);
+    const twice = await push(guessing, token, [{ id: 'c', baseRevision: 0, content: { v: 9 } }]);
+    expect(twice.body).toMatchObject({
+      accepted: [],
+      conflicts: [
+        { id: 'c', current: expect.objectContaining({ revision: 2, content: { v: 2 } }) },
+      ],
+    });
+    expect((await pullAll(guessing, token)).entries.map((e) => [e.id, e.revision])).toEqual([
+      ['c', 2],
     ]);
   });
 

@@ -123,6 +123,9 @@ export const qiniuUploadSchema = z
 export type Attachment = z.infer<typeof attachmentSchema>;
 export type QiniuUploadToken = z.infer<typeof qiniuUploadTokenSchema>;
 
+/** Largest body of a `/storage/*` call (Qiniu's callback; the others have none). */
+export const STORAGE_LIMITS = { maxBodyBytes: 64 * 1024 } as const;
+
 const tags = ['attachments'];
 const storageTags = ['storage'];
 const bytes = z.unknown().describe('The attachment bytes');
@@ -132,6 +135,7 @@ export const attachmentsOperations = defineOperations({
     operationId: 'putAttachment',
     method: 'PUT',
     path: '/attachments/:id',
+    bodyLimit: 'configured',
     summary: 'Upload an attachment (raw bytes, streamed)',
     description:
       'The body is the content, of any Content-Type (stored and served back as given; ' +
@@ -240,6 +244,7 @@ export const attachmentsOperations = defineOperations({
     operationId: 'getQiniuUploadToken',
     method: 'GET',
     path: '/storage/qiniu/token',
+    bodyLimit: STORAGE_LIMITS.maxBodyBytes,
     summary: 'A Qiniu upload token for one key in the caller’s namespace',
     description:
       'Computed locally (no network call). The token allows one new object ' +
@@ -260,6 +265,7 @@ export const attachmentsOperations = defineOperations({
     operationId: 'getQiniuDownloadUrl',
     method: 'GET',
     path: '/storage/qiniu/url',
+    bodyLimit: STORAGE_LIMITS.maxBodyBytes,
     summary: 'A signed, short-lived download URL for a key in the caller’s namespace',
     tags: storageTags,
     auth: true,
@@ -277,6 +283,7 @@ export const attachmentsOperations = defineOperations({
     operationId: 'qiniuUploadCallback',
     method: 'POST',
     path: '/storage/qiniu/callback',
+    bodyLimit: STORAGE_LIMITS.maxBodyBytes,
     summary: 'Qiniu’s upload callback (called by Qiniu, not by clients)',
     description:
       'Authenticated by Qiniu’s callback signature in `Authorization`, not by a bearer token. ' +

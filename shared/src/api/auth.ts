@@ -106,100 +106,103 @@ export type DeviceSession = z.infer<typeof deviceSessionSchema>;
 
 const tags = ['auth'];
 
-export const authOperations = defineOperations({
-  register: {
-    operationId: 'register',
-    method: 'POST',
-    path: '/auth/register',
-    summary: 'Create an account and log in',
-    description:
-      'Creates a user (username unique case-insensitively) and a session for this device. ' +
-      'Registrations are limited per client address (429 with Retry-After).',
-    tags,
-    auth: false,
-    schema: {
-      body: credentialsSchema,
-      response: {
-        201: sessionSchema,
-        400: problemSchema,
-        409: problemSchema,
-        429: problemSchema,
-      },
-    },
-  },
-  login: {
-    operationId: 'login',
-    method: 'POST',
-    path: '/auth/login',
-    summary: 'Log in and start a session for this device',
-    description:
-      'Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. ' +
-      'Failed logins are limited per username and per client address (429 with Retry-After).',
-    tags,
-    auth: false,
-    schema: {
-      body: credentialsSchema,
-      response: {
-        200: sessionSchema,
-        400: problemSchema,
-        401: problemSchema,
-        429: problemSchema,
-      },
-    },
-  },
-  refresh: {
-    operationId: 'refreshSession',
-    method: 'POST',
-    path: '/auth/refresh',
-    summary: 'Exchange a refresh token for a new token pair',
-    description:
-      'Refresh tokens are single use and rotated on every call. Presenting one that was already ' +
-      'used ends its whole session (its access token too) and answers 401.',
-    tags,
-    auth: false,
-    schema: {
-      body: refreshRequestSchema,
-      response: { 200: sessionSchema, 400: problemSchema, 401: problemSchema },
-    },
-  },
-  logout: {
-    operationId: 'logout',
-    method: 'POST',
-    path: '/auth/logout',
-    summary: 'End this session, or every session of the user',
-    description:
-      'Ends the caller’s session at once (its access and refresh tokens stop working); with ' +
-      '`allDevices: true` every session of the user. The body is optional.',
-    tags,
-    auth: true,
-    schema: {
-      body: logoutRequestSchema,
-      response: {
-        204: z.null().describe('Logged out'),
-        400: problemSchema,
-        401: problemSchema,
-      },
-    },
-  },
-  me: {
-    operationId: 'getMe',
-    method: 'GET',
-    path: '/auth/me',
-    summary: 'The calling user',
-    tags,
-    auth: true,
-    schema: { response: { 200: userSchema, 401: problemSchema } },
-  },
-  sessions: {
-    operationId: 'listSessions',
-    method: 'GET',
-    path: '/auth/sessions',
-    summary: 'The user’s active sessions (one per logged-in device)',
-    tags,
-    auth: true,
-    schema: { response: { 200: sessionListSchema, 401: problemSchema } },
-  },
-});
-
 /** Largest auth request body (credentials are small); the gateway refuses larger ones early. */
 export const AUTH_LIMITS = { maxBodyBytes: 16 * 1024 } as const;
+
+export const authOperations = defineOperations(
+  {
+    register: {
+      operationId: 'register',
+      method: 'POST',
+      path: '/auth/register',
+      summary: 'Create an account and log in',
+      description:
+        'Creates a user (username unique case-insensitively) and a session for this device. ' +
+        'Registrations are limited per client address (429 with Retry-After).',
+      tags,
+      auth: false,
+      schema: {
+        body: credentialsSchema,
+        response: {
+          201: sessionSchema,
+          400: problemSchema,
+          409: problemSchema,
+          429: problemSchema,
+        },
+      },
+    },
+    login: {
+      operationId: 'login',
+      method: 'POST',
+      path: '/auth/login',
+      summary: 'Log in and start a session for this device',
+      description:
+        'Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. ' +
+        'Failed logins are limited per username and per client address (429 with Retry-After).',
+      tags,
+      auth: false,
+      schema: {
+        body: credentialsSchema,
+        response: {
+          200: sessionSchema,
+          400: problemSchema,
+          401: problemSchema,
+          429: problemSchema,
+        },
+      },
+    },
+    refresh: {
+      operationId: 'refreshSession',
+      method: 'POST',
+      path: '/auth/refresh',
+      summary: 'Exchange a refresh token for a new token pair',
+      description:
+        'Refresh tokens are single use and rotated on every call. Presenting one that was already ' +
+        'used ends its whole session (its access token too) and answers 401.',
+      tags,
+      auth: false,
+      schema: {
+        body: refreshRequestSchema,
+        response: { 200: sessionSchema, 400: problemSchema, 401: problemSchema },
+      },
+    },
+    logout: {
+      operationId: 'logout',
+      method: 'POST',
+      path: '/auth/logout',
+      summary: 'End this session, or every session of the user',
+      description:
+        'Ends the caller’s session at once (its access and refresh tokens stop working); with ' +
+        '`allDevices: true` every session of the user. The body is optional.',
+      tags,
+      auth: true,
+      schema: {
+        body: logoutRequestSchema,
+        response: {
+          204: z.null().describe('Logged out'),
+          400: problemSchema,
+          401: problemSchema,
+        },
+      },
+    },
+    me: {
+      operationId: 'getMe',
+      method: 'GET',
+      path: '/auth/me',
+      summary: 'The calling user',
+      tags,
+      auth: true,
+      schema: { response: { 200: userSchema, 401: problemSchema } },
+    },
+    sessions: {
+      operationId: 'listSessions',
+      method: 'GET',
+      path: '/auth/sessions',
+      summary: 'The user’s active sessions (one per logged-in device)',
+      tags,
+      auth: true,
+      schema: { response: { 200: sessionListSchema, 401: problemSchema } },
+    },
+  },
+  { bodyLimit: AUTH_LIMITS.maxBodyBytes },
+);

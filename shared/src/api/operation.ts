@@ -45,8 +45,29 @@ export interface Operation {
   rawBody?: Record<string, string>;
   /** Non-JSON success response (e.g. attachment bytes): status → media type. */
   rawResponse?: Record<number, string>;
+  /**
+   * Largest request body in bytes, enforced by the service and, on the declared
+   * Content-Length, by the gateway before anything is proxied. `configured`: the deployment's
+   * setting (ATTACHMENTS_MAX_BYTES for uploads). Absent: `DEFAULT_BODY_LIMIT_BYTES`.
+   */
+  bodyLimit?: number | 'configured';
 }
 
-export function defineOperations<T extends Record<string, Operation>>(ops: T): T {
+/** The body limit of a call that declares none (and of every service's JSON parser). */
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * The operations of one service, with `defaults` for what an operation leaves out (e.g. every
+ * auth call's body limit), so an operation added later gets them too.
+ */
+export function defineOperations<T extends Record<string, Operation>>(
+  ops: T,
+  defaults: Pick<Operation, 'bodyLimit'> = {},
+): T {
+  for (const op of Object.values(ops)) {
+    if (op.bodyLimit === undefined && defaults.bodyLimit !== undefined) {
+      op.bodyLimit = defaults.bodyLimit;
+    }
+  }
   return ops;
 }

@@ -16,6 +16,12 @@ export const SYNC_LIMITS = {
 } as const;
 
 /**
+ * How much longer than other calls the gateway waits for a long-poll's response headers: the
+ * longest `wait` plus 5 s for a busy upstream.
+ */
+export const LONG_POLL_EXTRA_MS = (SYNC_LIMITS.maxWaitSeconds + 5) * 1000;
+
+/**
  * Why `content` is not acceptable, or null when it is: nesting deeper than the limit, numbers
  * JSON cannot carry (Infinity from `1e999`), or more than 1 MiB serialized. Iterative, so a
  * hostile nesting depth cannot overflow the stack.
@@ -259,6 +265,7 @@ export const syncOperations = defineOperations({
       '10 MiB per push; 1 MiB per entry.',
     tags,
     auth: true,
+    bodyLimit: SYNC_LIMITS.maxPushBytes,
     schema: {
       body: pushRequestSchema,
       headers: pushHeadersSchema,

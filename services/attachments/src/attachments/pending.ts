@@ -1,5 +1,11 @@
-import { ensureIndexes, type Logger, ProblemError, periodicJob } from '@journal/shared';
-import { type Db, MongoServerError, type ObjectId } from 'mongodb';
+import {
+  ensureIndexes,
+  isDuplicateKey,
+  type Logger,
+  ProblemError,
+  periodicJob,
+} from '@journal/shared';
+import type { Db, ObjectId } from 'mongodb';
 import type { ContentStore } from '../storage/content-store.js';
 import type { AttachmentsMetrics } from './metrics.js';
 import type { AttachmentsRepository } from './repository.js';
@@ -33,7 +39,7 @@ export function createPendingRepository(db: Db) {
       try {
         await collection.insertOne({ _id: fileId, owner, id, at: new Date() });
       } catch (err) {
-        if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+        if (!isDuplicateKey(err)) throw err;
       }
     },
 

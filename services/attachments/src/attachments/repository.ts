@@ -1,4 +1,5 @@
-import { type Db, MongoServerError, type ObjectId } from 'mongodb';
+import { ensureIndexes, isDuplicateKey } from '@journal/shared';
+import type { Db, ObjectId } from 'mongodb';
 
 /** One attachment's metadata; the content lives in the storage module under `fileId`. */
 export interface AttachmentDoc {
@@ -22,10 +23,6 @@ const PUBLIC_FIELDS = {
   createdAt: 1,
 } as const;
 
-export function isDuplicateKey(err: unknown): boolean {
-  return err instanceof MongoServerError && err.code === 11000;
-}
-
 export function createAttachmentsRepository(db: Db) {
   const collection = db.collection<AttachmentDoc>('attachments');
 
@@ -33,7 +30,9 @@ export function createAttachmentsRepository(db: Db) {
     async ensureIndexes(): Promise<void> {
       // The (owner, id) slot is claimed by a unique insert: the one guard against two
       // concurrent uploads of one id. It also serves lookups and the id-ordered listing.
-      await collection.createIndex({ owner: 1, id: 1 }, { unique: true, name: 'owner_id' });
+      await ensureIndexes(collection, [
+        { key: { owner: 1, id: 1 }, unique: true, name: 'owner_id' },
+      ]);
     },
 
     /** Claims the slot; false when (owner, id) is taken already. */

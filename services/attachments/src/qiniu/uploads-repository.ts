@@ -1,3 +1,4 @@
+import { ensureIndexes } from '@journal/shared';
 import type { Db } from 'mongodb';
 
 /** An object Qiniu reported through the upload callback. */
@@ -15,8 +16,10 @@ export function createQiniuUploadsRepository(db: Db) {
   const collection = db.collection<QiniuUploadDoc>('qiniu_uploads');
   return {
     async ensureIndexes(): Promise<void> {
-      await collection.createIndex({ key: 1 }, { unique: true, name: 'key' });
-      await collection.createIndex({ owner: 1, key: 1 }, { name: 'owner_key' });
+      await ensureIndexes(collection, [
+        { key: { key: 1 }, unique: true, name: 'key' },
+        { key: { owner: 1, key: 1 }, name: 'owner_key' },
+      ]);
     },
 
     /** One record per key; Qiniu may retry a callback, so this is an idempotent upsert. */

@@ -4,6 +4,7 @@ import {
   ProblemError,
   qiniuCallbackBodySchema,
   type ServiceApp,
+  STORAGE_LIMITS,
 } from '@journal/shared';
 import type { AttachmentsMetrics } from '../attachments/metrics.js';
 import { ownerOfKey, type Qiniu } from '../qiniu/qiniu.js';
@@ -16,8 +17,6 @@ export interface QiniuRoutesDeps {
   /** QINIU_CALLBACK_URL: its origin is what Qiniu signed as the host. */
   callbackUrl: string | undefined;
 }
-
-const CALLBACK_BODY_LIMIT = 64 * 1024;
 
 function configured(qiniu: Qiniu | null): Qiniu {
   if (!qiniu) {
@@ -46,7 +45,7 @@ async function callbackRoute(app: ServiceApp, deps: QiniuRoutesDeps) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     ['application/json', 'application/x-www-form-urlencoded'],
-    { parseAs: 'buffer', bodyLimit: CALLBACK_BODY_LIMIT },
+    { parseAs: 'buffer', bodyLimit: STORAGE_LIMITS.maxBodyBytes },
     (_request, body, done) => done(null, body),
   );
 

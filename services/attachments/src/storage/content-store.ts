@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ProblemError } from '@journal/shared';
+import { ensureIndexes, ProblemError } from '@journal/shared';
 import { type Db, GridFSBucket, type GridFSBucketWriteStream, ObjectId } from 'mongodb';
 
 /**
@@ -77,8 +77,9 @@ export function createContentStore(db: Db, options: { bucketName?: string } = {}
     chunkSize: CHUNK_SIZE,
 
     async ensureIndexes(): Promise<void> {
-      await chunks.createIndex({ files_id: 1, n: 1 }, { unique: true });
-      await files.createIndex({ filename: 1, uploadDate: 1 });
+      // GridFS's own indexes (its driver makes them too, on a first upload, by these names).
+      await ensureIndexes(chunks, [{ key: { files_id: 1, n: 1 }, unique: true }]);
+      await ensureIndexes(files, [{ key: { filename: 1, uploadDate: 1 } }]);
     },
 
     /**

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type Db, MongoServerError } from 'mongodb';
-import { ensureMissingIndexes } from '../storage/indexes.js';
-import { ensureTtlIndex, purgeExpired } from '../storage/ttl.js';
+import { ensureIndexes, isDuplicateKey, purgeExpired } from '@journal/shared';
+import type { Db } from 'mongodb';
 
 /**
  * A session: one device's login, from login/register until logout, revocation or the refresh
@@ -53,18 +52,18 @@ export function createSessionsRepository(db: Db, refreshTtlMs: number) {
   return {
     /** Returns whether the server expires documents itself (false on FerretDB 1.x). */
     async ensureIndexes(): Promise<boolean> {
-      await ensureMissingIndexes(sessions as never, [{ key: { userId: 1 }, name: 'userId' }]);
+      const expiry = { key: { expiresAt: 1 }, name: 'expiresAt_ttl', expireAfterSeconds: 0 };
       const [a, b] = await Promise.all([
-        ensureTtlIndex(sessions as never, 'expiresAt', 0),
-        ensureTtlIndex(revocations as never, 'expiresAt', 0),
+        ensureIndexes(sessions, [{ key: { userId: 1 }, name: 'userId' }, expiry]),
+        ensureIndexes(revocations, [expiry]),
       ]);
       return a && b;
     },
 
     async purgeExpired(): Promise<number> {
       const [a, b] = await Promise.all([
-        purgeExpired(sessions as never, 'expiresAt', 0),
-        purgeExpired(revocations as never, 'expiresAt', 0),
+        purgeExpired(sessions, 'expiresAt', 0),
+        purgeExpired(revocations, 'expiresAt', 0),
       ]);
       return a + b;
     },
@@ -108,7 +107,7 @@ export function createSessionsRepository(db: Db, refreshTtlMs: number) {
       try {
         await revocations.insertOne({ _id: id, userId, revokedAt: now, reason, expiresAt });
       } catch (err) {
-        if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+        if (!isDuplicateKey(err)) throw err;
       }
       await sessions.updateOne(
         { _id: id, revokedAt: null },

@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { type Db, MongoServerError } from 'mongodb';
-import { ensureMissingIndexes } from '../storage/indexes.js';
-import { ensureTtlIndex, purgeExpired } from '../storage/ttl.js';
+import { ensureIndexes, isDuplicateKey, purgeExpired } from '@journal/shared';
+import type { Db } from 'mongodb';
 
 /**
  * Refresh tokens, stored only as SHA-256 hashes (a 256-bit random token needs no slow hash).
@@ -45,15 +44,19 @@ export function createRefreshTokensRepository(db: Db) {
   return {
     /** Returns whether the server expires documents itself (false on FerretDB 1.x). */
     async ensureIndexes(): Promise<boolean> {
-      await ensureMissingIndexes(tokens as never, [
+      return ensureIndexes(tokens, [
         { key: { tokenHash: 1 }, name: 'tokenHash_unique', unique: true },
         { key: { previousHash: 1 }, name: 'previousHash_unique', unique: true },
         { key: { sessionId: 1 }, name: 'sessionId' },
+        {
+          key: { expiresAt: 1 },
+          name: 'expiresAt_ttl',
+          expireAfterSeconds: KEEP_AFTER_EXPIRY_SECONDS,
+        },
       ]);
-      return ensureTtlIndex(tokens as never, 'expiresAt', KEEP_AFTER_EXPIRY_SECONDS);
     },
 
-    purgeExpired: () => purgeExpired(tokens as never, 'expiresAt', KEEP_AFTER_EXPIRY_SECONDS),
+    purgeExpired: () => purgeExpired(tokens, 'expiresAt', KEEP_AFTER_EXPIRY_SECONDS),
 
     /**
      * Stores a new token for the session and returns the token itself (never stored).
@@ -82,7 +85,7 @@ export function createRefreshTokensRepository(db: Db) {
           revokedAt: null,
         });
       } catch (err) {
-        if (err instanceof MongoServerError && err.code === 11000 && previousHash) return undefined;
+        if (isDuplicateKey(err) && previousHash) return undefined;
         throw err;
       }
       return token;

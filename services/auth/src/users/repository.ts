@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { ProblemError } from '@journal/shared';
-import { type Db, MongoServerError } from 'mongodb';
-import { ensureMissingIndexes } from '../storage/indexes.js';
+import { ensureIndexes, isDuplicateKey, ProblemError } from '@journal/shared';
+import type { Db } from 'mongodb';
 
 /** A user as stored. `usernameLower` carries the case-insensitive uniqueness (no collation). */
 export interface UserDoc {
@@ -27,7 +26,7 @@ export function createUsersRepository(db: Db) {
 
   return {
     async ensureIndexes() {
-      await ensureMissingIndexes(users as never, [
+      await ensureIndexes(users, [
         { key: { usernameLower: 1 }, name: 'usernameLower_unique', unique: true },
       ]);
     },
@@ -46,7 +45,7 @@ export function createUsersRepository(db: Db) {
       try {
         await users.insertOne(doc);
       } catch (err) {
-        if (err instanceof MongoServerError && err.code === 11000) {
+        if (isDuplicateKey(err)) {
           throw new ProblemError('username_taken', 'that username is taken');
         }
         throw err;

@@ -1,43 +1,11 @@
 import {
-  allOperations,
   bearerToken,
   isSessionLive,
-  type Operation,
   ProblemError,
   type Redis,
   type VerifiedToken,
 } from '@journal/shared';
 import type { FastifyRequest } from 'fastify';
-
-/**
- * Which calls anyone may make: exactly the operations the shared table marks `auth: false`
- * (register, login, refresh, the Qiniu callback). Every other request under a routed prefix,
- * including paths no service knows, needs a live session, so an anonymous caller learns
- * nothing about which paths exist.
- */
-export function createPublicCallMatcher(operations: Operation[] = allOperations) {
-  const exact = new Set<string>();
-  const patterns: { method: string; path: RegExp }[] = [];
-  for (const op of operations) {
-    if (op.auth) continue;
-    if (op.path.includes(':')) {
-      const source = op.path
-        .split('/')
-        .map((segment) =>
-          segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-        )
-        .join('/');
-      patterns.push({ method: op.method, path: new RegExp(`^${source}$`) });
-    } else exact.add(`${op.method} ${op.path}`);
-  }
-  return function isPublicCall(method: string, url: string): boolean {
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    if (exact.has(`${method} ${path}`)) return true;
-    for (const p of patterns) if (p.method === method && p.path.test(path)) return true;
-    return false;
-  };
-}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -60,11 +28,12 @@ declare module 'fastify' {
 export function createGuard(
   verify: (token: string) => Promise<VerifiedToken>,
   redis: Redis,
-  isPublicCall: (method: string, url: string) => boolean = createPublicCallMatcher(),
+  /** Which calls anyone may make: the operation matcher's answer (see operations.ts). */
+  isPublicCall: (request: FastifyRequest) => boolean,
 ) {
   return {
     async start(request: FastifyRequest): Promise<void> {
-      if (isPublicCall(request.method, request.url)) return;
+      if (isPublicCall(request)) return;
       const token = bearerToken(request.headers.authorization);
       const verified = await verify(token);
       request.sessionLive = isSessionLive(redis, verified.sessionId, verified.userId).catch(

@@ -1,8 +1,9 @@
 import proxy from '@fastify/http-proxy';
-import { allOperations, type Operation, ProblemError, sendProblem } from '@journal/shared';
+import { LONG_POLL_EXTRA_MS, ProblemError, sendProblem } from '@journal/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
+import type { OperationMatcher } from '../operations.js';
 
 /** Headers a client could use to claim an identity; never passed upstream as sent. */
 const IDENTITY_HEADER =
@@ -18,8 +19,8 @@ export interface Upstream {
   connections: number;
 }
 
-/** The longest `wait` of GET /sync/changes (API.md), plus headroom for a busy upstream. */
-export const LONG_POLL_EXTRA_MS = 35_000;
+/** How much longer a long-poll may wait for response headers (from shared/src/api). */
+export { LONG_POLL_EXTRA_MS };
 
 /**
  * Where each path prefix goes. `/sync/changes` has a proxy of its own so only the long-poll
@@ -105,29 +106,13 @@ export function upstreamProblem(error: Error, upstream: string) {
   });
 }
 
-/** Metric label for a proxied request: the operation's route pattern, never the raw path. */
-function routeLabeller(operations: Operation[]) {
-  const exact = new Map<string, string>();
-  const patterns: { key: string; method: string; path: RegExp }[] = [];
-  for (const op of operations) {
-    const key = `${op.method} ${op.path}`;
-    if (op.path.includes(':')) {
-      const source = op.path.replace(/:[A-Za-z0-9_]+/g, '[^/]+');
-      patterns.push({ key, method: op.method, path: new RegExp(`^${source}$`) });
-    } else exact.set(key, key);
-  }
-  return (method: string, url: string, fallback: string): string => {
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    const hit = exact.get(`${method} ${path}`);
-    if (hit) return hit;
-    for (const p of patterns) if (p.method === method && p.path.test(path)) return p.key;
-    return fallback;
-  };
-}
-
 /** One @fastify/http-proxy per path prefix, with pooled keep-alive connections and streaming bodies. */
-export async function registerUpstreams(app: FastifyInstance, config: Config, registry: Registry) {
+export async function registerUpstreams(
+  app: FastifyInstance,
+  config: Config,
+  registry: Registry,
+  matcher: OperationMatcher,
+) {
   const latency = new Histogram({
     name: 'gateway_upstream_duration_seconds',
     help: 'Time from receiving a proxied request to its response, by upstream, route and status',
@@ -136,7 +121,6 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
     registers: [registry],
   });
 
-  const routeOf = routeLabeller(allOperations);
   for (const upstream of upstreams(config)) {
     const fallback = `${upstream.prefix}/*`;
     await app.register(async (scope) => {
@@ -144,7 +128,7 @@ export async function registerUpstreams(app: FastifyInstance, config: Config, re
         latency.observe(
           {
             upstream: upstream.name,
-            route: routeOf(request.method, request.url, `${request.method} ${fallback}`),
+            route: matcher.forRequest(request).route ?? `${request.method} ${fallback}`,
             status_code: String(reply.statusCode),
           },
           reply.elapsedTime / 1000,

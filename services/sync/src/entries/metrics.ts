@@ -23,6 +23,18 @@ export function createSyncMetrics(registry: Registry) {
       help: 'Times a push found its next revision taken by a concurrent push and re-read',
       registers: [registry],
     }),
+    headReads: new Counter({
+      name: 'sync_head_reads_total',
+      help: 'Pulls that looked up the user’s head revision in Redis: hit, or miss (one MongoDB query)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    guesses: new Counter({
+      name: 'sync_revision_guesses_total',
+      help: 'Pushes that guessed their revisions from the head (guessed), had none (no_head), or fell back to reads after a collision (fell_back)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
   };
 }
 

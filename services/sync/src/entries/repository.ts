@@ -1,5 +1,5 @@
-import { ensureIndexes } from '@journal/shared';
-import { type Db, MongoBulkWriteError, MongoServerError } from 'mongodb';
+import { ensureIndexes, isDuplicateKey } from '@journal/shared';
+import { type Db, MongoBulkWriteError } from 'mongodb';
 
 /**
  * One version of one entry, never changed once written (except the idempotent `superseded`
@@ -43,13 +43,7 @@ interface PurgeDoc {
   at: Date;
 }
 
-export function isDuplicateKey(err: unknown): boolean {
-  if (err instanceof MongoBulkWriteError) {
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    return errors.length > 0 && errors.every((e) => e.code === 11000);
-  }
-  return err instanceof MongoServerError && err.code === 11000;
-}
+export { isDuplicateKey };
 
 export function createEntriesRepository(db: Db) {
   const versions = db.collection<VersionDoc>('entry_versions');
@@ -117,7 +111,7 @@ export function createEntriesRepository(db: Db) {
           const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
           return Math.min(...errors.map((e) => e.index));
         }
-        if (err instanceof MongoServerError && err.code === 11000 && docs.length === 1) return 0;
+        if (isDuplicateKey(err) && docs.length === 1) return 0;
         throw err;
       }
     },
@@ -196,11 +190,16 @@ export function createEntriesRepository(db: Db) {
       return result.deletedCount;
     },
 
-    /** Superseded versions (never served) superseded before `cutoff`. */
+    /**
+     * Superseded versions (never served) superseded before `cutoff`, except an entry's first
+     * version (base 0): its `(userId, id, 0)` slot is what refuses a second "new" entry with
+     * the same id to a push that guesses (docs/sync.md). It goes with the entry's tombstone.
+     */
     async deleteSuperseded(cutoff: Date): Promise<number> {
       const result = await versions.deleteMany({
         superseded: true,
         supersededAt: { $lt: cutoff },
+        baseRevision: { $gt: 0 },
       });
       return result.deletedCount;
     },

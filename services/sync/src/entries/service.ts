@@ -2,11 +2,13 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   type ChangesReply,
   type Entry,
+  emptyPullReply,
   type Logger,
   ProblemError,
   type PushReply,
   type PushRequest,
 } from '@journal/shared';
+import type { Head, Heads } from '../changes/head.js';
 import type { ChangeNotifier } from '../changes/notifier.js';
 import type { SyncMetrics } from './metrics.js';
 import type { EntriesRepository, VersionDoc } from './repository.js';
@@ -28,6 +30,7 @@ export interface PushHooks {
 export interface EntriesServiceDeps {
   repository: EntriesRepository;
   notifier: ChangeNotifier;
+  heads: Heads;
   metrics: SyncMetrics;
   logger: Logger;
   hooks?: PushHooks;
@@ -51,35 +54,55 @@ function sameState(head: VersionDoc, deleted: boolean, content: unknown): boolea
   return head.content !== null && isDeepStrictEqual(JSON.parse(head.content), content);
 }
 
+/** Rounds a guessed push retries from a newer head before it falls back to MongoDB's reads. */
+const GUESS_RETRIES = 5;
+/** How long a collided guess waits for the winner's raise before reading MongoDB (ms, total 75). */
+const HEAD_WAITS_MS = [0, 5, 20, 50];
+
+interface Planned {
+  change: PushRequest['changes'][number];
+  doc: VersionDoc;
+}
+
 export function createEntriesService(deps: EntriesServiceDeps) {
-  const { repository, notifier, metrics } = deps;
+  const { repository, notifier, metrics, heads } = deps;
 
   /**
-   * Applies a push. Round trips, whatever the number of changes: heads + max revision (one
-   * find each, in parallel), one ordered insertMany, one bulk update marking superseded
-   * versions; plus two finds per collision with a concurrent push, and one find for the
-   * current state of changes that lost such a race.
+   * Decides each change against `known` heads: identical to the head → accepted at its
+   * revision; base not the head's revision → conflict; else to apply. With `optimistic`, a
+   * change with base 0 is applied without a head: the `(userId, id, 0)` unique index refuses
+   * it if the entry exists (superseded first versions are never purged, see the purger).
    */
-  async function push(userId: string, body: PushRequest): Promise<PushReply> {
-    const ids = body.changes.map((change) => change.id);
-    const [heads, maxRevision] = await Promise.all([
-      repository.heads(userId, ids),
-      repository.maxRevision(userId),
-    ]);
-    const now = new Date();
-    const acceptedAt = new Map<string, number>();
-    const conflictWith = new Map<string, VersionDoc | null>();
-    const toApply: VersionDoc[] = [];
-    for (const change of body.changes) {
-      const head = heads.get(change.id);
+  function plan(
+    userId: string,
+    changes: PushRequest['changes'],
+    known: Map<string, VersionDoc>,
+    optimistic: boolean,
+    context: {
+      deviceId: string | null;
+      now: Date;
+      acceptedAt: Map<string, number>;
+      conflictWith: Map<string, VersionDoc | null>;
+    },
+  ): Planned[] {
+    const toApply: Planned[] = [];
+    for (const change of changes) {
+      const head = known.get(change.id);
       const deleted = change.deleted === true;
-      if (head && sameState(head, deleted, change.content)) {
-        // Identical to the server's state (e.g. a retry whose reply was lost): no new revision.
-        acceptedAt.set(change.id, head.revision);
-      } else if ((head?.revision ?? 0) !== change.baseRevision) {
-        conflictWith.set(change.id, head ?? null);
-      } else {
-        toApply.push({
+      if (!(optimistic && change.baseRevision === 0)) {
+        if (head && sameState(head, deleted, change.content)) {
+          // Identical to the server's state (e.g. a retry whose reply was lost): no new revision.
+          context.acceptedAt.set(change.id, head.revision);
+          continue;
+        }
+        if ((head?.revision ?? 0) !== change.baseRevision) {
+          context.conflictWith.set(change.id, head ?? null);
+          continue;
+        }
+      }
+      toApply.push({
+        change,
+        doc: {
           userId,
           id: change.id,
           revision: 0,
@@ -89,11 +112,67 @@ export function createEntriesService(deps: EntriesServiceDeps) {
           clientUpdatedAt: change.clientUpdatedAt
             ? new Date(change.clientUpdatedAt).toISOString()
             : null,
-          updatedAt: now,
-          deviceId: body.deviceId ?? null,
-        });
-      }
+          updatedAt: context.now,
+          deviceId: context.deviceId,
+        },
+      });
     }
+    return toApply;
+  }
+
+  /**
+   * After a guessed insert collided: a head above `base` (the push that won raises it right
+   * after its insert, so it is given a few milliseconds to), or null when there is none within
+   * the retries (the collision was something else: the reads decide).
+   */
+  async function newerHead(userId: string, base: number, rounds: number) {
+    if (rounds >= GUESS_RETRIES) return null;
+    for (const delayMs of HEAD_WAITS_MS) {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const head = await heads.get(userId);
+      if (!heads.guessable(head)) return null;
+      if (head.revision > base) return head;
+    }
+    return null;
+  }
+
+  /**
+   * Applies a push. With a fresh head in Redis (the usual case), new entries cost ONE command:
+   * an ordered insertMany at revisions head+1…; edits add one find of their own heads and one
+   * update marking the versions they replace. Without a head (expired, lost, Redis down) it
+   * costs what it always did: heads and max revision (one find each, in parallel), the insert,
+   * the update. A guess that collides (stale head, concurrent push, existing id) retries from a
+   * newer head, then falls back to those reads: the unique indexes decide, never the guess.
+   */
+  async function push(userId: string, body: PushRequest): Promise<PushReply> {
+    const startedAt = Date.now();
+    const head = await heads.get(userId);
+    let optimistic = heads.guessable(head, startedAt);
+    metrics.guesses.inc({ outcome: optimistic ? 'guessed' : 'no_head' });
+    const context = {
+      deviceId: body.deviceId ?? null,
+      now: new Date(),
+      acceptedAt: new Map<string, number>(),
+      conflictWith: new Map<string, VersionDoc | null>(),
+    };
+
+    let base: number;
+    let known: Map<string, VersionDoc>;
+    let maxObservedAt = startedAt;
+    if (optimistic && head) {
+      base = head.revision;
+      const edits = body.changes.filter((c) => c.baseRevision > 0).map((c) => c.id);
+      known = await repository.heads(userId, edits);
+    } else {
+      [known, base] = await Promise.all([
+        repository.heads(
+          userId,
+          body.changes.map((change) => change.id),
+        ),
+        repository.maxRevision(userId),
+      ]);
+    }
+    let pending = plan(userId, body.changes, known, optimistic, context);
 
     await deps.hooks?.beforeInsert?.();
 
@@ -103,8 +182,8 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     // changed the entry first (its base is taken: a conflict).
     const lostRace: string[] = [];
     const written: VersionDoc[] = [];
-    let pending = toApply;
-    let base = maxRevision;
+    let writtenObservedAt = startedAt;
+    let guessRounds = 0;
     for (let round = 0; pending.length > 0; round++) {
       if (round >= MAX_INSERT_ROUNDS) {
         throw new ProblemError('upstream_unavailable', 'too much contention; retry the push', {
@@ -112,46 +191,85 @@ export function createEntriesService(deps: EntriesServiceDeps) {
           headers: { 'retry-after': '1' },
         });
       }
-      const docs = pending.map((doc, i) => ({ ...doc, revision: base + 1 + i }));
+      const docs = pending.map((p, i) => ({ ...p.doc, revision: base + 1 + i }));
+      const insertAt = Date.now();
       const inserted = await repository.insertOrdered(docs);
-      written.push(...docs.slice(0, inserted));
+      if (inserted > 0) {
+        written.push(...docs.slice(0, inserted));
+        writtenObservedAt = insertAt;
+      }
       if (inserted === docs.length) break;
       metrics.insertRetries.inc();
+      pending = pending.slice(inserted);
+      if (optimistic) {
+        // A guessed revision, or a new entry's id, was taken. A newer head (a concurrent push
+        // raised it) is tried a few times; then the reads decide, as without a head.
+        const fresh = await newerHead(userId, base, guessRounds);
+        if (fresh) {
+          guessRounds += 1;
+          base = fresh.revision;
+          continue;
+        }
+        metrics.guesses.inc({ outcome: 'fell_back' });
+        optimistic = false;
+        maxObservedAt = Date.now();
+        const [again, max] = await Promise.all([
+          repository.heads(
+            userId,
+            pending.map((p) => p.change.id),
+          ),
+          repository.maxRevision(userId),
+        ]);
+        pending = plan(
+          userId,
+          pending.map((p) => p.change),
+          again,
+          false,
+          context,
+        );
+        base = max;
+        continue;
+      }
       const collided = docs[inserted] as VersionDoc;
+      maxObservedAt = Date.now();
       const [baseTaken, max] = await Promise.all([
         repository.baseTaken(userId, collided.id, collided.baseRevision),
         repository.maxRevision(userId),
       ]);
       if (baseTaken) lostRace.push(collided.id);
-      pending = pending.slice(baseTaken ? inserted + 1 : inserted);
+      pending = pending.slice(baseTaken ? 1 : 0);
       base = max;
     }
 
     await deps.hooks?.afterInsert?.();
 
-    for (const doc of written) acceptedAt.set(doc.id, doc.revision);
+    for (const doc of written) context.acceptedAt.set(doc.id, doc.revision);
     await repository.markSuperseded(
       userId,
       written.filter((doc) => doc.baseRevision > 0).map((doc) => doc.baseRevision),
     );
     if (lostRace.length > 0) {
       const current = await repository.heads(userId, lostRace);
-      for (const id of lostRace) conflictWith.set(id, current.get(id) ?? null);
+      for (const id of lostRace) context.conflictWith.set(id, current.get(id) ?? null);
     }
 
-    const highest = Math.max(base, maxRevision, ...written.map((doc) => doc.revision));
+    const highestWritten = Math.max(0, ...written.map((doc) => doc.revision));
+    const highest = Math.max(base, highestWritten);
+    // The head is raised only after the versions below it are written (and visible).
+    if (written.length > 0) await heads.raise(userId, highestWritten, writtenObservedAt);
+    else if (!optimistic) await heads.raise(userId, base, maxObservedAt);
     if (written.length > 0) await notifier.publish(userId, highest);
     metrics.pushes.inc();
     metrics.changesApplied.inc(written.length);
-    metrics.conflicts.inc(conflictWith.size);
+    metrics.conflicts.inc(context.conflictWith.size);
 
     const accepted: PushReply['accepted'] = [];
     const conflicts: PushReply['conflicts'] = [];
     for (const change of body.changes) {
-      const revision = acceptedAt.get(change.id);
+      const revision = context.acceptedAt.get(change.id);
       if (revision !== undefined) accepted.push({ id: change.id, revision });
       else {
-        const current = conflictWith.get(change.id);
+        const current = context.conflictWith.get(change.id);
         conflicts.push({
           id: change.id,
           reason: 'revision_mismatch',
@@ -163,10 +281,39 @@ export function createEntriesService(deps: EntriesServiceDeps) {
   }
 
   /**
-   * One page of the feed: a single indexed query (plus the purge horizon when `since > 0`,
-   * read AFTER the page so a tombstone purged meanwhile cannot slip through unnoticed).
+   * The user's highest revision read from MongoDB and recorded as the head. Concurrent misses
+   * for one user in this process share one query (devices of a user idle together, and their
+   * head expires for all of them at once).
+   */
+  const misses = new Map<string, Promise<Head>>();
+  function headFromStore(userId: string, observedAt: number): Promise<Head> {
+    let pending = misses.get(userId);
+    if (!pending) {
+      pending = (async () => {
+        const revision = await repository.maxRevision(userId);
+        await heads.raise(userId, revision, observedAt);
+        return { revision, observedAt };
+      })().finally(() => misses.delete(userId));
+      misses.set(userId, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * One page of the feed. A cursor at or above the user's head answers at once from Redis:
+   * nothing to read, no MongoDB command. Without a head, one query reads the user's highest
+   * revision and sets it. Otherwise a single indexed query (plus the purge horizon when
+   * `since > 0`, read AFTER the page so a tombstone purged meanwhile cannot slip through).
    */
   async function pull(userId: string, since: number, limit: number): Promise<ChangesReply> {
+    if (heads.enabled) {
+      const observedAt = Date.now();
+      let head = await heads.get(userId);
+      metrics.headReads.inc({ outcome: head ? 'hit' : 'miss' });
+      head ??= await headFromStore(userId, observedAt);
+      if (since >= head.revision) return emptyPullReply(since);
+    }
+    const observedAt = Date.now();
     const docs = await repository.page(userId, since, limit);
     let hasMore = docs.length > limit;
     let page = docs.slice(0, limit);
@@ -196,17 +343,18 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     for (const doc of page) last.set(doc.id, doc.revision);
     const changes = page.filter((doc) => last.get(doc.id) === doc.revision).map(toEntry);
     const revision = page.length > 0 ? (page[page.length - 1] as VersionDoc).revision : since;
+    // The last page ends at the user's highest revision (never superseded, never purged).
+    if (!hasMore && page.length > 0) await heads.raise(userId, revision, observedAt);
     return { changes, revision, hasMore };
   }
 
   /**
    * A pull that, with `waitSeconds > 0` and nothing new, holds until a push for the user wakes
-   * it (any replica), the wait ends, the client leaves or the process shuts down. Only a wake-up
-   * queries again: the waiter is registered before the first query, so a push landing in
-   * between is not missed, and a wait that ends unwoken answers the empty page it has (the
-   * client's next pull, from the same cursor, queries anyway). That halves the queries of an
-   * idle device. A wake-up lost with Redis or with a pushing process that died costs one
-   * wait's latency, never a change.
+   * it (any replica), the wait ends, the client leaves or the process shuts down. The waiter is
+   * registered before the first look, so a push landing in between is not missed; each look
+   * at the head costs no MongoDB command, so an unwoken wait costs none; only a wake-up that
+   * finds the head above the cursor queries. A wake-up lost with Redis or with a pushing
+   * process that died costs one wait's latency, never a change.
    */
   async function changes(
     userId: string,

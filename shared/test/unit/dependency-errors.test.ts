@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDependencyUnavailable } from '../src/http.js';
+import { isDependencyUnavailable } from '../../src/http.js';
 
 /** Errors a Redis failover produces (Sentinel promoting a replica, a Cluster moving slots). */
 describe('isDependencyUnavailable', () => {
@@ -20,6 +20,11 @@ describe('isDependencyUnavailable', () => {
       new Error('Failed to refresh slots cache.'),
       new Error("Cluster isn't ready and enableOfflineQueue options is false"),
       new Error('None of startup nodes is available'),
+      new Error(
+        'Too many Cluster redirections. Last error: Error: connect ECONNREFUSED 127.0.0.1:7000',
+      ),
+      new Error('Cluster is disconnected.'),
+      new Error('Node is disconnected'),
       new Error('All sentinels are unreachable. Retrying from scratch after 100ms.'),
       new Error('connect ECONNREFUSED 127.0.0.1:6379'),
       new Error('connect ETIMEDOUT'),

@@ -1,0 +1,178 @@
+import { auth, type BenchUser, push, pushBody, register, versionDoc } from '../lib/client.js';
+import type { Scenario } from '../lib/context.js';
+import { SETTINGS } from '../lib/context.js';
+import { load, ok, sequence } from '../lib/measure.js';
+import { rawVersions } from '../lib/raw.js';
+
+/**
+ * The hot path (issue 13): idle devices and new entries off the store.
+ * - Empty pulls at the head with `BENCH_HEAD_LEVELS` entries of the SAME user stored (flat
+ *   expected: answered from Redis), beside `GET /auth/me` through the gateway at the same level.
+ * - Pushes of 500 new entries at each level against the raw driver's insert of 500 (sync's own
+ *   `insertOrdered` on its own indexes, empty collection) measured in the same run.
+ * - Four concurrent pushers and a cursor follower over `BENCH_CONCURRENT_ENTRIES` new entries:
+ *   no 5xx, every entry seen exactly once, in order.
+ */
+export const hotPath: Scenario = {
+  name: '13 hot path',
+  async run(ctx) {
+    const { stack, report } = ctx;
+    const gateway = stack.urls.gateway;
+    const raw = await rawVersions(ctx);
+    let rawRevision = 0;
+    const rawInsert = await sequence(
+      () => raw.insertOrdered(Array.from({ length: 500 }, () => versionDoc('raw', ++rawRevision))),
+      10,
+    );
+    report.record(
+      '13 push x500',
+      'raw insertMany',
+      'entries/s',
+      rawInsert,
+      undefined,
+      undefined,
+      500,
+    );
+    await raw.drop();
+
+    const levels = [...SETTINGS.headLevels].sort((a, b) => a - b);
+    const user = await register(gateway, 'hot');
+    const versions = ctx.db.collection('entry_versions');
+    let stored = 0;
+    for (const level of levels) {
+      // The user's own entries, written as sync stores them (dense revisions from 1).
+      while (stored < level) {
+        const n = Math.min(5000, level - stored);
+        await versions.insertMany(
+          Array.from({ length: n }, (_, i) => versionDoc(user.userId, stored + i + 1)),
+          { ordered: false },
+        );
+        stored += n;
+      }
+      // The head is stale after the raw inserts: forget it, as its expiry would, and let one
+      // push (straight to sync: without a head it reads the store, which on a scanning store
+      // may take longer than the gateway's upstream timeout) set it again.
+      await ctx.redis.del(`sync:head:${user.userId}`);
+      const pushed = await push(stack.urls.sync, user, 1);
+      stored = pushed.revision;
+      const headers = auth(user);
+      const me = await load({ url: `${gateway}/auth/me`, headers, durationSec: SETTINGS.duration });
+      const empty = await load({
+        url: `${gateway}/sync/changes?since=${pushed.revision}`,
+        headers,
+        durationSec: SETTINGS.duration,
+      });
+      const waited = await load({
+        url: `${gateway}/sync/changes?since=${pushed.revision}&wait=1`,
+        headers,
+        connections: 50,
+        durationSec: SETTINGS.duration,
+      });
+      report.record(`13 /auth/me +${level}`, 'gateway', 'req/s', me);
+      report.record(
+        `13 empty pull at head +${level}`,
+        'gateway',
+        'req/s',
+        empty,
+        undefined,
+        `${((empty.requestsPerSec / me.requestsPerSec) * 100).toFixed(0)}% of /auth/me`,
+      );
+      report.record(
+        `13 long-poll cycles (wait=1, 50 conn) +${level}`,
+        'gateway',
+        'req/s',
+        waited,
+        undefined,
+        'each ends unwoken after 1 s',
+      );
+      const pushes = await sequence(
+        () =>
+          ok(`${gateway}/sync/push`, {
+            method: 'POST',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: pushBody(500),
+          }),
+        5,
+      );
+      stored += 5 * 500;
+      report.record(
+        `13 push x500 +${level}`,
+        'gateway',
+        'entries/s',
+        pushes,
+        rawInsert.requestsPerSec * 500,
+        undefined,
+        500,
+      );
+    }
+
+    // Four pushers and a follower over many new entries of one user.
+    const writer = await register(gateway, 'concurrent');
+    const total = SETTINGS.concurrentEntries;
+    const perPush = 100;
+    const pushesEach = Math.ceil(total / perPush / 4);
+    const statuses: Record<string, number> = {};
+    const count = (status: number) => {
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    };
+    const started = Date.now();
+    const pushers = Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < pushesEach; i++) {
+        const res = await fetch(`${gateway}/sync/push`, {
+          method: 'POST',
+          headers: { ...auth(writer), 'content-type': 'application/json' },
+          body: pushBody(perPush),
+        });
+        await res.arrayBuffer();
+        count(res.status);
+      }
+    });
+    const expected = pushesEach * 4 * perPush;
+    const follow = async (who: BenchUser) => {
+      const seen = new Set<string>();
+      let cursor = 0;
+      let previous = 0;
+      let repeats = 0;
+      let outOfOrder = 0;
+      const deadline = Date.now() + 600_000;
+      while (seen.size < expected && Date.now() < deadline) {
+        const res = await fetch(`${gateway}/sync/changes?since=${cursor}&limit=1000&wait=5`, {
+          headers: auth(who),
+        });
+        count(res.status);
+        if (res.status !== 200) {
+          await res.arrayBuffer();
+          continue;
+        }
+        const body = (await res.json()) as {
+          changes: { id: string; revision: number }[];
+          revision: number;
+        };
+        for (const entry of body.changes) {
+          if (seen.has(entry.id)) repeats += 1;
+          if (entry.revision !== previous + 1) outOfOrder += 1;
+          previous = entry.revision;
+          seen.add(entry.id);
+        }
+        cursor = body.revision;
+      }
+      return { seen: seen.size, repeats, outOfOrder };
+    };
+    const [followed] = await Promise.all([follow(writer), ...pushers]);
+    const seconds = (Date.now() - started) / 1000;
+    const errors = Object.entries(statuses)
+      .filter(([s]) => Number(s) >= 500)
+      .reduce((n, [, c]) => n + c, 0);
+    report.extras.concurrentPushers = { expected, ...followed, statuses, seconds };
+    report.rows.push({
+      scenario: `13 4 pushers + follower, ${expected} entries`,
+      path: 'gateway',
+      unit: 'entries/s',
+      rate: expected / seconds,
+      p50: 0,
+      p99: 0,
+      errors,
+      note: `follower saw ${followed.seen} (repeats ${followed.repeats}, out of order ${followed.outOfOrder}); statuses ${JSON.stringify(statuses)}`,
+    });
+  },
+};

@@ -1,0 +1,46 @@
+import type { Scenario } from '../lib/context.js';
+import { SETTINGS } from '../lib/context.js';
+import { load, loop } from '../lib/measure.js';
+
+/**
+ * The HTTP floor (`/health` of every process) and the lightest authenticated proxied call
+ * (`GET /auth/me`) through the gateway, directly, nginx and a bare Node.js proxy, against the
+ * raw Redis + MongoDB reads the call makes.
+ */
+export const proxyOverhead: Scenario = {
+  name: '1 /auth/me',
+  async run({ stack, db, redis, user, headers, nginx, nodeProxy, report, compare }) {
+    for (const [name, url] of Object.entries(stack.urls)) {
+      report.record(
+        '1 health',
+        name,
+        'req/s',
+        await load({ url: `${url}/health`, durationSec: SETTINGS.duration }),
+      );
+    }
+    const users = db.collection('users');
+    const sessionBaseline = await loop(
+      async () => {
+        await redis.get(`session:${user.userId}`);
+        await users.findOne(
+          { _id: user.userId as never },
+          { projection: { username: 1, createdAt: 1 } },
+        );
+      },
+      SETTINGS.connections,
+      SETTINGS.duration,
+    );
+    await compare(
+      '1 /auth/me',
+      {
+        gateway: `${stack.urls.gateway}/auth/me`,
+        direct: `${stack.urls.auth}/auth/me`,
+        nginx: `${nginx.url}/auth/auth/me`,
+        'node proxy': `${nodeProxy.url}/auth/auth/me`,
+      },
+      headers,
+      sessionBaseline.requestsPerSec,
+    );
+    report.record('1 /auth/me', 'raw redis+mongo', 'ops/s', sessionBaseline);
+  },
+};
