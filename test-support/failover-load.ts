@@ -268,12 +268,20 @@ export function figures(
  * Redis (its release failed too) waits up to 5 s and answers 409 `conflict` with Retry-After,
  * until the claim expires (10 s).
  */
-export function expectOnlyFailoverProblems(failures: Call[]): void {
+export function expectOnlyFailoverProblems(failures: Call[], logs: string[] = []): void {
+  // On failure, the services' error messages of unexpected answers say what went wrong.
+  const errors = logs
+    .filter((l) => /"level":"error"/.test(l) && !/upstream_unavailable/.test(l))
+    .map((l) => /"message":"([^"]*)"/.exec(l)?.[1])
+    .filter(Boolean);
   for (const c of failures) {
     const idempotencyClaim = c.kind === 'push' && c.status === 409 && c.code === 'conflict';
     if (idempotencyClaim) expect(c.problem).toBe(true);
     else
-      expect(c, JSON.stringify(c)).toMatchObject({
+      expect(
+        c,
+        `${JSON.stringify(c)} errors: ${JSON.stringify([...new Set(errors)])}`,
+      ).toMatchObject({
         status: 503,
         problem: true,
         code: 'upstream_unavailable',

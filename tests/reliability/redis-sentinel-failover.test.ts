@@ -95,7 +95,7 @@ describe('Redis Sentinel: the primary dies under load', () => {
     expect(await redis.currentPrimaryPort()).toBe(redis.replica.port);
     // No call hung, every failure was a clear 503 problem document.
     expect(f.failures.filter((c) => c.status === -1)).toEqual([]);
-    expectOnlyFailoverProblems(f.failures);
+    expectOnlyFailoverProblems(f.failures, stack.logs());
     expect(f.slowestCallMs).toBeLessThan(10_000);
     // Calls succeed again within seconds of the promotion, and throughout the last seconds.
     // Usually ~0.4 s after the promotion; 10 s of slack for a loaded shared CI machine.
@@ -141,5 +141,5 @@ describe('Redis Sentinel: the primary dies under load', () => {
     );
     expect(feed.body.changes.map((c) => c.id)).toEqual(['late-entry']);
     expectNoSecretsIn(stack.logs(), [redis.password, redis.sentinelPassword]);
-  });
+  }, 120_000);
 });
