@@ -35,19 +35,20 @@ RUN apt-get update \
   && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin journal
 ENV NODE_ENV=production
 
-# Each service's port (the default of PORT in its config schema).
+# Each service's port (the default of PORT in its config schema) and its metrics port (the
+# default of METRICS_PORT: PORT + 1000, GET /metrics only).
 FROM base AS port-gateway
 ENV PORT=8000
-EXPOSE 8000
+EXPOSE 8000 9000
 FROM base AS port-auth
 ENV PORT=8001
-EXPOSE 8001
+EXPOSE 8001 9001
 FROM base AS port-sync
 ENV PORT=8002
-EXPOSE 8002
+EXPOSE 8002 9002
 FROM base AS port-attachments
 ENV PORT=8003
-EXPOSE 8003
+EXPOSE 8003 9003
 
 FROM port-${SERVICE} AS runtime
 ARG SERVICE

@@ -5,36 +5,24 @@
  */
 import { join } from 'node:path';
 import { startDependencies } from './lib/deps.js';
+import { devStackOptions } from './lib/env.js';
 import { loadOrCreateDevKeys } from './lib/keys.js';
 import { log } from './lib/proc.js';
-import { type ServiceName, startStack } from './lib/stack.js';
+import { metricsPort, SERVICES, startStack } from './lib/stack.js';
 import { ROOT } from './lib/tools.js';
-
-const gatewayPort = Number(process.env.GATEWAY_PORT ?? process.env.PORT ?? 8000);
-const ports: Record<ServiceName, number> = {
-  gateway: gatewayPort,
-  auth: Number(process.env.AUTH_PORT ?? gatewayPort + 1),
-  sync: Number(process.env.SYNC_PORT ?? gatewayPort + 2),
-  attachments: Number(process.env.ATTACHMENTS_PORT ?? gatewayPort + 3),
-};
 
 const deps = await startDependencies({ dataDir: join(ROOT, '.data') });
 const keys = await loadOrCreateDevKeys(join(ROOT, '.data', 'dev-keys.json'));
-const passthrough = Object.fromEntries(
-  Object.entries(process.env).filter(
-    (e): e is [string, string] => /^(QINIU_|JWT_ACCESS|RATE_|CORS_)/.test(e[0]) && !!e[1],
-  ),
-);
-
-let stopping = false;
-const stack = await startStack({
+// Every variable the services' config schemas read is passed through (scripts/lib/env.ts).
+const options = devStackOptions(process.env, {
   mongoUrl: deps.mongo.url,
   redisUrl: deps.redis.url,
   keys,
-  ports,
-  logLevel: process.env.LOG_LEVEL ?? 'info',
-  env: passthrough,
-}).catch(async (err: unknown) => {
+});
+const { ports } = options;
+
+let stopping = false;
+const stack = await startStack(options).catch(async (err: unknown) => {
   log(`could not start the stack: ${(err as Error).message}`);
   await deps.stop();
   process.exit(1);
@@ -60,8 +48,12 @@ for (const [name, proc] of Object.entries(stack)) {
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
+const metricsUrls = SERVICES.map(
+  (s) => `    ${s.padEnd(12)} http://localhost:${metricsPort(s, options)}/metrics`,
+).join('\n');
 process.stderr.write(
   `\n  journal is running: gateway http://localhost:${ports.gateway}\n` +
     `  (auth :${ports.auth}, sync :${ports.sync}, attachments :${ports.attachments}; ` +
-    `MongoDB ${deps.mongo.kind}, Redis ${deps.redis.kind}). Ctrl-C stops everything.\n\n`,
+    `MongoDB ${deps.mongo.kind}, Redis ${deps.redis.kind}). Ctrl-C stops everything.\n` +
+    `  Prometheus metrics (METRICS_PORT, never on the public ports):\n${metricsUrls}\n\n`,
 );

@@ -8,7 +8,7 @@ import { startDependencies } from './lib/deps.js';
 import { FUZZ_ENV, runSchemathesis } from './lib/fuzz.js';
 import { generateSigningKey } from './lib/keys.js';
 import { freePort, log } from './lib/proc.js';
-import { startStack } from './lib/stack.js';
+import { freeMetricsPorts, startStack } from './lib/stack.js';
 
 const deps = await startDependencies();
 const ports = {
@@ -22,6 +22,7 @@ const stack = await startStack({
   redisUrl: deps.redis.url,
   keys: await generateSigningKey('fuzz'),
   ports,
+  metricsPorts: await freeMetricsPorts(),
   dbName: `fuzz_${Date.now()}`,
   logLevel: 'warn',
   output: 'inherit',

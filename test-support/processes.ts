@@ -33,10 +33,17 @@ export function buildOnce(_service?: string): Promise<void> {
 export interface ServiceProcess extends ManagedProcess {
   port: number;
   url: string;
+  /** The metrics listener (METRICS_PORT): `${metricsUrl}/metrics`. */
+  metricsPort: number;
+  metricsUrl: string;
   output: () => string;
 }
 
-/** Starts a compiled service as a real process with `env` (plus HOST/PORT) and waits for its port. */
+/**
+ * Starts a compiled service as a real process with `env` (plus HOST/PORT, and a free
+ * METRICS_PORT unless `env` names one; `METRICS_PORT: ''` leaves the service's default, PORT +
+ * 1000) and waits for its port.
+ */
 export async function startServiceProcess(
   service: string,
   env: Record<string, string>,
@@ -44,6 +51,12 @@ export async function startServiceProcess(
 ): Promise<ServiceProcess> {
   await buildOnce(service);
   const port = env.PORT ? Number(env.PORT) : await freePort();
+  const metricsPort =
+    env.METRICS_PORT === undefined
+      ? await freePort()
+      : env.METRICS_PORT === ''
+        ? port + 1000
+        : Number(env.METRICS_PORT);
   const proc = startProcess(
     service,
     process.execPath,
@@ -56,6 +69,7 @@ export async function startServiceProcess(
         HOST: '127.0.0.1',
         ...env,
         PORT: String(port),
+        METRICS_PORT: env.METRICS_PORT === '' ? '' : String(metricsPort),
       },
       cwd: ROOT,
       output: 'pipe',
@@ -69,7 +83,14 @@ export async function startServiceProcess(
     output += d.toString();
   });
   if (options.waitForPort !== false) await waitForPort(port, 30_000, service, proc.child);
-  return { ...proc, port, url: `http://127.0.0.1:${port}`, output: () => output };
+  return {
+    ...proc,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    metricsPort,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    output: () => output,
+  };
 }
 
 /** Resolves with the exit code (or signal) once the process ends. */

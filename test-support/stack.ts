@@ -1,6 +1,8 @@
 import { generateSigningKey } from '../scripts/lib/keys.js';
 import { freePort } from '../scripts/lib/proc.js';
 import {
+  freeMetricsPorts,
+  metricsPort,
   SERVICES,
   type ServiceName,
   type StackOptions,
@@ -15,6 +17,8 @@ export { buildAll };
 export interface TestStack {
   gateway: string;
   urls: Record<ServiceName, string>;
+  /** Base URL of each service's metrics listener (METRICS_PORT): `${metricsUrls.sync}/metrics`. */
+  metricsUrls: Record<ServiceName, string>;
   options: StackOptions;
   /** Every line every service printed so far. */
   logs(): string[];
@@ -47,6 +51,7 @@ export async function startTestStack(
     redisUrl: servers.redisUrl ?? redisUrl(),
     keys: await generateSigningKey(`${label}-key`),
     ports,
+    metricsPorts: await freeMetricsPorts(),
     dbName: name,
     logLevel: 'info',
     output: 'pipe',
@@ -64,9 +69,13 @@ export async function startTestStack(
   const urls = Object.fromEntries(
     SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`]),
   ) as Record<ServiceName, string>;
+  const metricsUrls = Object.fromEntries(
+    SERVICES.map((s) => [s, `http://127.0.0.1:${metricsPort(s, options)}`]),
+  ) as Record<ServiceName, string>;
   return {
     gateway: urls.gateway,
     urls,
+    metricsUrls,
     options,
     logs: () => lines,
     kill: async (service) => {

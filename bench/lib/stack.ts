@@ -12,6 +12,7 @@ import {
   waitForPort,
 } from '../../scripts/lib/proc.js';
 import {
+  freeMetricsPorts,
   NO_RATE_LIMITS,
   type ServiceName,
   type StackOptions,
@@ -43,6 +44,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     redisUrl: deps.redis.url,
     keys,
     ports,
+    metricsPorts: await freeMetricsPorts(),
     dbName: `bench_${Date.now()}`,
     logLevel: 'warn',
     output: 'ignore',

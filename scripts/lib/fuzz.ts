@@ -12,7 +12,7 @@ export const FUZZ_ENV: Record<string, string> = {
   QINIU_SECRET_KEY: 'fuzz-sk',
   QINIU_BUCKET_NAME: 'fuzz',
   QINIU_UPLOAD_DOMAIN: 'upload.example.com',
-  QINIU_DOWNLOAD_DOMAIN: 'cdn.example.com',
+  QINIU_DOWNLOAD_BASE_URL: 'cdn.example.com',
 };
 
 export interface FuzzResult {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { DevKeys } from './keys.js';
-import { type ManagedProcess, startProcess, waitForPort } from './proc.js';
+import { freePort, type ManagedProcess, startProcess, waitForPort } from './proc.js';
 import { ROOT } from './tools.js';
 
 export const SERVICES = ['auth', 'sync', 'attachments', 'gateway'] as const;
@@ -23,11 +23,33 @@ export interface StackOptions {
   redisUrl: string;
   keys: DevKeys;
   ports: Record<ServiceName, number>;
+  /**
+   * Ports of the metrics listeners (METRICS_PORT); default: each service's port + 1000, as the
+   * services themselves default. Stacks that run next to others (tests, bench) pick free ones.
+   */
+  metricsPorts?: Record<ServiceName, number>;
   dbName?: string;
   logLevel?: string;
   /** Extra variables for every service (e.g. QINIU_*). */
   env?: Record<string, string>;
+  /** Extra variables for one service only, applied last (e.g. `make dev`'s pass-through). */
+  envByService?: Partial<Record<ServiceName, Record<string, string>>>;
   output?: 'inherit' | 'ignore' | 'pipe';
+}
+
+/** The port of one service's metrics listener (`GET /metrics`). */
+export function metricsPort(name: ServiceName, o: Pick<StackOptions, 'ports' | 'metricsPorts'>) {
+  return o.metricsPorts?.[name] ?? o.ports[name] + 1000;
+}
+
+/** Free ports for the four metrics listeners (METRICS_PORT), for stacks that run side by side. */
+export async function freeMetricsPorts(): Promise<Record<ServiceName, number>> {
+  return {
+    auth: await freePort(),
+    sync: await freePort(),
+    attachments: await freePort(),
+    gateway: await freePort(),
+  };
 }
 
 /** The environment each service gets, the same way a deployment sets it. */
@@ -37,6 +59,7 @@ export function serviceEnv(name: ServiceName, o: StackOptions): NodeJS.ProcessEn
     LOG_LEVEL: o.logLevel ?? 'info',
     HOST: '127.0.0.1',
     PORT: String(o.ports[name]),
+    METRICS_PORT: String(metricsPort(name, o)),
     REDIS_URL: o.redisUrl,
     JWT_PUBLIC_KEYS: o.keys.jwks,
     ...o.env,
@@ -54,6 +77,7 @@ export function serviceEnv(name: ServiceName, o: StackOptions): NodeJS.ProcessEn
     base.SYNC_URL = `http://127.0.0.1:${o.ports.sync}`;
     base.ATTACHMENTS_URL = `http://127.0.0.1:${o.ports.attachments}`;
   }
+  Object.assign(base, o.envByService?.[name]);
   return { PATH: process.env.PATH, HOME: process.env.HOME, ...base };
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileAsync, log, onPath } from './proc.js';
@@ -10,22 +10,63 @@ export const TOOLS_BIN = join(ROOT, '.tools', 'bin');
 export const FERRETDB_VERSION = 'v1.24.2';
 export const HELM_VERSION = 'v3.16.4';
 
-/** Runs `fn` while holding the lock `<dir>/<name>.lock` (a directory: mkdir is atomic). */
+/** A lock directory with no owner file this old was left between mkdir and writing it. */
+const OWNERLESS_STALE_MS = 30_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but is someone else's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * True when the lock at `lock` was left by a process that is gone: its `owner` file names a
+ * pid that no longer runs, or it has had no owner file for OWNERLESS_STALE_MS (its maker died
+ * between creating it and writing the file).
+ */
+export async function lockIsStale(lock: string, now = Date.now()): Promise<boolean> {
+  const owner = await readFile(join(lock, 'owner'), 'utf8').catch(() => undefined);
+  const pid = Number(owner?.trim());
+  if (owner !== undefined && Number.isInteger(pid) && pid > 0) return !alive(pid);
+  const made = await stat(lock).then(
+    (s) => s.mtimeMs,
+    () => undefined,
+  );
+  return made !== undefined && now - made > OWNERLESS_STALE_MS;
+}
+
+/**
+ * Runs `fn` while holding the lock `<dir>/<name>.lock`: a directory (mkdir is atomic) holding
+ * the owner's pid. A lock left by a killed process is detected (`lockIsStale`) and cleared,
+ * so one crash does not make every later run wait out the timeout.
+ */
 export async function withLock<T>(
   name: string,
   fn: () => Promise<T>,
   dir = join(ROOT, '.tools'),
+  options: { timeoutMs?: number; pollMs?: number } = {},
 ): Promise<T> {
   const lock = join(dir, `${name}.lock`);
   await mkdir(dir, { recursive: true });
-  const deadline = Date.now() + 10 * 60_000;
+  const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
   for (;;) {
     try {
       await mkdir(lock);
+      await writeFile(join(lock, 'owner'), `${process.pid}\n`);
       break;
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (await lockIsStale(lock)) {
+        log(`clearing the stale lock ${lock} (its owner is gone)`);
+        await rm(lock, { recursive: true, force: true });
+        continue;
+      }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
     }
   }
   try {
@@ -116,6 +157,28 @@ export async function ensureHelm(): Promise<string> {
       env: { ...process.env, GOBIN: TOOLS_BIN, CGO_ENABLED: '0' },
       maxBuffer: 64 * 1024 * 1024,
     });
+    return binary;
+  });
+}
+
+export const ACTIONLINT_VERSION = 'v1.7.12';
+
+/** actionlint (the GitHub Actions workflow linter) from the Go module proxy into .tools/bin. */
+export async function ensureActionlint(): Promise<string> {
+  const binary = join(TOOLS_BIN, 'actionlint');
+  if (existsSync(binary)) return binary;
+  return withLock('actionlint', async () => {
+    if (existsSync(binary)) return binary;
+    log(`installing actionlint ${ACTIONLINT_VERSION} with go install`);
+    await mkdir(TOOLS_BIN, { recursive: true });
+    await execFileAsync(
+      'go',
+      ['install', `github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}`],
+      {
+        env: { ...process.env, GOBIN: TOOLS_BIN, CGO_ENABLED: '0' },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return binary;
   });
 }

@@ -1,12 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginOptions,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
+import fp from 'fastify-plugin';
 import {
+  type FastifyPluginAsyncZod,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import { DEFAULT_BODY_LIMIT_BYTES } from './api/operation.js';
+import { AUTHENTICATE_PLUGIN } from './authenticate.js';
 import { ProblemError } from './errors.js';
 import { type HealthOptions, healthPlugin } from './health.js';
 import { httpPlugin, requestIdFrom, sendProblem } from './http.js';
@@ -102,3 +110,22 @@ export async function createServiceApp(options: ServiceAppOptions) {
 
 export type ServiceApp = Awaited<ReturnType<typeof createServiceApp>>;
 export type AnyFastify = FastifyInstance;
+export type { FastifyPluginAsyncZod };
+
+/**
+ * A service's routes as a fastify plugin typed with the zod type provider (so every scope it
+ * opens keeps the schemas' types), registered under `name` and only after the authenticate
+ * decorator it relies on (`app.authenticate`). Encapsulated: content-type parsers and hooks it
+ * sets stay inside it.
+ */
+export function routesPlugin<O extends FastifyPluginOptions>(
+  name: string,
+  plugin: FastifyPluginAsyncZod<O>,
+): FastifyPluginAsyncZod<O> {
+  return fp(plugin, {
+    name,
+    fastify: '5.x',
+    dependencies: [AUTHENTICATE_PLUGIN],
+    encapsulate: true,
+  });
+}

@@ -12,6 +12,9 @@ declare module 'fastify' {
   }
 }
 
+/** The name routes plugins list in their `dependencies` (see `routesPlugin`). */
+export const AUTHENTICATE_PLUGIN = 'journal-authenticate';
+
 /**
  * Every service verifies the bearer token on its own (signature, exp, iss, aud): a request that
  * reaches a service around the gateway, with a forged identity header or none, is refused.
@@ -26,7 +29,7 @@ export const authenticatePlugin = fp(
       request.userId = request.auth.userId;
     });
   },
-  { name: 'journal-authenticate', fastify: '5.x' },
+  { name: AUTHENTICATE_PLUGIN, fastify: '5.x' },
 );
 
 /** The verified caller of a route guarded by `app.authenticate`. */

@@ -96,6 +96,11 @@ export const baseConfigShape = {
     .default('journal:'),
   PORT: envInt(0, 65535).default(3000),
   /**
+   * Port of the metrics listener (`GET /metrics`, bound on HOST like PORT); default PORT + 1000.
+   * The public port never serves /metrics.
+   */
+  METRICS_PORT: envInt(0, 65535).optional(),
+  /**
    * Which peers may set X-Forwarded-For (proxy-addr syntax): by default loopback and private
    * networks, i.e. the gateway and an ingress inside the cluster.
    */

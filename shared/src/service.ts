@@ -3,10 +3,13 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
 import type { z } from 'zod';
+import { createServiceApp, type ServiceAppOptions } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetricsServer, metricsPortOf } from './metrics.js';
 import { connectMongo } from './mongo.js';
 import { connectRedis, type Redis, type RedisConfig, redisTargetFromConfig } from './redis.js';
+import { storageChecks } from './storage.js';
 
 /** The `version` of the package.json one folder above `moduleUrl` (src/ or dist/). */
 export function packageVersion(moduleUrl: string): string {
@@ -35,18 +38,28 @@ export interface RunServiceOptions<S extends z.ZodType> {
 
 /**
  * The life of a service process: load config (one clear line and exit 1 when it is wrong),
- * start, listen on HOST:PORT, and on SIGTERM/SIGINT stop accepting, drain in-flight requests
- * (bounded by SHUTDOWN_TIMEOUT_MS), close clients and exit 0.
+ * start, listen on HOST:PORT (the API) and HOST:METRICS_PORT (`GET /metrics` only), and on
+ * SIGTERM/SIGINT stop accepting, drain in-flight requests (bounded by SHUTDOWN_TIMEOUT_MS),
+ * close clients and exit 0.
  */
 export async function runService<S extends z.ZodType>(options: RunServiceOptions<S>) {
   let config: z.infer<S> & {
     HOST: string;
     PORT: number;
+    METRICS_PORT?: number;
     LOG_LEVEL: string;
     SHUTDOWN_TIMEOUT_MS: number;
   };
+  let metricsPort: number;
   try {
     config = loadConfig(options.schema) as typeof config;
+    metricsPort = metricsPortOf(config);
+    if (metricsPort > 65535)
+      throw new ConfigError([
+        { variable: 'METRICS_PORT', message: 'is required when PORT + 1000 is above 65535' },
+      ]);
+    if (metricsPort !== 0 && metricsPort === config.PORT)
+      throw new ConfigError([{ variable: 'METRICS_PORT', message: 'must differ from PORT' }]);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${options.service}: ${err.message}\n`);
@@ -56,12 +69,14 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
   }
   const logger = createLogger(options.service, config.LOG_LEVEL);
   let running: RunningService | undefined;
+  let metrics: ReturnType<typeof createMetricsServer> | undefined;
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info({ signal }, 'shutting down');
     if (running) {
       await running.app.close();
+      await metrics?.close();
       await running.close?.();
     }
     logger.info('stopped');
@@ -69,8 +84,11 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
 
   try {
     running = await options.start(config, logger);
+    // The metrics listener first: once the public port answers, /metrics does too.
+    metrics = createMetricsServer({ registry: running.app.metrics, logger });
+    const metricsAddress = await metrics.listen({ host: config.HOST, port: metricsPort });
     const address = await running.app.listen({ host: config.HOST, port: config.PORT });
-    logger.info({ address }, `${options.service} listening`);
+    logger.info({ address, metricsAddress }, `${options.service} listening`);
   } catch (err) {
     logger.fatal({ err }, 'failed to start');
     await running?.close?.().catch(() => {});
@@ -139,5 +157,26 @@ export function runStorageService<S extends z.ZodType<StorageConfig>>(options: {
         },
       };
     },
+  });
+}
+
+/**
+ * `createServiceApp` as every service that keeps data calls it: its name and version, its
+ * logger, TRUST_PROXY and HTTP_IDLE_TIMEOUT_MS from its config, and readiness = MongoDB and Redis
+ * answer. `options` adds what one service needs on top (a body limit, a metrics registry).
+ */
+export function createStorageServiceApp(
+  service: string,
+  deps: StorageServiceDeps<{ TRUST_PROXY?: string | undefined; HTTP_IDLE_TIMEOUT_MS: number }>,
+  options: Partial<Omit<ServiceAppOptions, 'service' | 'version' | 'logger'>> = {},
+) {
+  return createServiceApp({
+    service,
+    version: deps.version ?? '0.0.0',
+    logger: deps.logger,
+    ...(deps.config.TRUST_PROXY ? { trustProxy: deps.config.TRUST_PROXY } : {}),
+    idleTimeoutMs: deps.config.HTTP_IDLE_TIMEOUT_MS,
+    checks: storageChecks(deps.db, deps.redis),
+    ...options,
   });
 }

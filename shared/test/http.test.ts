@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { captureLogger } from '../../test-support/index.js';
 import { createServiceApp } from '../src/app.js';
 import { ProblemError } from '../src/errors.js';
+import { createMetricsServer } from '../src/metrics.js';
 
 const { logger, lines } = captureLogger('http-test');
 let app: Awaited<ReturnType<typeof createServiceApp>>;
@@ -189,7 +190,9 @@ describe('health and metrics', () => {
 
   it('labels the request histogram by route pattern, never the raw path', async () => {
     await app.inject({ method: 'GET', url: '/nope/123' });
-    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    const metrics = createMetricsServer({ registry: app.metrics });
+    const res = await metrics.inject({ method: 'GET', url: '/metrics' });
+    await metrics.close();
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     expect(res.body).toMatch(

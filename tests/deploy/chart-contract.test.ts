@@ -42,6 +42,8 @@ const UPSTREAM_VARIABLES: Record<string, Service> = {
 const processes: ManagedProcess[] = [];
 const outputs = new Map<Service, string[]>();
 const localPorts = {} as Record<Service, number>;
+/** Free ports standing in for each rendered METRICS_PORT (9000… would collide between runs). */
+const localMetricsPorts = {} as Record<Service, number>;
 let deployments: Record<Service, K8sObject>;
 let objects: K8sObject[];
 
@@ -88,7 +90,10 @@ beforeAll(async () => {
   });
   objects = rendered.objects;
   deployments = deploymentsByService(objects);
-  for (const s of SERVICES) localPorts[s] = await freePort();
+  for (const s of SERVICES) {
+    localPorts[s] = await freePort();
+    localMetricsPorts[s] = await freePort();
+  }
   await build;
 
   const envOf = (service: Service) => {
@@ -100,7 +105,12 @@ beforeAll(async () => {
       if (env[name]) env[name] = `http://127.0.0.1:${localPorts[upstream]}`;
     if (env.JWT_JWKS_URL)
       env.JWT_JWKS_URL = `http://127.0.0.1:${localPorts.auth}${new URL(env.JWT_JWKS_URL).pathname}`;
-    return { ...env, HOST: '127.0.0.1', PORT: String(localPorts[service]) };
+    return {
+      ...env,
+      HOST: '127.0.0.1',
+      PORT: String(localPorts[service]),
+      METRICS_PORT: String(localMetricsPorts[service]),
+    };
   };
   await Promise.all((['auth', 'sync', 'attachments'] as const).map((s) => start(s, envOf(s))));
   await start('gateway', envOf('gateway'));
@@ -135,6 +145,29 @@ describe('chart contract: each Deployment, started with its rendered environment
       expect(res.status, `${service} ${probe.kind} ${probe.path}: ${body}`).toBe(200);
     }
   });
+
+  it.each(SERVICES)(
+    '%s serves /metrics on the port the chart names `metrics`, and 404 on `http`',
+    async (service) => {
+      const container = mainContainer(deployments[service]);
+      const ports = Object.fromEntries(
+        (container.ports as { name: string; containerPort: number }[]).map((p) => [
+          p.name,
+          p.containerPort,
+        ]),
+      );
+      const env = containerEnv(container, objects);
+      expect(String(ports.metrics), service).toBe(env.METRICS_PORT);
+      expect(String(ports.http), service).toBe(env.PORT);
+      const metrics = await fetch(`http://127.0.0.1:${localMetricsPorts[service]}/metrics`);
+      expect(metrics.status, service).toBe(200);
+      expect(await metrics.text(), service).toContain(
+        `process_cpu_seconds_total{service="${service}"}`,
+      );
+      const pub = await fetch(`http://127.0.0.1:${localPorts[service]}/metrics`);
+      expect(pub.status, service).toBe(404);
+    },
+  );
 
   it('runs every service in production mode from the rendered NODE_ENV', () => {
     for (const service of SERVICES) {

@@ -152,6 +152,38 @@ describe('docker-compose.prod.yml (production)', () => {
     expect(nets('gateway')).toEqual(expect.arrayContaining(['frontend', 'backend']));
   });
 
+  it('runs the Node services read-only (a tmpfs /tmp), without capabilities or privilege escalation', () => {
+    const c = compose();
+    for (const service of SERVICES) {
+      const s = c.services[service] as ComposeService;
+      expect(s.read_only, service).toBe(true);
+      const tmpfs = Array.isArray(s.tmpfs) ? s.tmpfs : [s.tmpfs];
+      expect(
+        tmpfs.some((t) => t?.split(':')[0] === '/tmp'),
+        `${service} /tmp`,
+      ).toBe(true);
+      expect(s.cap_drop, service).toEqual(['ALL']);
+      expect(s.security_opt, service).toEqual(['no-new-privileges:true']);
+    }
+  });
+
+  it('rotates every container’s logs (json-file, max-size, max-file)', () => {
+    for (const [name, s] of Object.entries(compose().services)) {
+      expect(s.logging?.driver, name).toBe('json-file');
+      expect(s.logging?.options?.['max-size'], name).toMatch(/^\d+[kmg]$/);
+      expect(Number(s.logging?.options?.['max-file']), name).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('gives each Node service its metrics port (PORT + 1000) and publishes none of them', () => {
+    const c = compose();
+    for (const service of SERVICES) {
+      const env = c.services[service]?.environment ?? {};
+      expect(Number(env.METRICS_PORT), service).toBe(Number(env.PORT) + 1000);
+      expect(c.services[service]?.ports ?? [], service).toEqual([]);
+    }
+  });
+
   it('is a standalone file with a production NODE_ENV', () => {
     const c = compose();
     for (const service of SERVICES)

@@ -148,7 +148,7 @@ describe('Dockerfile', () => {
     expect(health).not.toMatch(/curl|wget/);
   });
 
-  it("exposes each service's port, the PORT default of its config schema", async () => {
+  it("exposes each service's port and metrics port, the PORT default of its config schema and PORT + 1000", async () => {
     const schemas = await loadConfigSchemas();
     for (const service of SERVICES) {
       const field = schemas[service].shape.PORT as {
@@ -156,7 +156,7 @@ describe('Dockerfile', () => {
       };
       const port = String(field.safeParse(undefined).data);
       const portStage = chainFor(service).find((s) => ops(s, 'EXPOSE').length) as Stage;
-      expect(ops(portStage, 'EXPOSE'), service).toEqual([port]);
+      expect(ops(portStage, 'EXPOSE'), service).toEqual([`${port} ${Number(port) + 1000}`]);
       expect(ops(portStage, 'ENV'), service).toContain(`PORT=${port}`);
     }
   });

@@ -92,7 +92,12 @@ export interface RenderOptions {
   kubeVersion?: string;
   release?: string;
   namespace?: string;
+  /** `--api-versions` the render assumes the cluster serves, e.g. `monitoring.coreos.com/v1/ServiceMonitor`. */
+  apiVersions?: string[];
 }
+
+/** The API version of prometheus-operator's ServiceMonitor, as `.Capabilities.APIVersions.Has` checks it. */
+export const SERVICE_MONITOR_API = 'monitoring.coreos.com/v1/ServiceMonitor';
 
 /** `helm template` of the chart; values given as an object are written to a temporary file. */
 export async function renderChart(options: RenderOptions = {}): Promise<{
@@ -111,6 +116,7 @@ export async function renderChart(options: RenderOptions = {}): Promise<{
   for (const file of options.valuesFiles ?? []) args.push('-f', file);
   if (options.values) args.push('-f', await writeValues(options.values));
   for (const s of options.set ?? []) args.push('--set', s);
+  for (const api of options.apiVersions ?? []) args.push('--api-versions', api);
   const { stdout } = await helm(args);
   return { text: stdout, objects: parseManifests(stdout) };
 }
@@ -234,6 +240,11 @@ export interface ComposeService {
   networks?: string[] | Record<string, unknown>;
   command?: string[] | string;
   deploy?: { resources?: { limits?: { cpus?: string; memory?: string } } };
+  read_only?: boolean;
+  tmpfs?: string | string[];
+  cap_drop?: string[];
+  security_opt?: string[];
+  logging?: { driver?: string; options?: Record<string, string> };
 }
 export interface ComposeFile {
   name?: string;

@@ -19,7 +19,7 @@ const QINIU = {
   QINIU_SECRET_KEY: 'test-secret-key-never-logged',
   QINIU_BUCKET_NAME: 'journal-test',
   QINIU_UPLOAD_DOMAIN: 'upload.example.com',
-  QINIU_DOWNLOAD_DOMAIN: 'cdn.example.com',
+  QINIU_DOWNLOAD_BASE_URL: 'cdn.example.com',
 };
 
 beforeAll(async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICES } from '../../scripts/lib/stack.js';
 import { type Client, client, expectProblem, registerUser } from '../../test-support/client.js';
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
 
@@ -12,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => stack.stop());
 
 describe('operations through the gateway (API.md)', () => {
-  it('serves /health, /ready and /metrics publicly', async () => {
+  it('serves /health and /ready publicly, and /metrics only on each process’s METRICS_PORT', async () => {
     const health = await api.get('/health');
     expect(health.status).toBe(200);
     expect(health.body).toMatchObject({
@@ -20,10 +21,41 @@ describe('operations through the gateway (API.md)', () => {
       service: 'gateway',
       version: expect.any(String),
     });
-    expect((await api.get('/ready')).status).toBe(200);
-    const metrics = await api.get('/metrics');
-    expect(metrics.status).toBe(200);
-    expect(metrics.text).toContain('http_request_duration_seconds');
+    const ready = await api.get<{ checks: Record<string, string> }>('/ready');
+    expect(ready.status).toBe(200);
+    // The gateway's own needs only: never the upstreams' readiness.
+    expect(ready.body.checks).toEqual({ redis: 'ok' });
+    // Through the gateway: a 404 like any unknown path.
+    expectProblem(await api.get('/metrics'), 404, 'not_found');
+    for (const service of SERVICES) {
+      // Not on any public port either ...
+      const pub = await fetch(`${stack.urls[service]}/metrics`);
+      expect(pub.status, service).toBe(404);
+      expect(pub.headers.get('content-type'), service).toMatch(/problem\+json/);
+      // ... but on the metrics listener, in Prometheus text format, labelled by route pattern.
+      await fetch(`${stack.urls[service]}/health`);
+      const res = await fetch(`${stack.metricsUrls[service]}/metrics`);
+      expect(res.status, service).toBe(200);
+      expect(res.headers.get('content-type'), service).toMatch(/^text\/plain/);
+      const text = await res.text();
+      expect(text, service).toMatch(
+        new RegExp(
+          `http_request_duration_seconds_count\\{service="${service}",method="GET",route="/health",status_code="200"\\} [1-9]`,
+        ),
+      );
+      expect(text, service).toContain('process_cpu_seconds_total');
+    }
+  });
+
+  it('keeps the services ready on their own stores (MongoDB and Redis)', async () => {
+    for (const service of ['auth', 'sync', 'attachments'] as const) {
+      const res = await fetch(`${stack.urls[service]}/ready`);
+      expect(res.status, service).toBe(200);
+      expect(((await res.json()) as { checks: unknown }).checks, service).toEqual({
+        mongodb: 'ok',
+        redis: 'ok',
+      });
+    }
   });
 
   it('puts x-request-id on every response, keeping a sane client value', async () => {

@@ -27,7 +27,7 @@ beforeAll(async () => {
     QINIU_SECRET_KEY: 'sk-hostile',
     QINIU_BUCKET_NAME: 'b',
     QINIU_UPLOAD_DOMAIN: 'up.example.com',
-    QINIU_DOWNLOAD_DOMAIN: 'dl.example.com',
+    QINIU_DOWNLOAD_BASE_URL: 'dl.example.com',
   });
   api = client(stack.gateway);
   user = await registerUser(api, 'hostile');

@@ -1,16 +1,17 @@
 import {
   authenticatePlugin,
-  createServiceApp,
+  createStorageServiceApp,
   type StorageServiceDeps,
-  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
+import { Registry } from 'prom-client';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
 import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
 import { createQiniu } from './qiniu/qiniu.js';
+import { createQiniuService } from './qiniu/service.js';
 import { createQiniuUploadsRepository } from './qiniu/uploads-repository.js';
 import { attachmentRoutes } from './routes/attachments.js';
 import { qiniuRoutes } from './routes/qiniu.js';
@@ -20,25 +21,15 @@ export const SERVICE = 'attachments';
 
 export type AppDeps = StorageServiceDeps<Config>;
 
-/** Builds the attachments service's fastify app; never listens (main.ts does). */
+/**
+ * Builds the attachments service's fastify app; never listens (main.ts does). The order every
+ * service follows: config, storage, domain services, then HTTP (shared plugins, authenticate,
+ * routes).
+ */
 export async function buildApp(deps: AppDeps) {
-  const { config, db } = deps;
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger: deps.logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: storageChecks(db, deps.redis),
-  });
+  const { config, logger, db } = deps;
 
-  // Every call but Qiniu's callback carries a bearer token this service verifies itself.
-  await app.register(authenticatePlugin, {
-    verify: tokenVerifierFromConfig(config),
-  });
-
-  // Storage and repositories, their indexes created before the first request.
-  const metrics = createAttachmentsMetrics(app.metrics);
+  // Storage: content and repositories, their indexes created before the first request.
   const store = createContentStore(db);
   const repository = createAttachmentsRepository(db);
   const uploads = createQiniuUploadsRepository(db);
@@ -49,32 +40,44 @@ export async function buildApp(deps: AppDeps) {
     uploads.ensureIndexes(),
     pending.ensureIndexes(),
   ]);
+
+  // Domain: attachments, Qiniu, and the sweeper that settles uploads and deletes whose process
+  // died midway (see attachments/pending.ts).
+  const metricsRegistry = new Registry();
+  const metrics = createAttachmentsMetrics(metricsRegistry);
   const service = createAttachmentsService({
     repository,
     pending,
     store,
     metrics,
-    logger: deps.logger,
+    logger,
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
   });
-  // Settles uploads and deletes whose process died midway (see attachments/pending.ts).
-  const sweeper = createOrphanSweeper({
-    pending,
-    repository,
-    store,
-    metrics,
-    logger: deps.logger,
-    graceSeconds: config.ATTACHMENTS_ORPHAN_GRACE_SECONDS,
-  });
-  sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
-  app.addHook('onClose', async () => sweeper.stop());
-
-  await attachmentRoutes(app, { service, store, metrics, maxBytes: config.ATTACHMENTS_MAX_BYTES });
-  await qiniuRoutes(app, {
+  const qiniu = createQiniuService({
     qiniu: createQiniu(config),
     uploads,
     metrics,
     callbackUrl: config.QINIU_CALLBACK_URL,
   });
-  return Object.assign(app, { attachments: { sweeper, pending } });
+  const sweeper = createOrphanSweeper({
+    pending,
+    repository,
+    store,
+    metrics,
+    logger,
+    graceSeconds: config.ATTACHMENTS_ORPHAN_GRACE_SECONDS,
+  });
+  sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
+
+  // HTTP: shared plugins, authentication (every call but Qiniu's callback), routes.
+  const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
+  app.addHook('onClose', async () => sweeper.stop());
+  await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
+  await app.register(attachmentRoutes, { service, maxBytes: config.ATTACHMENTS_MAX_BYTES });
+  await app.register(qiniuRoutes, { qiniu });
+
+  // Handles for tests.
+  const handles = { sweeper, pending };
+  app.decorate('attachments', handles);
+  return app as typeof app & { attachments: typeof handles };
 }

@@ -11,6 +11,14 @@ const qiniuDomain = z
   })
   .optional();
 
+/** Like a domain, with an optional path prefix (no query or fragment). */
+const qiniuBaseUrl = z
+  .string()
+  .regex(/^(https?:\/\/)?[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$/, {
+    error: 'must be a host name or an http(s):// URL without a query',
+  })
+  .optional();
+
 export const configSchema = serviceConfigSchema({
   ...mongoConfigShape,
   PORT: envInt(0, 65535).default(8003),
@@ -27,8 +35,13 @@ export const configSchema = serviceConfigSchema({
     .regex(/^[A-Za-z0-9_-]{1,63}$/, { error: 'must be 1-63 of A-Z a-z 0-9 _ -' })
     .optional(),
   QINIU_UPLOAD_DOMAIN: qiniuDomain,
-  /** Domain bound to the bucket, for signed private download URLs. */
-  QINIU_DOWNLOAD_DOMAIN: qiniuDomain,
+  /**
+   * Base URL of the domain bound to the bucket (a host name gets https://; a path prefix is
+   * kept), for signed private download URLs.
+   */
+  QINIU_DOWNLOAD_BASE_URL: qiniuBaseUrl,
+  /** The older name of QINIU_DOWNLOAD_BASE_URL, still read when that is unset. */
+  QINIU_DOWNLOAD_DOMAIN: qiniuBaseUrl,
   /** Lifetime of upload tokens and download URLs. */
   QINIU_TOKEN_TTL_SECONDS: envInt(30, 86_400).default(900),
   /** When set, upload tokens ask Qiniu to call this URL (POST /storage/qiniu/callback) after an upload. */

@@ -479,7 +479,7 @@ describe('tokens', () => {
 
 describe('metrics', () => {
   it('counts uploads and bytes stored', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+    const res = { body: await t.app.metrics.metrics() };
     expect(res.body).toMatch(/attachments_uploads_total\{[^}]*result="created"[^}]*\} [1-9]/);
     expect(res.body).toMatch(/attachments_uploads_total\{[^}]*result="conflict"[^}]*\} [1-9]/);
     expect(res.body).toMatch(/attachments_bytes_stored_total\{[^}]*\} [1-9]/);

@@ -1,6 +1,10 @@
 import { createHmac } from 'node:crypto';
+import { loadConfig } from '@journal/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../src/config.js';
 import { startAttachmentsApp, type TestApp } from './helpers.js';
+
+const BASE_ENV = { MONGODB_URL: 'mongodb://m.invalid', REDIS_URL: 'redis://r.invalid' };
 
 const AK = 'test-access-key';
 const SK = 'test-secret-key-0123456789';
@@ -9,7 +13,7 @@ const QINIU_ENV = {
   QINIU_SECRET_KEY: SK,
   QINIU_BUCKET_NAME: 'journal-test',
   QINIU_UPLOAD_DOMAIN: 'up-z2.qiniup.com',
-  QINIU_DOWNLOAD_DOMAIN: 'http://files.example.com/',
+  QINIU_DOWNLOAD_BASE_URL: 'http://files.example.com/',
   QINIU_TOKEN_TTL_SECONDS: '600',
   QINIU_CALLBACK_URL: 'https://api.example.com/storage/qiniu/callback',
   ATTACHMENTS_MAX_BYTES: String(50 * 1024 * 1024),
@@ -146,6 +150,64 @@ describe('download URLs', () => {
     expect(url).toBe(`${base}&token=${AK}:${sign(base)}`);
     expect(deadline - Date.now() / 1000).toBeGreaterThan(590);
     expect(deadline - Date.now() / 1000).toBeLessThanOrEqual(600);
+  });
+
+  it('reads QINIU_DOWNLOAD_BASE_URL (a path prefix kept) and the older QINIU_DOWNLOAD_DOMAIN as an alias', async () => {
+    const variants: [Record<string, string>, string][] = [
+      [
+        { QINIU_DOWNLOAD_BASE_URL: 'https://cdn.example.com/files/' },
+        'https://cdn.example.com/files/',
+      ],
+      [{ QINIU_DOWNLOAD_BASE_URL: 'cdn.example.com' }, 'https://cdn.example.com/'],
+      [{ QINIU_DOWNLOAD_DOMAIN: 'old.example.com' }, 'https://old.example.com/'],
+      // Both set: the seed's name wins.
+      [
+        { QINIU_DOWNLOAD_BASE_URL: 'new.example.com', QINIU_DOWNLOAD_DOMAIN: 'old.example.com' },
+        'https://new.example.com/',
+      ],
+    ];
+    const { QINIU_DOWNLOAD_BASE_URL: _unused, ...withoutDownload } = QINIU_ENV;
+    for (const [env, prefix] of variants) {
+      const app = await startAttachmentsApp('qiniu-download-base', { ...withoutDownload, ...env });
+      try {
+        const res = await app.app.inject({
+          method: 'GET',
+          url: '/storage/qiniu/url?key=a.jpg',
+          headers: await app.auth('alice'),
+        });
+        expect(res.statusCode, JSON.stringify(env)).toBe(200);
+        expect(res.json().url, JSON.stringify(env)).toMatch(
+          new RegExp(`^${prefix.replace(/[.]/g, '\\.')}users/alice/a\\.jpg\\?e=\\d+&token=${AK}:`),
+        );
+      } finally {
+        await app.app.close();
+      }
+    }
+    const none = await startAttachmentsApp('qiniu-download-none', withoutDownload);
+    try {
+      const res = await none.app.inject({
+        method: 'GET',
+        url: '/storage/qiniu/url?key=a.jpg',
+        headers: await none.auth('alice'),
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ code: 'storage_not_configured' });
+      expect(res.json().detail).toContain('QINIU_DOWNLOAD_BASE_URL');
+    } finally {
+      await none.app.close();
+    }
+  });
+
+  it('refuses a download base URL with a query or a space', () => {
+    for (const value of [
+      'https://cdn.example.com/?x=1',
+      'cdn example.com',
+      'ftp://cdn.example.com',
+    ])
+      expect(
+        () => loadConfig(configSchema, { ...BASE_ENV, QINIU_DOWNLOAD_BASE_URL: value }),
+        value,
+      ).toThrow(/QINIU_DOWNLOAD_BASE_URL/);
   });
 
   it('refuses keys that would leave the namespace', async () => {

@@ -2,9 +2,9 @@ import {
   AUTH_LIMITS,
   authenticatePlugin,
   cachedTokenVerifier,
-  createServiceApp,
+  createStorageServiceApp,
+  periodicJob,
   type StorageServiceDeps,
-  storageChecks,
 } from '@journal/shared';
 import type { Config } from './config.js';
 import { createPasswordHasher } from './passwords/hasher.js';
@@ -22,15 +22,19 @@ import { createAccountService } from './users/service.js';
 
 export const SERVICE = 'auth';
 
-const PURGE_INTERVAL_MS = 3_600_000;
+/** How often expired sessions and tokens are purged where no TTL index does it. */
+const PURGE_INTERVAL_SECONDS = 3_600;
 
 export type AppDeps = StorageServiceDeps<Config>;
 
-/** Builds the auth service's fastify app; never listens (main.ts does). */
+/**
+ * Builds the auth service's fastify app; never listens (main.ts does). The order every service
+ * follows: config, storage, domain services, then HTTP (shared plugins, authenticate, routes).
+ */
 export async function buildApp(deps: AppDeps) {
   const { config, logger, db, redis } = deps;
 
-  // Storage and domain: repositories (indexes made idempotently at start-up), keys, services.
+  // Storage: repositories, their indexes made idempotently at start-up.
   const users = createUsersRepository(db);
   const sessionsRepo = createSessionsRepository(db, config.JWT_REFRESH_TTL_SECONDS * 1000);
   const refreshTokens = createRefreshTokensRepository(db);
@@ -39,6 +43,8 @@ export async function buildApp(deps: AppDeps) {
     sessionsRepo.ensureIndexes(),
     refreshTokens.ensureIndexes(),
   ]);
+
+  // Domain: keys, tokens, live sessions, password hashing, the session and account services.
   const keys = await loadSigningKeys(config, logger);
   const accessTokens = createAccessTokens({
     keys,
@@ -81,29 +87,30 @@ export async function buildApp(deps: AppDeps) {
       },
     },
   });
+  // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.
+  const purgeOnce = async () => {
+    const [a, b] = await Promise.all([sessionsRepo.purgeExpired(), refreshTokens.purgeExpired()]);
+    return a + b;
+  };
+  const purge = {
+    runOnce: purgeOnce,
+    ...periodicJob(purgeOnce, logger, 'purging expired sessions failed'),
+  };
+  if (!sessionsTtl || !tokensTtl) {
+    logger.info('server has no TTL indexes: purging expired sessions and tokens hourly');
+    purge.start(PURGE_INTERVAL_SECONDS);
+  }
 
   // HTTP: shared plugins (request ids, problems, metrics, health), authentication, routes.
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+  const app = await createStorageServiceApp(SERVICE, deps, {
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
-    checks: storageChecks(db, redis),
   });
-  if (!sessionsTtl || !tokensTtl) {
-    // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.
-    logger.info('server has no TTL indexes: purging expired sessions and tokens hourly');
-    const purge = () =>
-      Promise.all([sessionsRepo.purgeExpired(), refreshTokens.purgeExpired()]).catch((err) =>
-        logger.warn({ err }, 'purging expired sessions failed'),
-      );
-    const timer = setInterval(purge, PURGE_INTERVAL_MS).unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
+  app.addHook('onClose', async () => purge.stop());
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
-  await jwksRoutes(app, keys);
-  await authRoutes(app, { accounts, sessions, users, live });
-  return app;
+  await app.register(jwksRoutes, { keys });
+  await app.register(authRoutes, { accounts, sessions, live });
+  // Handles for tests: the purge job (started only where the server has no TTL indexes).
+  const handles = { purge };
+  app.decorate('auth', handles);
+  return app as typeof app & { auth: typeof handles };
 }

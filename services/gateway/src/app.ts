@@ -16,7 +16,7 @@ import { buildOpenApiDocument } from './openapi/document.js';
 import { createOperationMatcher } from './operations.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
 import { createIdlePulls } from './proxy/idle-pull.js';
-import { registerUpstreams, upstreams } from './proxy/upstreams.js';
+import { registerUpstreams } from './proxy/upstreams.js';
 import { securityHeaders, securityHeadersHook } from './security-headers.js';
 
 export const SERVICE = 'gateway';
@@ -37,36 +37,34 @@ export interface AppDeps {
   version?: string;
 }
 
-async function upstreamReady(url: string): Promise<void> {
-  const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1_500) });
-  await res.body?.cancel();
-  if (res.status !== 200) throw new Error(`${url}/ready answered ${res.status}`);
-}
-
 /**
- * Builds the gateway's fastify app; never listens (main.ts does). Order: shared plugins (ids,
- * problems, metrics, health), security headers (helmet's, computed once), CORS, then, for
- * routed paths only, the body-size check, the token and session check, the rate limit and the
- * proxies; OpenAPI last.
+ * Builds the gateway's fastify app; never listens (main.ts does). The order every service
+ * follows: config (its Redis client comes in deps), domain (operation matcher, guard), then
+ * HTTP: shared plugins (ids, problems, metrics, health), security headers (helmet's, computed
+ * once), CORS, then, for routed paths only, the body-size check, the token and session check,
+ * the rate limit and the proxies; OpenAPI last.
  */
 export async function buildApp(deps: AppDeps) {
   const { config, redis } = deps;
   const version = deps.version ?? '0.0.0';
-  const upstreamUrls = Object.fromEntries(upstreams(config).map((u) => [u.name, u.url]));
 
-  // Shared: request ids and problem documents, metrics, /health and /ready (Redis and every upstream).
+  // Domain: one reading of the operation table per request (public or not, route label, body
+  // limit), and the token and session check.
+  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
+  const verify = tokenVerifierFromConfig(config);
+  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
+  const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
+
+  // Shared: request ids and problem documents, metrics, /health and /ready. Readiness is Redis
+  // only (sessions and rate limits): never the upstreams' readiness, or one store outage would
+  // take every gateway pod out of its Service (an unreachable upstream answers 503 per request).
   const app = await createServiceApp({
     service: SERVICE,
     version,
     logger: deps.logger,
     trustProxy: config.TRUST_PROXY,
     idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: {
-      redis: () => pingRedis(redis),
-      ...Object.fromEntries(
-        Object.entries(upstreamUrls).map(([name, url]) => [name, () => upstreamReady(url)]),
-      ),
-    },
+    checks: { redis: () => pingRedis(redis) },
   });
 
   // Security headers (helmet's defaults; the API is called cross-origin), CORS for browsers.
@@ -105,11 +103,6 @@ export async function buildApp(deps: AppDeps) {
   }
 
   // Everything routed upstream: token and session check, rate limit, then the proxies.
-  // One reading of the operation table per request: public or not, route label, body limit.
-  const calls = createOperationMatcher({ configuredMaxBytes: config.ATTACHMENTS_MAX_BYTES });
-  const verify = tokenVerifierFromConfig(config);
-  const guard = createGuard(verify, redis, (request) => calls.forRequest(request).public);
-  const idlePulls = createIdlePulls(redis, (request) => calls.forRequest(request));
   await app.register(async (api) => {
     api.addHook('onRequest', createBodyLimitCheck(calls));
     api.addHook('onRequest', async (request) => {

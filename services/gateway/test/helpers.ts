@@ -63,8 +63,12 @@ function upstreamApp(
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
   // The service's own operational routes: they must never be reachable through the gateway.
+  // Recorded in `seen` too, so a test can tell the gateway never calls them (not even /ready).
   for (const path of ['/health', '/ready', '/metrics', '/.well-known/jwks.json']) {
-    app.get(path, async () => ({ internal: path, upstream: name }));
+    app.get(path, async (request) => {
+      seen.push({ method: request.method, url: request.url, headers: { ...request.headers } });
+      return { internal: path, upstream: name };
+    });
   }
 
   app.get('/attachments/big', async (request, reply) => {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { allOperations } from '@journal/shared';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -218,6 +219,26 @@ function operationIds(doc: Doc): string[] {
     Object.values(item as Record<string, OperationObject>).map((op) => op.operationId),
   );
 }
+
+describe('docs/api.md, the contract this repository implements', () => {
+  it('lists in its tables exactly the calls of the served document', async () => {
+    const text = await readFile(new URL('../../../docs/api.md', import.meta.url), 'utf8');
+    // Table rows whose first cell is a call: | `METHOD /path` | …
+    const documented = [
+      ...text.matchAll(/^\|\s*`(GET|HEAD|POST|PUT|DELETE|PATCH) (\/[^`\s]*)`\s*\|/gm),
+    ]
+      .map(([, method, path]) => `${method} ${(path as string).split('?')[0]}`)
+      .sort();
+    expect(documented.length).toBeGreaterThan(10);
+    expect(new Set(documented).size, 'a call is listed twice').toBe(documented.length);
+    const served = Object.entries(doc.paths)
+      .flatMap(([path, item]) =>
+        Object.keys(item as object).map((method) => `${method.toUpperCase()} ${path}`),
+      )
+      .sort();
+    expect(documented).toEqual(served);
+  });
+});
 
 describe('auth calls in the served document', () => {
   it('take credentials as the Credentials schema: username pattern, bounded password, no extra fields', () => {

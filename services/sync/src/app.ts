@@ -1,10 +1,10 @@
 import {
   authenticatePlugin,
-  createServiceApp,
+  createStorageServiceApp,
   type StorageServiceDeps,
-  storageChecks,
   tokenVerifierFromConfig,
 } from '@journal/shared';
+import { Registry } from 'prom-client';
 import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import type { Config } from './config.js';
@@ -22,28 +22,20 @@ export interface AppDeps extends StorageServiceDeps<Config> {
   pushHooks?: PushHooks;
 }
 
-/** Builds the sync service's fastify app; never listens (main.ts does). */
+/**
+ * Builds the sync service's fastify app; never listens (main.ts does). The order every service
+ * follows: config, storage, domain services, then HTTP (shared plugins, authenticate, routes).
+ */
 export async function buildApp(deps: AppDeps) {
   const { config, logger, db, redis } = deps;
-  const app = await createServiceApp({
-    service: SERVICE,
-    version: deps.version ?? '0.0.0',
-    logger,
-    trustProxy: config.TRUST_PROXY,
-    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
-    checks: storageChecks(db, redis),
-  });
 
-  // Every call carries a bearer token this service verifies itself.
-  await app.register(authenticatePlugin, {
-    verify: tokenVerifierFromConfig(config),
-  });
-
-  // Storage (indexes before the first request), wake-ups, the rules, the purge job.
+  // Storage: indexes before the first request.
   const repository = createEntriesRepository(db);
   await repository.ensureIndexes();
+
+  // Domain: wake-ups, the rules, idempotency, the purge job.
+  const metricsRegistry = new Registry();
   const notifier = createChangeNotifier({ redis, keyPrefix: config.REDIS_KEY_PREFIX, logger });
-  const metrics = createSyncMetrics(app.metrics);
   // Guesses stay far inside the tombstone retention: only purged slots are free below the max.
   const heads = createHeads({
     redis,
@@ -55,10 +47,11 @@ export async function buildApp(deps: AppDeps) {
     repository,
     notifier,
     heads,
-    metrics,
+    metrics: createSyncMetrics(metricsRegistry),
     logger,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
   });
+  const idempotency = createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS);
   const purger = createPurger({
     repository,
     retentionSeconds: config.SYNC_TOMBSTONE_RETENTION_SECONDS,
@@ -66,18 +59,21 @@ export async function buildApp(deps: AppDeps) {
   });
   purger.start(config.SYNC_PURGE_INTERVAL_SECONDS);
 
+  // HTTP: shared plugins, authentication (every call carries a token verified here), routes.
+  const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
   // Shutdown: waiting long-polls answer with what is there before the server drains.
   app.addHook('preClose', async () => notifier.wakeAll());
   app.addHook('onClose', async () => {
     purger.stop();
     await notifier.close();
   });
+  await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
+  await app.register(syncRoutes, { service, idempotency });
 
-  await syncRoutes(app, {
-    service,
-    idempotency: createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS),
-  });
-  return Object.assign(app, { sync: { notifier, purger, repository, heads } });
+  // Handles for tests.
+  const handles = { notifier, purger, repository, heads };
+  app.decorate('sync', handles);
+  return app as typeof app & { sync: typeof handles };
 }
 
 export type SyncApp = Awaited<ReturnType<typeof buildApp>>;

@@ -139,7 +139,7 @@ describe('concurrent devices on two replicas', () => {
     // The race was real: pushes collided on revision numbers and retried.
     let retries = 0;
     for (const app of replicas) {
-      const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      const text = await app.metrics.metrics();
       retries += Number(/sync_revision_retries_total\{[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
     }
     expect(retries).toBeGreaterThan(0);

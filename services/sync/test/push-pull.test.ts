@@ -278,11 +278,11 @@ describe('push and pull', () => {
     expect((await pull(app, token)).body.changes).toEqual([]);
   });
 
-  it('counts pushes, applied changes and conflicts in /metrics', async () => {
+  it('counts pushes, applied changes and conflicts in its metrics registry', async () => {
     const { token } = await user();
     await push(app, token, [{ id: 'm', baseRevision: 0, content: {} }]);
     await push(app, token, [{ id: 'm', baseRevision: 0, content: { other: 1 } }]);
-    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const text = await app.metrics.metrics();
     expect(text).toMatch(/sync_pushes_total\{service="sync"\} \d+/);
     expect(text).toMatch(/sync_changes_applied_total\{service="sync"\} [1-9]/);
     expect(text).toMatch(/sync_conflicts_total\{service="sync"\} [1-9]/);

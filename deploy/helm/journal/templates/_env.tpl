@@ -12,6 +12,8 @@ Call with (dict "root" $ "component" "gateway").
 {{- $external := not (empty $root.Values.existingSecret) -}}
 - name: PORT
   value: {{ include "journal.envString" $values.containerPort | quote }}
+- name: METRICS_PORT
+  value: {{ include "journal.envString" $values.metricsPort | quote }}
 - name: LOG_LEVEL
   value: {{ $values.logLevel | quote }}
 - name: SHUTDOWN_TIMEOUT_MS
@@ -141,7 +143,14 @@ Call with (dict "root" $ "component" "gateway").
       key: {{ $root.Values.secretKeys.qiniuSecretKey }}
       optional: {{ $external }}
 {{- end }}
-{{- range $key, $name := dict "bucketName" "QINIU_BUCKET_NAME" "uploadDomain" "QINIU_UPLOAD_DOMAIN" "downloadDomain" "QINIU_DOWNLOAD_DOMAIN" "callbackUrl" "QINIU_CALLBACK_URL" "tokenTtlSeconds" "QINIU_TOKEN_TTL_SECONDS" }}
+{{- if or $root.Values.qiniu.downloadBaseUrl $root.Values.qiniu.downloadDomain }}
+- name: QINIU_DOWNLOAD_BASE_URL
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: QINIU_DOWNLOAD_BASE_URL
+{{- end }}
+{{- range $key, $name := dict "bucketName" "QINIU_BUCKET_NAME" "uploadDomain" "QINIU_UPLOAD_DOMAIN" "callbackUrl" "QINIU_CALLBACK_URL" "tokenTtlSeconds" "QINIU_TOKEN_TTL_SECONDS" }}
 {{- if index $root.Values.qiniu $key }}
 - name: {{ $name }}
   valueFrom:

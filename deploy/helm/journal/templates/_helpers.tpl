@@ -74,11 +74,15 @@ annotations:
 {{- end -}}
 {{- end -}}
 
-{{/* Image of one application service. Call with (dict "root" $ "component" "gateway"). */}}
+{{/*
+Image of one application service: <registry>/<owner>/<repository>, by default the published
+ghcr.io/<owner>/journal-<service>:<appVersion>. Call with (dict "root" $ "component" "gateway").
+*/}}
 {{- define "journal.image" -}}
 {{- $values := index .root.Values .component -}}
 {{- $registry := coalesce .root.Values.global.imageRegistry .root.Values.image.registry -}}
 {{- $repository := $values.image.repository -}}
+{{- with .root.Values.image.owner }}{{ $repository = printf "%s/%s" . $repository }}{{ end -}}
 {{- if $registry }}{{ $repository = printf "%s/%s" $registry $repository }}{{ end -}}
 {{- if $values.image.digest -}}
 {{- printf "%s@%s" $repository $values.image.digest -}}
@@ -101,7 +105,7 @@ annotations:
 {{- with .Values.global.imagePullSecrets -}}
 imagePullSecrets:
 {{- range . }}
-  - name: {{ . }}
+  - name: {{ if kindIs "map" . }}{{ .name }}{{ else }}{{ . }}{{ end }}
 {{- end }}
 {{- end -}}
 {{- end -}}

@@ -52,7 +52,7 @@ spec:
         checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
         {{- if $root.Values.metrics.podAnnotations }}
         prometheus.io/scrape: "true"
-        prometheus.io/port: {{ $values.containerPort | quote }}
+        prometheus.io/port: {{ $values.metricsPort | quote }}
         prometheus.io/path: /metrics
         {{- end }}
         {{- with $values.podAnnotations }}
@@ -102,6 +102,10 @@ spec:
           ports:
             - name: http
               containerPort: {{ $values.containerPort }}
+              protocol: TCP
+            # GET /metrics only (METRICS_PORT); the public port answers 404 for it.
+            - name: metrics
+              containerPort: {{ $values.metricsPort }}
               protocol: TCP
           env:
             {{- include "journal.env" . | nindent 12 }}
@@ -158,6 +162,11 @@ spec:
     - name: http
       port: {{ $values.service.port }}
       targetPort: http
+      protocol: TCP
+    # Scraped by the ServiceMonitor; never routed by the Ingress (which targets `http`).
+    - name: metrics
+      port: {{ $values.service.metricsPort }}
+      targetPort: metrics
       protocol: TCP
 {{- end -}}
 
@@ -222,15 +231,28 @@ spec:
   {{- else }}
   maxUnavailable: {{ $values.pdb.maxUnavailable }}
   {{- end }}
+  {{- /* Pods that are not ready may be evicted: a store outage never blocks node drains (1.26+). */}}
+  {{- if and $values.pdb.unhealthyPodEvictionPolicy (semverCompare ">=1.26-0" $root.Capabilities.KubeVersion.Version) }}
+  unhealthyPodEvictionPolicy: {{ $values.pdb.unhealthyPodEvictionPolicy }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "journal.selectorLabels" . | nindent 6 }}
 {{- end }}
 {{- end -}}
 
+{{/* The scraper (Prometheus) as a NetworkPolicy peer. Takes the root context. */}}
+{{- define "journal.scraperPeer" -}}
+- namespaceSelector:
+    {{- toYaml .Values.networkPolicy.metrics.namespaceSelector | nindent 4 }}
+  podSelector:
+    {{- toYaml .Values.networkPolicy.metrics.podSelector | nindent 4 }}
+{{- end -}}
+
 {{/*
 Who may reach a service: the gateway from everyone (or networkPolicy.gatewayFrom); the others
-from the gateway only (auth also from the services, which fetch its JWKS); all from Prometheus.
+from the gateway only (auth also from the services, which fetch its JWKS); every one of them from
+the scraper (networkPolicy.metrics) on its metrics port, whatever gatewayFrom says.
 */}}
 {{- define "journal.networkPolicy" -}}
 {{- $root := .root -}}
@@ -277,14 +299,12 @@ spec:
             matchLabels:
               {{- include "journal.selectorLabels" (dict "root" $root "component" .) | nindent 14 }}
         {{- end }}
+    {{- end }}
+    # The scraper, on the metrics port only.
     - ports:
-        - port: http
+        - port: metrics
           protocol: TCP
       from:
-        - namespaceSelector:
-            {{- toYaml $root.Values.networkPolicy.metrics.namespaceSelector | nindent 12 }}
-          podSelector:
-            {{- toYaml $root.Values.networkPolicy.metrics.podSelector | nindent 12 }}
-    {{- end }}
+        {{- include "journal.scraperPeer" $root | nindent 8 }}
 {{- end }}
 {{- end -}}

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Attachment, Logger } from '@journal/shared';
 import { ProblemError } from '@journal/shared';
 import { ObjectId } from 'mongodb';
@@ -81,6 +82,12 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
 
     find(owner: string, id: string): Promise<AttachmentDoc | null> {
       return repository.find(owner, id);
+    },
+
+    /** The bytes `start`..`end` (inclusive) of an attachment `find` returned, streamed. */
+    read(doc: AttachmentDoc, range: { start: number; end: number }): Readable {
+      metrics.bytesServed.inc(range.end - range.start + 1);
+      return store.read(doc.fileId, { ...range, size: doc.size });
     },
 
     /**

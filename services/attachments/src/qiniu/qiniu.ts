@@ -52,9 +52,10 @@ export function createQiniu(config: Config) {
   const bucket = QINIU_BUCKET_NAME;
   const ttl = config.QINIU_TOKEN_TTL_SECONDS;
   const uploadUrl = withScheme(QINIU_UPLOAD_DOMAIN);
-  const downloadDomain = config.QINIU_DOWNLOAD_DOMAIN
-    ? withScheme(config.QINIU_DOWNLOAD_DOMAIN)
-    : undefined;
+  // QINIU_DOWNLOAD_BASE_URL (the name the seed and the deployments use); QINIU_DOWNLOAD_DOMAIN
+  // is its older alias.
+  const downloadBase = config.QINIU_DOWNLOAD_BASE_URL ?? config.QINIU_DOWNLOAD_DOMAIN;
+  const downloadDomain = downloadBase ? withScheme(downloadBase) : undefined;
   // Building a BucketManager makes no request; only its privateDownloadUrl is used.
   const bucketManager = new qiniu.rs.BucketManager(mac);
 
@@ -95,7 +96,7 @@ export function createQiniu(config: Config) {
       if (!downloadDomain) {
         throw new ProblemError(
           'storage_not_configured',
-          'Qiniu downloads are not configured (QINIU_DOWNLOAD_DOMAIN)',
+          'Qiniu downloads are not configured (QINIU_DOWNLOAD_BASE_URL)',
         );
       }
       const fullKey = namespacedKey(userId, key);

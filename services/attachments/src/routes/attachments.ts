@@ -1,21 +1,18 @@
 import type { Readable } from 'node:stream';
 import {
   caller,
+  type FastifyPluginAsyncZod,
   attachmentsOperations as ops,
   ProblemError,
-  type ServiceApp,
+  routesPlugin,
 } from '@journal/shared';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { decodeCursor, encodeCursor } from '../attachments/cursor.js';
-import type { AttachmentsMetrics } from '../attachments/metrics.js';
 import { ifRangeHolds, noneMatch, parseRange } from '../attachments/ranges.js';
 import type { AttachmentsService } from '../attachments/service.js';
-import type { ContentStore } from '../storage/content-store.js';
 
 export interface AttachmentRoutesDeps {
   service: AttachmentsService;
-  store: ContentStore;
-  metrics: AttachmentsMetrics;
   maxBytes: number;
 }
 
@@ -27,7 +24,7 @@ function notFound(id: string): ProblemError {
 }
 
 /** PUT streams the raw body into storage: any Content-Type, JSON included, never buffered. */
-async function uploadRoute(app: ServiceApp, deps: AttachmentRoutesDeps) {
+const uploadRoute: FastifyPluginAsyncZod<AttachmentRoutesDeps> = async (app, deps) => {
   // In this scope only: no JSON or text parser, one catch-all that hands over the stream.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -80,9 +77,9 @@ async function uploadRoute(app: ServiceApp, deps: AttachmentRoutesDeps) {
       }
     },
   );
-}
+};
 
-async function downloadRoutes(app: ServiceApp, deps: AttachmentRoutesDeps) {
+const downloadRoutes: FastifyPluginAsyncZod<AttachmentRoutesDeps> = async (app, deps) => {
   async function serve(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -117,8 +114,7 @@ async function downloadRoutes(app: ServiceApp, deps: AttachmentRoutesDeps) {
     }
     reply.header('content-type', doc.contentType).header('content-length', String(length));
     if (!withBody || length === 0) return reply.send();
-    deps.metrics.bytesServed.inc(length);
-    return reply.send(deps.store.read(doc.fileId, { start, end, size: doc.size }));
+    return reply.send(deps.service.read(doc, { start, end }));
   }
 
   app.get(
@@ -158,9 +154,13 @@ async function downloadRoutes(app: ServiceApp, deps: AttachmentRoutesDeps) {
       };
     },
   );
-}
+};
 
-export async function attachmentRoutes(app: ServiceApp, deps: AttachmentRoutesDeps) {
-  await app.register(async (scope) => uploadRoute(scope as ServiceApp, deps));
-  await app.register(async (scope) => downloadRoutes(scope as ServiceApp, deps));
-}
+/** Upload (raw streamed bodies, in a scope of its own), download, delete and list. */
+export const attachmentRoutes = routesPlugin(
+  'attachment-routes',
+  async (app, deps: AttachmentRoutesDeps) => {
+    await app.register(uploadRoute, deps);
+    await app.register(downloadRoutes, deps);
+  },
+);

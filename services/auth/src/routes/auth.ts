@@ -1,25 +1,25 @@
-import { authOperations, caller, ProblemError, type ServiceApp } from '@journal/shared';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  authOperations,
+  caller,
+  type FastifyPluginAsyncZod,
+  ProblemError,
+  routesPlugin,
+} from '@journal/shared';
+import type { FastifyRequest } from 'fastify';
 import type { LiveSessions } from '../sessions/live.js';
-import { type SessionService, toUserReply } from '../sessions/service.js';
-import type { UsersRepository } from '../users/repository.js';
+import type { SessionService } from '../sessions/service.js';
 import type { AccountService } from '../users/service.js';
 
 export interface AuthRoutesDeps {
   accounts: AccountService;
   sessions: SessionService;
-  users: UsersRepository;
   live: LiveSessions;
 }
 
 const ops = authOperations;
 
-/** The zod type provider of the service app, for scopes registered inside it. */
-type ZodProvider =
-  ServiceApp extends FastifyInstance<infer _S, infer _Q, infer _R, infer _L, infer P> ? P : never;
-
 /** The public auth calls of API.md; schemas come from shared/src/api/auth.ts. */
-export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
+export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRoutesDeps) => {
   /**
    * A verified access token is not enough: its session must still be live in Redis, so a
    * request that reaches this service around the gateway cannot use a revoked token either.
@@ -71,11 +71,7 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
     url: ops.me.path,
     schema: ops.me.schema,
     onRequest: requireLiveSession,
-    handler: async (request) => {
-      const user = await deps.users.findById(caller(request).userId);
-      if (!user) throw new ProblemError('unauthorized', 'the user no longer exists');
-      return toUserReply(user);
-    },
+    handler: async (request) => deps.accounts.me(caller(request).userId),
   });
 
   app.route({
@@ -90,8 +86,7 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
   });
 
   // Logout takes an optional body: in its own scope, an empty JSON body counts as `{}`.
-  await app.register(async (plain) => {
-    const scope = plain.withTypeProvider<ZodProvider>();
+  const logout: FastifyPluginAsyncZod = async (scope) => {
     const parseJson = scope.getDefaultJsonParser('error', 'error');
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
@@ -119,5 +114,6 @@ export async function authRoutes(app: ServiceApp, deps: AuthRoutesDeps) {
         return reply.code(204).send(null);
       },
     });
-  });
-}
+  };
+  await app.register(logout);
+});

@@ -1,4 +1,4 @@
-import type { ServiceApp } from '@journal/shared';
+import { routesPlugin } from '@journal/shared';
 import { z } from 'zod';
 import type { SigningKeys } from '../tokens/keys.js';
 
@@ -11,14 +11,17 @@ const jwksSchema = z.object({
  * services configured with JWT_JWKS_URL. Internal: not routed through the gateway and not part
  * of the public API document.
  */
-export async function jwksRoutes(app: ServiceApp, keys: SigningKeys) {
-  const body = { keys: keys.publicJwks.map((k) => ({ ...k }) as Record<string, string>) };
-  app.get(
-    '/.well-known/jwks.json',
-    { schema: { response: { 200: jwksSchema } } },
-    async (_request, reply) => {
-      reply.header('cache-control', 'public, max-age=300');
-      return body;
-    },
-  );
-}
+export const jwksRoutes = routesPlugin(
+  'jwks-routes',
+  async (app, { keys }: { keys: SigningKeys }) => {
+    const body = { keys: keys.publicJwks.map((k) => ({ ...k }) as Record<string, string>) };
+    app.get(
+      '/.well-known/jwks.json',
+      { schema: { response: { 200: jwksSchema } } },
+      async (_request, reply) => {
+        reply.header('cache-control', 'public, max-age=300');
+        return body;
+      },
+    );
+  },
+);

@@ -1,7 +1,7 @@
 import { type Credentials, ProblemError, type SessionReply } from '@journal/shared';
 import type { PasswordHasher } from '../passwords/hasher.js';
 import { type Limit, type RateLimiter, rateLimited } from '../ratelimit/limiter.js';
-import type { SessionService } from '../sessions/service.js';
+import { type SessionService, toUserReply } from '../sessions/service.js';
 import { normaliseUsername, type UsersRepository } from './repository.js';
 
 export interface AccountLimits {
@@ -21,11 +21,18 @@ export interface AccountServiceDeps {
 const invalidCredentials = () =>
   new ProblemError('invalid_credentials', 'wrong username or password');
 
-/** Register and login: the only two calls that see a password. */
+/** Register and login (the only two calls that see a password), and the caller's account. */
 export function createAccountService(deps: AccountServiceDeps) {
   const { limiter, limits } = deps;
 
   return {
+    /** The account of a live session's user; 401 when it no longer exists. */
+    async me(userId: string) {
+      const user = await deps.users.findById(userId);
+      if (!user) throw new ProblemError('unauthorized', 'the user no longer exists');
+      return toUserReply(user);
+    },
+
     async register(input: Credentials, clientIp: string): Promise<SessionReply> {
       const count = await limiter.hit(limits.registerPerIp, clientIp);
       if (count.count > limits.registerPerIp.max) {

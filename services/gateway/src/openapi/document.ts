@@ -161,7 +161,7 @@ export function buildOpenApiDocument(version: string, operations: Operation[] = 
   paths['/ready'] = {
     get: {
       operationId: 'ready',
-      summary: 'Readiness: Redis and every upstream service answer',
+      summary: 'Readiness of the gateway: Redis answers (never the upstream services)',
       ...health,
     },
   };

@@ -52,3 +52,27 @@ export function createIdempotency(redis: Redis, ttlSeconds: number) {
 }
 
 export type Idempotency = ReturnType<typeof createIdempotency>;
+
+/**
+ * Runs `run` (a push) at most once per `(userId, key)`: without a key it simply runs; a repeat
+ * gets the first reply again; a failure frees the key so a retry runs afresh.
+ */
+export async function withIdempotency(
+  idempotency: Idempotency,
+  userId: string,
+  key: string | undefined,
+  run: () => Promise<PushReply>,
+): Promise<PushReply> {
+  if (key === undefined) return run();
+  const start = await idempotency.start(userId, key);
+  if (start.kind === 'replay') return start.reply;
+  let reply: PushReply;
+  try {
+    reply = await run();
+  } catch (err) {
+    await idempotency.abandon(userId, key);
+    throw err;
+  }
+  await idempotency.finish(userId, key, reply);
+  return reply;
+}

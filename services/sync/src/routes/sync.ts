@@ -1,5 +1,5 @@
-import { caller, syncOperations as ops, type ServiceApp, SYNC_LIMITS } from '@journal/shared';
-import type { Idempotency } from '../entries/idempotency.js';
+import { caller, syncOperations as ops, routesPlugin, SYNC_LIMITS } from '@journal/shared';
+import { type Idempotency, withIdempotency } from '../entries/idempotency.js';
 import type { EntriesService } from '../entries/service.js';
 
 export interface SyncRoutesDeps {
@@ -8,7 +8,7 @@ export interface SyncRoutesDeps {
 }
 
 /** HTTP only: schemas from shared/src/api/sync.ts, the caller from the verified token. */
-export async function syncRoutes(app: ServiceApp, deps: SyncRoutesDeps) {
+export const syncRoutes = routesPlugin('sync-routes', async (app, deps: SyncRoutesDeps) => {
   app.get(
     ops.changes.path,
     { schema: ops.changes.schema, onRequest: app.authenticate },
@@ -30,19 +30,9 @@ export async function syncRoutes(app: ServiceApp, deps: SyncRoutesDeps) {
     },
     async (request) => {
       const { userId } = caller(request);
-      const key = request.headers['idempotency-key'];
-      if (key === undefined) return deps.service.push(userId, request.body);
-      const start = await deps.idempotency.start(userId, key);
-      if (start.kind === 'replay') return start.reply;
-      let result: Awaited<ReturnType<EntriesService['push']>>;
-      try {
-        result = await deps.service.push(userId, request.body);
-      } catch (err) {
-        await deps.idempotency.abandon(userId, key);
-        throw err;
-      }
-      await deps.idempotency.finish(userId, key, result);
-      return result;
+      return withIdempotency(deps.idempotency, userId, request.headers['idempotency-key'], () =>
+        deps.service.push(userId, request.body),
+      );
     },
   );
-}
+});

@@ -1,0 +1,128 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { ProblemError, qiniuCallbackBodySchema } from '@journal/shared';
+import type { AttachmentsMetrics } from '../attachments/metrics.js';
+import { ownerOfKey, type Qiniu } from './qiniu.js';
+import type { QiniuUploadsRepository } from './uploads-repository.js';
+
+export interface QiniuServiceDeps {
+  qiniu: Qiniu | null;
+  uploads: QiniuUploadsRepository;
+  metrics: AttachmentsMetrics;
+  /** QINIU_CALLBACK_URL: its origin is what Qiniu signed as the host. */
+  callbackUrl: string | undefined;
+}
+
+/** Qiniu's callback as it arrived: the exact bytes, since the signature covers them. */
+export interface QiniuCallback {
+  method: string;
+  /** Path and query as requested. */
+  url: string;
+  protocol: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function parseCallbackBody(body: Buffer, contentType: string | undefined): unknown {
+  const text = body.toString('utf8');
+  if (contentType?.startsWith('application/x-www-form-urlencoded')) {
+    return Object.fromEntries(new URLSearchParams(text));
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ProblemError('invalid_json', 'the callback body is not valid JSON');
+  }
+}
+
+/** Qiniu cloud storage: upload tokens, signed download URLs, and the upload callback. */
+export function createQiniuService(deps: QiniuServiceDeps) {
+  const { metrics } = deps;
+
+  function configured(): Qiniu {
+    if (!deps.qiniu) {
+      throw new ProblemError(
+        'storage_not_configured',
+        'Qiniu storage is not configured on this server',
+      );
+    }
+    return deps.qiniu;
+  }
+
+  return {
+    uploadToken(userId: string, key: string) {
+      const reply = configured().uploadToken(userId, key);
+      metrics.qiniuTokens.inc();
+      return reply;
+    },
+
+    downloadUrl(userId: string, key: string) {
+      return configured().downloadUrl(userId, key);
+    },
+
+    /**
+     * Checks the callback's signature, then its fields (a key under users/<userId>/, this
+     * bucket), and records the upload. 401 for a bad signature, 400 for bad fields.
+     */
+    async recordUpload(callback: QiniuCallback) {
+      const qiniu = configured();
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(callback.headers)) {
+        if (typeof value === 'string') headers[name] = value;
+      }
+      const origin = deps.callbackUrl
+        ? new URL(deps.callbackUrl).origin
+        : `${callback.protocol}://${callback.headers.host ?? 'localhost'}`;
+      const valid = qiniu.verifyCallback({
+        origin,
+        pathAndQuery: callback.url,
+        method: callback.method,
+        contentType: callback.headers['content-type'],
+        headers,
+        body: callback.body,
+        authorization: callback.headers.authorization,
+      });
+      if (!valid) {
+        metrics.qiniuCallbacks.inc({ result: 'bad_signature' });
+        throw new ProblemError('unauthorized', 'missing or invalid Qiniu callback signature');
+      }
+
+      const parsed = qiniuCallbackBodySchema.safeParse(
+        parseCallbackBody(callback.body, callback.headers['content-type']),
+      );
+      const owner = parsed.success ? ownerOfKey(parsed.data.key) : null;
+      if (
+        !parsed.success ||
+        !owner ||
+        (parsed.data.bucket && parsed.data.bucket !== qiniu.bucket)
+      ) {
+        metrics.qiniuCallbacks.inc({ result: 'invalid' });
+        throw new ProblemError(
+          'validation_failed',
+          'the callback needs key (users/<userId>/...), fsize and hash for this bucket',
+        );
+      }
+      const { key, fsize, hash, mimeType } = parsed.data;
+      const record = {
+        key,
+        owner,
+        bucket: qiniu.bucket,
+        size: fsize,
+        hash,
+        mimeType: mimeType || null,
+        uploadedAt: new Date(),
+      };
+      await deps.uploads.record(record);
+      metrics.qiniuCallbacks.inc({ result: 'recorded' });
+      return {
+        key,
+        owner,
+        size: fsize,
+        hash,
+        mimeType: record.mimeType,
+        uploadedAt: record.uploadedAt.toISOString(),
+      };
+    },
+  };
+}
+
+export type QiniuService = ReturnType<typeof createQiniuService>;
