@@ -128,9 +128,10 @@ export function createRedis(target: RedisTarget | string, opts: RedisConnectOpti
       name: t.name,
       password: t.password,
       sentinelPassword: t.sentinelPassword,
-      // Ask the Sentinels again at once when the primary goes away, and follow +switch-master.
+      // Ask the Sentinels again soon when the primary goes away; a demoted primary that is still
+      // up answers writes with READONLY: reconnect (through the Sentinels) on that.
       sentinelRetryStrategy: failoverRetryStrategy,
-      failoverDetector: true,
+      reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
       ...opts.options,
     });
   } else {
