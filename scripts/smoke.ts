@@ -1,6 +1,7 @@
 /**
  * `make smoke`: a short client walk-through against a running stack (`make dev`, compose or a
- * cluster): register, who-am-I, push, pull, upload, download, Qiniu token, refresh, logout.
+ * cluster): register, who-am-I, push, pull, upload, download, Qiniu token, refresh, a second
+ * device and its revocation, password change, logout, account deletion.
  * Prints each step and its result; exits non-zero at the first failure.
  *
  *   GATEWAY_URL=http://localhost:8000 npx tsx scripts/smoke.ts
@@ -189,12 +190,63 @@ session = await step('refresh the session', async () => {
   return [s, 'new token pair'];
 });
 
+const sessionIdOf = (token: string): string =>
+  JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sid;
+
+await step('end another device’s session', async () => {
+  const login = await call('POST', '/auth/login', {
+    json: { username, password, deviceName: 'smoke second device' },
+  });
+  expectStatus(login, 200);
+  const other = login.body as Session;
+  const listed = await call('GET', '/auth/sessions', { token: session.accessToken });
+  expectStatus(listed, 200);
+  const count = (listed.body as { sessions: unknown[] }).sessions.length;
+  const res = await call('DELETE', `/auth/sessions/${sessionIdOf(other.accessToken)}`, {
+    token: session.accessToken,
+  });
+  expectStatus(res, 204);
+  expectStatus(await call('GET', '/auth/me', { token: other.accessToken }), 401);
+  expectStatus(await call('GET', '/auth/me', { token: session.accessToken }), 200);
+  return [undefined, `${count} sessions listed; the revoked one is refused at once`];
+});
+
+const newPassword = `pw-${randomBytes(12).toString('hex')}`;
+await step('change the password', async () => {
+  const res = await call('POST', '/auth/password', {
+    token: session.accessToken,
+    json: { currentPassword: password, newPassword },
+  });
+  expectStatus(res, 204);
+  expectStatus(await call('POST', '/auth/login', { json: { username, password } }), 401);
+  expectStatus(await call('GET', '/auth/me', { token: session.accessToken }), 200);
+  return [undefined, 'the old password is refused, this session stays'];
+});
+
 await step('log out', async () => {
   const res = await call('POST', '/auth/logout', { token: session.accessToken, json: {} });
   expectStatus(res, 204);
   const after = await call('GET', '/auth/me', { token: session.accessToken });
   expectStatus(after, 401);
   return [undefined, 'the access token is refused at once'];
+});
+
+await step('delete the account', async () => {
+  const login = await call('POST', '/auth/login', { json: { username, password: newPassword } });
+  expectStatus(login, 200);
+  const s = login.body as Session;
+  const res = await call('DELETE', '/auth/account', {
+    token: s.accessToken,
+    json: { password: newPassword },
+  });
+  expectStatus(res, 202);
+  expectStatus(await call('GET', '/sync/changes', { token: s.accessToken }), 401);
+  expectStatus(
+    await call('POST', '/auth/login', { json: { username, password: newPassword } }),
+    401,
+  );
+  const { deletedAt } = res.body as { deletedAt: string };
+  return [undefined, `deleted at ${deletedAt}; sessions over, credentials refused`];
 });
 
 console.log(`\nsmoke test passed against ${base} in ${Date.now() - started} ms`);

@@ -1,3 +1,4 @@
+export * from './account-deletion.js';
 export * from './api/index.js';
 export * from './app.js';
 export * from './authenticate.js';

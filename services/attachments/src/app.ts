@@ -1,10 +1,12 @@
 import {
   authenticatePlugin,
+  createAccountDeletions,
   createStorageServiceApp,
   type StorageServiceDeps,
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
+import { createAttachmentsDeletion } from './accounts/deletion.js';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
 import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
@@ -34,7 +36,9 @@ export async function buildApp(deps: AppDeps) {
   const repository = createAttachmentsRepository(db);
   const uploads = createQiniuUploadsRepository(db);
   const pending = createPendingRepository(db);
+  const deletions = createAccountDeletions(db);
   await Promise.all([
+    deletions.ensureIndexes(),
     store.ensureIndexes(),
     repository.ensureIndexes(),
     uploads.ensureIndexes(),
@@ -52,12 +56,16 @@ export async function buildApp(deps: AppDeps) {
     metrics,
     logger,
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
+    isDeleted: (owner) => deletions.isDeleted(owner),
   });
+  const qiniuClient = createQiniu(config);
   const qiniu = createQiniuService({
-    qiniu: createQiniu(config),
+    qiniu: qiniuClient,
     uploads,
     metrics,
     callbackUrl: config.QINIU_CALLBACK_URL,
+    isDeleted: (owner) => deletions.isDeleted(owner),
+    logger,
   });
   const sweeper = createOrphanSweeper({
     pending,
@@ -68,16 +76,34 @@ export async function buildApp(deps: AppDeps) {
     graceSeconds: config.ATTACHMENTS_ORPHAN_GRACE_SECONDS,
   });
   sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
+  // Account deletions recorded by auth: this service's part (docs/account-deletion.md).
+  const deletion = createAttachmentsDeletion({
+    db,
+    redis: deps.redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    repository,
+    pending,
+    uploads,
+    store,
+    qiniu: qiniuClient,
+    logger,
+    registry: metricsRegistry,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  deletion.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
 
   // HTTP: shared plugins, authentication (every call but Qiniu's callback), routes.
   const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
-  app.addHook('onClose', async () => sweeper.stop());
+  app.addHook('onClose', async () => {
+    sweeper.stop();
+    deletion.stop();
+  });
   await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
   await app.register(attachmentRoutes, { service, maxBytes: config.ATTACHMENTS_MAX_BYTES });
   await app.register(qiniuRoutes, { qiniu });
 
   // Handles for tests.
-  const handles = { sweeper, pending };
+  const handles = { sweeper, pending, deletion };
   app.decorate('attachments', handles);
   return app as typeof app & { attachments: typeof handles };
 }

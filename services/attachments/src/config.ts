@@ -1,4 +1,9 @@
-import { envInt, mongoConfigShape, serviceConfigSchema } from '@journal/shared';
+import {
+  accountDeletionConfigShape,
+  envInt,
+  mongoConfigShape,
+  serviceConfigSchema,
+} from '@journal/shared';
 import { z } from 'zod';
 
 const MiB = 1024 * 1024;
@@ -21,6 +26,7 @@ const qiniuBaseUrl = z
 
 export const configSchema = serviceConfigSchema({
   ...mongoConfigShape,
+  ...accountDeletionConfigShape,
   PORT: envInt(0, 65535).default(8003),
   /** Largest attachment accepted by PUT /attachments/{id} (and by Qiniu upload tokens). */
   ATTACHMENTS_MAX_BYTES: envInt(0, 2 ** 50).default(100 * MiB),
@@ -42,6 +48,12 @@ export const configSchema = serviceConfigSchema({
   QINIU_DOWNLOAD_BASE_URL: qiniuBaseUrl,
   /** The older name of QINIU_DOWNLOAD_BASE_URL, still read when that is unset. */
   QINIU_DOWNLOAD_DOMAIN: qiniuBaseUrl,
+  /**
+   * Qiniu's resource-management (batch delete) and listing hosts, e.g. `rs-z2.qiniuapi.com`;
+   * https:// unless an http:// URL is given. Unset: the SDK asks Qiniu for the bucket's region.
+   */
+  QINIU_RS_HOST: qiniuDomain,
+  QINIU_RSF_HOST: qiniuDomain,
   /** Lifetime of upload tokens and download URLs. */
   QINIU_TOKEN_TTL_SECONDS: envInt(30, 86_400).default(900),
   /** When set, upload tokens ask Qiniu to call this URL (POST /storage/qiniu/callback) after an upload. */

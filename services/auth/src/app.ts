@@ -2,10 +2,13 @@ import {
   AUTH_LIMITS,
   authenticatePlugin,
   cachedTokenVerifier,
+  createAccountDeletions,
   createStorageServiceApp,
   periodicJob,
   type StorageServiceDeps,
 } from '@journal/shared';
+import { Registry } from 'prom-client';
+import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
@@ -38,10 +41,12 @@ export async function buildApp(deps: AppDeps) {
   const users = createUsersRepository(db);
   const sessionsRepo = createSessionsRepository(db, config.JWT_REFRESH_TTL_SECONDS * 1000);
   const refreshTokens = createRefreshTokensRepository(db);
+  const deletions = createAccountDeletions(db);
   const [, sessionsTtl, tokensTtl] = await Promise.all([
     users.ensureIndexes(),
     sessionsRepo.ensureIndexes(),
     refreshTokens.ensureIndexes(),
+    deletions.ensureIndexes(),
   ]);
 
   // Domain: keys, tokens, live sessions, password hashing, the session and account services.
@@ -64,11 +69,28 @@ export async function buildApp(deps: AppDeps) {
     refreshTtlSeconds: config.JWT_REFRESH_TTL_SECONDS,
     logger,
   });
+  // Account deletion: records every service sweeps (docs/account-deletion.md), auth's part too.
+  const metricsRegistry = new Registry();
+  const deletion = createAuthDeletion({
+    db,
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    users,
+    sessions: sessionsRepo,
+    refreshTokens,
+    live,
+    logger,
+    registry: metricsRegistry,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  deletion.sweeper.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
   const accounts = createAccountService({
     users,
     hasher,
     sessions,
     limiter: createRateLimiter(redis),
+    deletions,
+    onDeletionRequested: (userId) => deletion.requested(userId),
     limits: {
       loginPerUsername: {
         name: 'login-username',
@@ -104,13 +126,18 @@ export async function buildApp(deps: AppDeps) {
   // HTTP: shared plugins (request ids, problems, metrics, health), authentication, routes.
   const app = await createStorageServiceApp(SERVICE, deps, {
     bodyLimit: AUTH_LIMITS.maxBodyBytes,
+    metricsRegistry,
   });
-  app.addHook('onClose', async () => purge.stop());
+  app.addHook('onClose', async () => {
+    purge.stop();
+    deletion.sweeper.stop();
+  });
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await app.register(jwksRoutes, { keys });
   await app.register(authRoutes, { accounts, sessions, live });
-  // Handles for tests: the purge job (started only where the server has no TTL indexes).
-  const handles = { purge };
+  // Handles for tests: the purge job (started only where the server has no TTL indexes) and
+  // the account-deletion sweeper.
+  const handles = { purge, deletion };
   app.decorate('auth', handles);
   return app as typeof app & { auth: typeof handles };
 }

@@ -1,5 +1,10 @@
 import { createPrivateKey } from 'node:crypto';
-import { envInt, mongoConfigShape, serviceConfigSchema } from '@journal/shared';
+import {
+  accountDeletionConfigShape,
+  envInt,
+  mongoConfigShape,
+  serviceConfigSchema,
+} from '@journal/shared';
 import { z } from 'zod';
 
 /** The cheapest scrypt cost production accepts (OWASP: N=2^17, r=8, p=1). */
@@ -19,6 +24,7 @@ export function isEd25519PrivateKey(text: string): boolean {
 
 export const configSchema = serviceConfigSchema({
   ...mongoConfigShape,
+  ...accountDeletionConfigShape,
   PORT: envInt(0, 65535).default(8001),
   /** Ed25519 signing key: PKCS#8 PEM or a private JWK as JSON (secret). */
   JWT_PRIVATE_KEY: z

@@ -95,7 +95,7 @@ type Doc = ReturnType<typeof buildOpenApiDocument>;
 type OperationObject = {
   operationId: string;
   parameters: { name: string; in: string }[];
-  requestBody?: { content: Record<string, unknown> };
+  requestBody?: { required?: boolean; content: Record<string, { schema?: unknown }> };
   responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
   security: unknown[];
 };
@@ -187,6 +187,28 @@ describe('the OpenAPI document the gateway serves at /openapi.json', () => {
     });
     expect(operation(doc, 'get', '/health')).toBeDefined();
     expect(operation(doc, 'get', '/ready')).toBeDefined();
+  });
+
+  it('covers the account lifecycle calls (password change, session revocation, deletion)', () => {
+    const password = operation(doc, 'post', '/auth/password');
+    expect(Object.keys(password.responses).sort()).toEqual(['204', '400', '401', '429']);
+    expect(password.requestBody?.required).toBe(true);
+    expect(doc.components.schemas.ChangePasswordRequest).toMatchObject({
+      required: ['currentPassword', 'newPassword'],
+      additionalProperties: false,
+    });
+    const revoke = operation(doc, 'delete', '/auth/sessions/{id}');
+    expect(Object.keys(revoke.responses).sort()).toEqual(['204', '400', '401', '404']);
+    expect(revoke.security).toEqual([{ bearerAuth: [] }]);
+    const deletion = operation(doc, 'delete', '/auth/account');
+    expect(Object.keys(deletion.responses).sort()).toEqual(['202', '400', '401', '429']);
+    expect(deletion.requestBody?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/DeleteAccountRequest',
+    });
+    expect(deletion.responses['202']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/AccountDeletion',
+    });
+    expect(doc.components.schemas.AccountDeletion).toMatchObject({ required: ['deletedAt'] });
   });
 
   it('resolves every $ref and compiles every schema as JSON Schema 2020-12', () => {

@@ -5,6 +5,7 @@ import {
   tokenVerifierFromConfig,
 } from '@journal/shared';
 import { Registry } from 'prom-client';
+import { createSyncDeletion } from './accounts/deletion.js';
 import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import type { Config } from './config.js';
@@ -58,6 +59,18 @@ export async function buildApp(deps: AppDeps) {
     logger,
   });
   purger.start(config.SYNC_PURGE_INTERVAL_SECONDS);
+  // Account deletions recorded by auth: this service's part (docs/account-deletion.md).
+  const deletion = createSyncDeletion({
+    db,
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    repository,
+    logger,
+    registry: metricsRegistry,
+    settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
+  });
+  await deletion.deletions.ensureIndexes();
+  deletion.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
 
   // HTTP: shared plugins, authentication (every call carries a token verified here), routes.
   const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
@@ -65,13 +78,14 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('preClose', async () => notifier.wakeAll());
   app.addHook('onClose', async () => {
     purger.stop();
+    deletion.stop();
     await notifier.close();
   });
   await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
   await app.register(syncRoutes, { service, idempotency });
 
   // Handles for tests.
-  const handles = { notifier, purger, repository, heads };
+  const handles = { notifier, purger, repository, heads, deletion };
   app.decorate('sync', handles);
   return app as typeof app & { sync: typeof handles };
 }

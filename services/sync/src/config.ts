@@ -1,8 +1,14 @@
-import { envInt, mongoConfigShape, serviceConfigSchema } from '@journal/shared';
+import {
+  accountDeletionConfigShape,
+  envInt,
+  mongoConfigShape,
+  serviceConfigSchema,
+} from '@journal/shared';
 import type { z } from 'zod';
 
 export const configSchema = serviceConfigSchema({
   ...mongoConfigShape,
+  ...accountDeletionConfigShape,
   PORT: envInt(0, 65535).default(8002),
   /** Tombstones (deleted entries) older than this are purged; older cursors get 410. */
   SYNC_TOMBSTONE_RETENTION_SECONDS: envInt(1, 10 * 365 * 86_400).default(90 * 86_400),

@@ -40,9 +40,9 @@ function expectProblem(
 
 describe('hostile and malformed input', () => {
   it('names the offending change in 400s: ids, types, content, depth, numbers', async () => {
+    // The whole table of refused push bodies is shared/test/unit/sync-schemas.test.ts; here,
+    // that the service answers them as 400 problems naming the change, and stores nothing.
     const cases: [unknown[], string][] = [
-      [[{ id: '../etc', baseRevision: 0, content: {} }], 'changes.0.id'],
-      [[{ id: 'x'.repeat(129), baseRevision: 0, content: {} }], 'changes.0.id'],
       [[{ id: { $gt: '' }, baseRevision: 0, content: {} }], 'changes.0.id'],
       [
         [
@@ -51,34 +51,8 @@ describe('hostile and malformed input', () => {
         ],
         'changes.1.baseRevision',
       ],
-      [[{ id: 'b', baseRevision: -1, content: {} }], 'changes.0.baseRevision'],
-      [[{ id: 'b', baseRevision: 1.5, content: {} }], 'changes.0.baseRevision'],
-      [[{ id: 'b', baseRevision: 0, content: 'text' }], 'changes.0.content'],
-      [[{ id: 'b', baseRevision: 0, content: [1, 2] }], 'changes.0.content'],
-      [[{ id: 'b', baseRevision: 0 }], 'changes.0.content'],
-      [[{ id: 'b', baseRevision: 0, content: null }], 'changes.0.content'],
-      [[{ id: 'b', baseRevision: 0, deleted: true, content: { x: 1 } }], 'changes.0.content'],
-      [
-        [
-          { id: 'a', baseRevision: 0, content: {} },
-          { id: 'b', baseRevision: 0, content: {} },
-          { id: 'c', baseRevision: 0, content: {} },
-          { id: 'd', baseRevision: 0, content: deep(33) },
-        ],
-        'changes.3.content',
-      ],
-      [
-        [{ id: 'b', baseRevision: 0, content: {}, clientUpdatedAt: 'yesterday' }],
-        'changes.0.clientUpdatedAt',
-      ],
+      [[{ id: 'b', baseRevision: 0, content: deep(33) }], 'changes.0.content'],
       [[{ id: 'b', baseRevision: 0, content: {}, extra: 1 }], 'changes.0'],
-      [
-        [
-          { id: 'b', baseRevision: 0, content: {} },
-          { id: 'b', baseRevision: 0, content: {} },
-        ],
-        'changes.1.id',
-      ],
     ];
     for (const [changes, path] of cases) {
       const { res } = await push(app, token, changes);
@@ -168,23 +142,9 @@ describe('hostile and malformed input', () => {
   });
 
   it('refuses operators, arrays, junk and out-of-range values in the query', async () => {
-    for (const q of [
-      'since=-1',
-      'since[$gt]=0',
-      'since=1&since=2',
-      'since=0x10',
-      'since=1e3',
-      'since=%00',
-      'since= 1',
-      'limit=0',
-      'limit=1001',
-      'limit=abc',
-      'limit=1e9',
-      'wait=31',
-      'wait=-1',
-      'wait=1.5',
-      'other=1',
-    ]) {
+    // The table of refused queries is shared/test/unit/sync-schemas.test.ts; here, what the
+    // query-string parser makes of operators and repeated keys.
+    for (const q of ['since[$gt]=0', 'since=1&since=2', 'since=%00', 'limit=1001', 'other=1']) {
       const res = await app.inject({
         method: 'GET',
         url: `/sync/changes?${q}`,

@@ -99,6 +99,38 @@ export const sessionListSchema = z
   .strict()
   .meta({ id: 'SessionList' });
 
+export const changePasswordRequestSchema = z
+  .object({
+    currentPassword: z
+      .string()
+      .min(1, { error: 'must not be empty' })
+      .max(256, { error: 'must be at most 256 characters' }),
+    newPassword: passwordSchema,
+  })
+  .strict()
+  .meta({ id: 'ChangePasswordRequest' });
+
+export const deleteAccountRequestSchema = z
+  .object({
+    password: z
+      .string()
+      .min(1, { error: 'must not be empty' })
+      .max(256, { error: 'must be at most 256 characters' }),
+  })
+  .strict()
+  .meta({ id: 'DeleteAccountRequest' });
+
+export const accountDeletionSchema = z
+  .object({
+    deletedAt: z.iso
+      .datetime()
+      .describe('When the deletion was requested; every trace is gone within 60 s of it'),
+  })
+  .strict()
+  .meta({ id: 'AccountDeletion' });
+
+export const sessionParamsSchema = z.object({ id: serverIdSchema }).strict();
+
 export type Credentials = z.infer<typeof credentialsSchema>;
 export type SessionReply = z.infer<typeof sessionSchema>;
 export type UserReply = z.infer<typeof userSchema>;
@@ -202,6 +234,71 @@ export const authOperations = defineOperations(
       tags,
       auth: true,
       schema: { response: { 200: sessionListSchema, 401: problemSchema } },
+    },
+    changePassword: {
+      operationId: 'changePassword',
+      method: 'POST',
+      path: '/auth/password',
+      summary: 'Change the password; every other session of the user ends',
+      description:
+        'Needs the current password (401 `invalid_credentials` when wrong; wrong attempts count ' +
+        'against the failed-login limits, 429 with Retry-After). Every other session of the user ' +
+        'ends at once (its access and refresh tokens stop working); the caller’s session stays.',
+      tags,
+      auth: true,
+      schema: {
+        body: changePasswordRequestSchema,
+        response: {
+          204: z.null().describe('Password changed'),
+          400: problemSchema,
+          401: problemSchema,
+          429: problemSchema,
+        },
+      },
+    },
+    revokeSession: {
+      operationId: 'revokeSession',
+      method: 'DELETE',
+      path: '/auth/sessions/:id',
+      summary: 'End one session of the user (an id from GET /auth/sessions)',
+      description:
+        'Its tokens are refused at once; the other sessions stay. The caller may end its own. ' +
+        'An unknown or ended session, or another user’s, answers 404.',
+      tags,
+      auth: true,
+      schema: {
+        params: sessionParamsSchema,
+        response: {
+          204: z.null().describe('Session ended'),
+          400: problemSchema,
+          401: problemSchema,
+          404: problemSchema,
+        },
+      },
+    },
+    deleteAccount: {
+      operationId: 'deleteAccount',
+      method: 'DELETE',
+      path: '/auth/account',
+      summary: 'Delete the account and everything it stored',
+      description:
+        'Needs the password (401 `invalid_credentials` when wrong; wrong attempts count against ' +
+        'the failed-login limits, 429 with Retry-After). Before the 202 every session ends, the ' +
+        'credentials stop working and the username is free. Within 60 s (by default) every ' +
+        'entry, attachment, upload record, idempotency key and session of the user is gone from ' +
+        'every service, and the user’s Qiniu objects from the bucket; a service that is down ' +
+        'finishes its part when it is back.',
+      tags,
+      auth: true,
+      schema: {
+        body: deleteAccountRequestSchema,
+        response: {
+          202: accountDeletionSchema,
+          400: problemSchema,
+          401: problemSchema,
+          429: problemSchema,
+        },
+      },
     },
   },
   { bodyLimit: AUTH_LIMITS.maxBodyBytes },

@@ -53,11 +53,20 @@ export function createPendingRepository(db: Db) {
       await collection.deleteOne({ _id: fileId });
     },
 
+    async removeMany(fileIds: ObjectId[]): Promise<void> {
+      if (fileIds.length > 0) await collection.deleteMany({ _id: { $in: fileIds } });
+    },
+
     olderThan(cutoff: Date, limit: number): Promise<PendingDoc[]> {
       return collection
         .find({ at: { $lt: cutoff } })
         .limit(limit)
         .toArray();
+    },
+
+    /** Markers of `owner`'s uploads and deletes (account deletion). */
+    ofOwner(owner: string, limit: number): Promise<PendingDoc[]> {
+      return collection.find({ owner }).limit(limit).toArray();
     },
 
     count(): Promise<number> {

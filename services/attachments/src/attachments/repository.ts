@@ -51,12 +51,19 @@ export function createAttachmentsRepository(db: Db) {
     },
 
     /**
-     * Removes the metadata of (owner, id) if it still points at `fileId`, atomically; returns
-     * what was removed (null when missing or replaced). No projection: FerretDB 1.24 does not
-     * implement findAndModify's `fields`.
+     * Removes the metadata of (owner, id) if it still points at `fileId`; true for the one
+     * caller whose delete removed it. A plain delete and its count, not findOneAndDelete: on
+     * FerretDB 1.24 that is a find then a delete, so two concurrent callers both got the
+     * document back (and both answered 204).
      */
-    remove(owner: string, id: string, fileId: ObjectId): Promise<AttachmentDoc | null> {
-      return collection.findOneAndDelete({ owner, id, fileId });
+    async remove(owner: string, id: string, fileId: ObjectId): Promise<boolean> {
+      const result = await collection.deleteOne({ owner, id, fileId });
+      return result.deletedCount === 1;
+    },
+
+    /** Removes the metadata of the owner's `ids` whatever files they point at (account deletion). */
+    async removeAll(owner: string, ids: string[]): Promise<void> {
+      if (ids.length > 0) await collection.deleteMany({ owner, id: { $in: ids } });
     },
 
     /** The owner's attachments with id greater than `after`, ascending by id. */

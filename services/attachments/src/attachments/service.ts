@@ -32,7 +32,11 @@ export interface AttachmentsServiceDeps {
   metrics: AttachmentsMetrics;
   logger: Logger;
   maxBytes: number;
+  /** True while the owner's account is being deleted (see docs/account-deletion.md). */
+  isDeleted?: (owner: string) => Promise<boolean>;
 }
+
+const accountDeleted = () => new ProblemError('unauthorized', 'the account has been deleted');
 
 /** The attachment use cases; HTTP stays in routes/. */
 export function createAttachmentsService(deps: AttachmentsServiceDeps) {
@@ -61,6 +65,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
      * process die before the content is referenced or removed.
      */
     async put(input: PutInput): Promise<{ created: boolean; attachment: Attachment }> {
+      if (await deps.isDeleted?.(input.owner)) throw accountDeleted();
       const fileId = new ObjectId();
       await pending.add(fileId, input.owner, input.id);
       const outcome = { settled: true };
@@ -101,10 +106,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       const current = await repository.find(owner, id);
       if (!current) return false;
       await pending.add(current.fileId, owner, id);
-      const removed = await repository.remove(owner, id, current.fileId);
-      if (!removed) return false;
-      await store.remove(removed.fileId);
-      await pending.remove(removed.fileId);
+      if (!(await repository.remove(owner, id, current.fileId))) return false;
+      await store.remove(current.fileId);
+      await pending.remove(current.fileId);
       metrics.deletes.inc();
       return true;
     },
@@ -151,6 +155,13 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         createdAt: new Date(),
       };
       if (await repository.insert(doc)) {
+        // Written, then checked: an account deletion recorded before this check is seen here,
+        // one recorded after it finds this attachment in its sweep. Nothing is left either way.
+        if (await deps.isDeleted?.(input.owner)) {
+          await repository.remove(input.owner, input.id, content.fileId);
+          await store.remove(content.fileId);
+          throw accountDeleted();
+        }
         metrics.uploads.inc({ result: 'created' });
         metrics.bytesStored.inc(content.size);
         return { created: true, attachment: toAttachment(doc) };

@@ -43,6 +43,22 @@ export interface CallbackRequest {
   authorization: string | undefined;
 }
 
+/**
+ * The SDK configuration of resource management: with QINIU_RS_HOST/QINIU_RSF_HOST, a zone of
+ * exactly those hosts (https:// unless http:// is given); without, the SDK's region lookup.
+ */
+function managementConfig(config: Config): InstanceType<typeof qiniu.conf.Config> {
+  const { QINIU_RS_HOST: rs, QINIU_RSF_HOST: rsf } = config;
+  if (!rs && !rsf) return new qiniu.conf.Config({ useHttpsDomain: true });
+  const host = (domain: string | undefined) =>
+    domain?.replace(/^https?:\/\//i, '').replace(/\/+$/, '');
+  const http = [rs, rsf].some((d) => d && /^http:\/\//i.test(d));
+  return new qiniu.conf.Config({
+    useHttpsDomain: !http,
+    zone: new qiniu.conf.Zone([], [], '', host(rs), host(rsf), ''),
+  });
+}
+
 export function createQiniu(config: Config) {
   const { QINIU_ACCESS_KEY, QINIU_SECRET_KEY, QINIU_BUCKET_NAME, QINIU_UPLOAD_DOMAIN } = config;
   if (!QINIU_ACCESS_KEY || !QINIU_SECRET_KEY || !QINIU_BUCKET_NAME || !QINIU_UPLOAD_DOMAIN) {
@@ -56,8 +72,9 @@ export function createQiniu(config: Config) {
   // is its older alias.
   const downloadBase = config.QINIU_DOWNLOAD_BASE_URL ?? config.QINIU_DOWNLOAD_DOMAIN;
   const downloadDomain = downloadBase ? withScheme(downloadBase) : undefined;
-  // Building a BucketManager makes no request; only its privateDownloadUrl is used.
-  const bucketManager = new qiniu.rs.BucketManager(mac);
+  // Building a BucketManager makes no request: download URLs are computed locally; listing and
+  // batch delete (account deletion) go to the RS/RSF hosts, configured or looked up by region.
+  const bucketManager = new qiniu.rs.BucketManager(mac, managementConfig(config));
 
   return {
     bucket,
@@ -106,6 +123,39 @@ export function createQiniu(config: Config) {
         key: fullKey,
         expiresAt: new Date(deadline * 1000).toISOString(),
       };
+    },
+
+    /**
+     * Deletes every object whose key starts with `prefix` through Qiniu's list and batch
+     * delete APIs, page by page (1000 keys a call), each request signed by the SDK. Objects
+     * already gone count as deleted (code 612), so a repeat is harmless. Returns how many
+     * objects were deleted.
+     */
+    async deletePrefix(prefix: string): Promise<number> {
+      let marker = '';
+      let deleted = 0;
+      do {
+        const listed = await bucketManager.listPrefix(bucket, { prefix, limit: 1000, marker });
+        if (listed.resp.statusCode !== 200) {
+          throw new Error(`Qiniu list answered ${listed.resp.statusCode}`);
+        }
+        const page = listed.data as { items?: { key: string }[]; marker?: string };
+        const keys = (page.items ?? []).map((item) => item.key).filter((k) => k.startsWith(prefix));
+        if (keys.length > 0) {
+          const result = await bucketManager.batch(
+            keys.map((key) => qiniu.rs.deleteOp(bucket, key)),
+          );
+          const codes = (result.data as { code: number }[] | undefined)?.map((r) => r.code) ?? [];
+          const failed = codes.filter((code) => code !== 200 && code !== 612);
+          const status = result.resp.statusCode ?? 0;
+          if (![200, 298].includes(status) || failed.length > 0) {
+            throw new Error(`Qiniu batch delete answered ${status} (${failed.join(', ')})`);
+          }
+          deleted += codes.filter((code) => code === 200).length;
+        }
+        marker = page.marker ?? '';
+      } while (marker);
+      return deleted;
     },
 
     /**

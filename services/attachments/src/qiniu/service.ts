@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ProblemError, qiniuCallbackBodySchema } from '@journal/shared';
+import { type Logger, ProblemError, qiniuCallbackBodySchema } from '@journal/shared';
 import type { AttachmentsMetrics } from '../attachments/metrics.js';
 import { ownerOfKey, type Qiniu } from './qiniu.js';
 import type { QiniuUploadsRepository } from './uploads-repository.js';
@@ -10,6 +10,9 @@ export interface QiniuServiceDeps {
   metrics: AttachmentsMetrics;
   /** QINIU_CALLBACK_URL: its origin is what Qiniu signed as the host. */
   callbackUrl: string | undefined;
+  /** True while the owner's account is being deleted (see docs/account-deletion.md). */
+  isDeleted?: (owner: string) => Promise<boolean>;
+  logger?: Logger;
 }
 
 /** Qiniu's callback as it arrived: the exact bytes, since the signature covers them. */
@@ -112,6 +115,16 @@ export function createQiniuService(deps: QiniuServiceDeps) {
         uploadedAt: new Date(),
       };
       await deps.uploads.record(record);
+      // Written, then checked (as uploads are): an object of an account being deleted, uploaded
+      // with a token issued before the deletion, goes at once, record and object.
+      if (await deps.isDeleted?.(owner)) {
+        await deps.uploads.remove(key);
+        await qiniu.deletePrefix(key).catch((err: unknown) => {
+          deps.logger?.warn({ err }, 'could not delete the object of a deleted account');
+        });
+        metrics.qiniuCallbacks.inc({ result: 'account_deleted' });
+        throw new ProblemError('unauthorized', 'the account has been deleted');
+      }
       metrics.qiniuCallbacks.inc({ result: 'recorded' });
       return {
         key,

@@ -27,6 +27,15 @@ export function createQiniuUploadsRepository(db: Db) {
       await collection.updateOne({ key: doc.key }, { $set: { ...doc } }, { upsert: true });
     },
 
+    async remove(key: string): Promise<void> {
+      await collection.deleteOne({ key });
+    },
+
+    /** Removes every upload record of `owner` (account deletion). */
+    async deleteOwner(owner: string): Promise<void> {
+      await collection.deleteMany({ owner });
+    },
+
     find(key: string): Promise<QiniuUploadDoc | null> {
       return collection.findOne({ key }, { projection: { _id: 0 } });
     },

@@ -162,6 +162,26 @@ export function createContentStore(db: Db, options: { bucketName?: string } = {}
 
     remove,
 
+    /** `remove` for many files in two commands (one scan of the chunks on FerretDB). */
+    async removeMany(fileIds: ObjectId[]): Promise<void> {
+      if (fileIds.length === 0) return;
+      await chunks.deleteMany({ files_id: { $in: fileIds } });
+      await files.deleteMany({ _id: { $in: fileIds } });
+    },
+
+    /**
+     * Ids of files whose name starts with `prefix` (uploads name their file `<owner>/<id>`):
+     * account deletion finds content of the owner no metadata or marker points at any more.
+     */
+    async fileIdsNamed(prefix: string, limit: number): Promise<ObjectId[]> {
+      const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const docs = await files
+        .find({ filename: { $regex: `^${escaped}` } }, { projection: { _id: 1 } })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => d._id as ObjectId);
+    },
+
     /** How many chunks are stored (all files, or one); for tests and operators. */
     countChunks(fileId?: ObjectId): Promise<number> {
       return chunks.countDocuments(fileId ? { files_id: fileId } : {});

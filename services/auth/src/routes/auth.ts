@@ -85,6 +85,50 @@ export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRout
     },
   });
 
+  app.route({
+    method: ops.changePassword.method,
+    url: ops.changePassword.path,
+    schema: ops.changePassword.schema,
+    onRequest: requireLiveSession,
+    handler: async (request, reply) => {
+      const { userId, sessionId } = caller(request);
+      await deps.accounts.changePassword({ userId, sessionId }, request.body, request.ip);
+      request.log.info('password changed; other sessions ended');
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.route({
+    method: ops.revokeSession.method,
+    url: ops.revokeSession.path,
+    schema: ops.revokeSession.schema,
+    onRequest: requireLiveSession,
+    handler: async (request, reply) => {
+      const { userId } = caller(request);
+      if (!(await deps.sessions.revoke(userId, request.params.id))) {
+        throw new ProblemError('not_found', 'no such session');
+      }
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.route({
+    method: ops.deleteAccount.method,
+    url: ops.deleteAccount.path,
+    schema: ops.deleteAccount.schema,
+    onRequest: requireLiveSession,
+    handler: async (request, reply) => {
+      const { userId } = caller(request);
+      const deletedAt = await deps.accounts.deleteAccount(
+        userId,
+        request.body.password,
+        request.ip,
+      );
+      request.log.info({ deletedAt }, 'account deletion requested');
+      return reply.code(202).send({ deletedAt: deletedAt.toISOString() });
+    },
+  });
+
   // Logout takes an optional body: in its own scope, an empty JSON body counts as `{}`.
   const logout: FastifyPluginAsyncZod = async (scope) => {
     const parseJson = scope.getDefaultJsonParser('error', 'error');

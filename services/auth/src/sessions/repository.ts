@@ -122,6 +122,21 @@ export function createSessionsRepository(db: Db, refreshTtlMs: number) {
       return docs.map((d) => d._id).filter((id) => !revoked.has(id));
     },
 
+    /** Ids of every session of the user, ended or not (account deletion). */
+    async allIds(userId: string): Promise<string[]> {
+      const docs = await sessions.find({ userId }, { projection: { _id: 1 } }).toArray();
+      return docs.map((d) => d._id);
+    },
+
+    /**
+     * Removes the user's sessions. Their revocations stay (keyed by session id, so the tokens
+     * of those sessions stay refused) but lose the user id: nothing names the user any more.
+     */
+    async deleteUser(userId: string): Promise<void> {
+      await sessions.deleteMany({ userId });
+      await revocations.updateMany({ userId }, { $unset: { userId: '' } });
+    },
+
     /** The user's live sessions (not ended, not expired), most recently used first. */
     async listActive(userId: string) {
       const docs = await sessions

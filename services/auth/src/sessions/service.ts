@@ -48,6 +48,16 @@ export function createSessionService(deps: SessionServiceDeps) {
     await deps.live.remove(sessionId);
   }
 
+  async function endAllExcept(
+    userId: string,
+    keepSessionId: string | undefined,
+    reason: string,
+  ): Promise<number> {
+    const ids = (await deps.sessions.unrevokedIds(userId)).filter((id) => id !== keepSessionId);
+    for (const id of ids) await end(id, userId, reason);
+    return ids.length;
+  }
+
   return {
     async start(user: PublicUser, deviceName: string | null): Promise<SessionReply> {
       const session = await deps.sessions.create(user._id, deviceName);
@@ -124,9 +134,25 @@ export function createSessionService(deps: SessionServiceDeps) {
     end,
 
     async endAll(userId: string, reason: string): Promise<number> {
-      const ids = await deps.sessions.unrevokedIds(userId);
-      for (const id of ids) await end(id, userId, reason);
-      return ids.length;
+      return endAllExcept(userId, undefined, reason);
+    },
+
+    /** Ends every session of the user but `keepSessionId` (password change). */
+    endAllExcept,
+
+    /**
+     * Ends one session of `userId` (DELETE /auth/sessions/{id}). False when there is no such
+     * session of this user, or it has ended or expired already: the caller answers 404 alike.
+     */
+    async revoke(userId: string, sessionId: string): Promise<boolean> {
+      const [session, revocation] = await Promise.all([
+        deps.sessions.findById(sessionId),
+        deps.sessions.revocation(sessionId),
+      ]);
+      if (!session || session.userId !== userId || revocation) return false;
+      if (session.expiresAt <= new Date()) return false;
+      await end(sessionId, userId, 'revoked');
+      return true;
     },
 
     async list(userId: string, currentSessionId: string) {

@@ -109,6 +109,11 @@ export function createRefreshTokensRepository(db: Db) {
       return tokens.findOne({ tokenHash });
     },
 
+    /** Removes every token of the user (account deletion; their sessions have ended). */
+    async deleteUser(userId: string): Promise<void> {
+      await tokens.deleteMany({ userId });
+    },
+
     /** Ends every unused token of a session (logout, revocation). */
     async revokeSession(sessionId: string): Promise<void> {
       const now = new Date();

@@ -64,6 +64,31 @@ export function createUsersRepository(db: Db) {
       return users.findOne({ _id: id }, PUBLIC);
     },
 
+    /** The user with its password hash (password change, account deletion). */
+    findWithHash(id: string) {
+      return users.findOne(
+        { _id: id },
+        { projection: { _id: 1, username: 1, usernameLower: 1, createdAt: 1, passwordHash: 1 } },
+      );
+    },
+
+    /**
+     * Sets a new password if the hash is still the one that was verified: of two concurrent
+     * changes at most one matches. False when the hash changed meanwhile.
+     */
+    async changePassword(id: string, oldHash: string, newHash: string): Promise<boolean> {
+      const result = await users.updateOne(
+        { _id: id, passwordHash: oldHash },
+        { $set: { passwordHash: newHash, passwordChangedAt: new Date() } },
+      );
+      return result.modifiedCount === 1;
+    },
+
+    /** Removes the user: the credentials stop working and the username is free at once. */
+    async deleteById(id: string): Promise<void> {
+      await users.deleteOne({ _id: id });
+    },
+
     /** Replaces the hash only if it is still the one that was verified (no lost update). */
     async replaceHash(id: string, oldHash: string, newHash: string): Promise<boolean> {
       const result = await users.updateOne(

@@ -1,4 +1,9 @@
-import { type Credentials, ProblemError, type SessionReply } from '@journal/shared';
+import {
+  type AccountDeletions,
+  type Credentials,
+  ProblemError,
+  type SessionReply,
+} from '@journal/shared';
 import type { PasswordHasher } from '../passwords/hasher.js';
 import { type Limit, type RateLimiter, rateLimited } from '../ratelimit/limiter.js';
 import { type SessionService, toUserReply } from '../sessions/service.js';
@@ -16,14 +21,60 @@ export interface AccountServiceDeps {
   sessions: SessionService;
   limiter: RateLimiter;
   limits: AccountLimits;
+  deletions: AccountDeletions;
+  /** Called once an account deletion is recorded (metrics, an early sweep). */
+  onDeletionRequested?: (userId: string) => void;
 }
 
 const invalidCredentials = () =>
   new ProblemError('invalid_credentials', 'wrong username or password');
 
-/** Register and login (the only two calls that see a password), and the caller's account. */
+/** The session id (`sid`) of an access token this service has just issued. */
+function sessionIdOf(accessToken: string): string {
+  const payload = accessToken.split('.')[1] ?? '';
+  return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sid: string }).sid;
+}
+
+const wrongPassword = () => new ProblemError('invalid_credentials', 'wrong password');
+
+/**
+ * Register, login, password change and account deletion (the calls that see a password), and
+ * the caller's account.
+ */
 export function createAccountService(deps: AccountServiceDeps) {
   const { limiter, limits } = deps;
+
+  /**
+   * Counts an attempt against the failed-login limits (per username and per address) before
+   * the password is checked, exactly as login does; 429 once either is exceeded.
+   */
+  async function countAttempt(usernameKey: string, clientIp: string): Promise<void> {
+    const [byName, byIp] = await Promise.all([
+      limiter.hit(limits.loginPerUsername, usernameKey),
+      limiter.hit(limits.loginPerIp, clientIp),
+    ]);
+    const blocked = [
+      byName.count > limits.loginPerUsername.max ? byName.resetMs : 0,
+      byIp.count > limits.loginPerIp.max ? byIp.resetMs : 0,
+    ];
+    if (blocked.some((ms) => ms > 0)) {
+      throw rateLimited(Math.max(...blocked), 'too many failed attempts, try again later');
+    }
+  }
+
+  /** The caller's user after a successful check of its password; 401 otherwise. */
+  async function verifiedUser(userId: string, password: string, clientIp: string) {
+    const user = await deps.users.findWithHash(userId);
+    if (!user) throw new ProblemError('unauthorized', 'the user no longer exists');
+    await countAttempt(user.usernameLower, clientIp);
+    const result = await deps.hasher.verify(password, user.passwordHash);
+    if (!result.ok) throw wrongPassword();
+    await Promise.all([
+      limiter.reset(limits.loginPerUsername, user.usernameLower),
+      limiter.undo(limits.loginPerIp, clientIp),
+    ]);
+    return user;
+  }
 
   return {
     /** The account of a live session's user; 401 when it no longer exists. */
@@ -80,7 +131,52 @@ export function createAccountService(deps: AccountServiceDeps) {
           await deps.hasher.hash(input.password),
         );
       }
-      return deps.sessions.start(user, input.deviceName ?? null);
+      const session = await deps.sessions.start(user, input.deviceName ?? null);
+      // Written, then checked: a password change or account deletion that ran since the check
+      // above either sees this session (and ends it) or is seen here. A hash that changed only
+      // by a rehash (or to the same password) still verifies.
+      const current = await deps.users.findWithHash(user._id);
+      const stillValid =
+        current !== null &&
+        (current.passwordHash === user.passwordHash ||
+          (await deps.hasher.verify(input.password, current.passwordHash)).ok);
+      if (!stillValid) {
+        await deps.sessions.end(sessionIdOf(session.accessToken), user._id, 'password_changed');
+        throw invalidCredentials();
+      }
+      return session;
+    },
+
+    /**
+     * Sets a new password once the current one is verified, then ends every other session of
+     * the user (their tokens are refused from the next call); the caller's session stays.
+     */
+    async changePassword(
+      caller: { userId: string; sessionId: string },
+      input: { currentPassword: string; newPassword: string },
+      clientIp: string,
+    ): Promise<void> {
+      const user = await verifiedUser(caller.userId, input.currentPassword, clientIp);
+      const newHash = await deps.hasher.hash(input.newPassword);
+      // A concurrent change won: the password this call verified is no longer the password.
+      if (!(await deps.users.changePassword(user._id, user.passwordHash, newHash))) {
+        throw wrongPassword();
+      }
+      await deps.sessions.endAllExcept(user._id, caller.sessionId, 'password_change');
+    },
+
+    /**
+     * Deletes the account: records the deletion (durable: every service's sweeper carries it
+     * out, see docs/account-deletion.md), ends every session and removes the user (the
+     * credentials stop working, the username is free). Returns when it was requested.
+     */
+    async deleteAccount(userId: string, password: string, clientIp: string): Promise<Date> {
+      const user = await verifiedUser(userId, password, clientIp);
+      const requestedAt = await deps.deletions.request(user._id, user.usernameLower);
+      await deps.sessions.endAll(user._id, 'account_deleted');
+      await deps.users.deleteById(user._id);
+      deps.onDeletionRequested?.(user._id);
+      return requestedAt;
     },
   };
 }

@@ -191,6 +191,25 @@ export function createEntriesRepository(db: Db) {
     },
 
     /**
+     * Deletes up to `batch` of the user's versions (entries, tombstones, superseded) and, once
+     * none is left, the user's purge records (account deletion). Returns how many versions
+     * went; call again until 0.
+     */
+    async deleteUser(userId: string, batch = 1000): Promise<number> {
+      // The batch is a revision range on `user_revision` (cheap on MongoDB and FerretDB alike).
+      const [last] = await versions
+        .find({ userId }, { projection: { _id: 0, revision: 1 } })
+        .sort({ userId: 1, revision: 1 })
+        .skip(batch - 1)
+        .limit(1)
+        .toArray();
+      const filter = last ? { userId, revision: { $lte: last.revision } } : { userId };
+      const result = await versions.deleteMany(filter);
+      if (result.deletedCount === 0) await purges.deleteMany({ userId });
+      return result.deletedCount;
+    },
+
+    /**
      * Superseded versions (never served) superseded before `cutoff`, except an entry's first
      * version (base 0): its `(userId, id, 0)` slot is what refuses a second "new" entry with
      * the same id to a push that guesses (docs/sync.md). It goes with the entry's tombstone.

@@ -1,0 +1,82 @@
+import {
+  type AccountDeletionDoc,
+  announceDeletion,
+  createDeletionSweeper,
+  deleteKeysMatching,
+  type Logger,
+  type Redis,
+} from '@journal/shared';
+import type { Db } from 'mongodb';
+import { Counter, type Registry } from 'prom-client';
+import type { LiveSessions } from '../sessions/live.js';
+import type { SessionsRepository } from '../sessions/repository.js';
+import type { RefreshTokensRepository } from '../tokens/refresh-repository.js';
+import type { UsersRepository } from '../users/repository.js';
+
+export interface AuthDeletionDeps {
+  db: Db;
+  redis: Redis;
+  keyPrefix: string;
+  users: UsersRepository;
+  sessions: SessionsRepository;
+  refreshTokens: RefreshTokensRepository;
+  live: LiveSessions;
+  logger: Logger;
+  registry: Registry;
+  settleSeconds: number;
+}
+
+/**
+ * Auth's part of an account deletion, run by the sweeper until it has completed (every step
+ * can run again): the live session keys first (so no token of the user passes the gateway),
+ * then sessions, refresh tokens and the user, then every Redis key naming the user (the
+ * gateway's per-user rate-limit counter, caches) and the login-failure counter of the name.
+ * A session a racing login started after the request ended them is caught the same way.
+ */
+export function createAuthDeletion(deps: AuthDeletionDeps) {
+  const requested = new Counter({
+    name: 'auth_account_deletions_requested_total',
+    help: 'Account deletions requested (DELETE /auth/account answered 202)',
+    registers: [deps.registry],
+  });
+
+  async function deleteUser(record: AccountDeletionDoc): Promise<void> {
+    const userId = record._id;
+    const sessionIds = await deps.sessions.allIds(userId);
+    await deps.live.remove(...sessionIds);
+    await deps.refreshTokens.deleteUser(userId);
+    await deps.sessions.deleteUser(userId);
+    await deps.users.deleteById(userId);
+    if (record.usernameLower) {
+      await deps.redis.del(`ratelimit:login-username:${record.usernameLower}`);
+    }
+    // User ids are server-made UUIDs: nothing in them is a glob character.
+    await deleteKeysMatching(deps.redis, deps.keyPrefix, `*${userId}*`);
+  }
+
+  const sweeper = createDeletionSweeper({
+    db: deps.db,
+    service: 'auth',
+    logger: deps.logger,
+    registry: deps.registry,
+    settleSeconds: deps.settleSeconds,
+    deleteUser,
+  });
+
+  return {
+    sweeper,
+    /**
+     * A deletion was recorded: count it, tell sync and attachments (a speed-up: their periodic
+     * pass finds it anyway) and start auth's own pass at once.
+     */
+    requested(userId: string): void {
+      requested.inc();
+      announceDeletion(deps.redis, deps.keyPrefix, userId).catch((err: unknown) => {
+        deps.logger.warn({ err }, 'could not announce an account deletion');
+      });
+      sweeper.runOnce().catch((err: unknown) => {
+        deps.logger.warn({ err }, 'account deletion sweep failed');
+      });
+    },
+  };
+}
