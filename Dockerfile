@@ -14,16 +14,19 @@ COPY services/auth/package.json services/auth/
 COPY services/sync/package.json services/sync/
 COPY services/attachments/package.json services/attachments/
 COPY services/gateway/package.json services/gateway/
+COPY clients/js/package.json clients/js/
 
-# Every dependency, dev ones included: the compiler is one of them.
+# Every dependency, dev ones included: the compiler is one of them. No install scripts: the build
+# runs only tsc (and the client SDK's native better-sqlite3 dev dependency is never compiled here).
 FROM manifests AS deps
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --ignore-scripts
 
 # The same command as `npm run build` (tsc -b): shared/ first, then the services.
 FROM deps AS build
 COPY tsconfig.base.json tsconfig.json ./
 COPY shared/ shared/
 COPY services/ services/
+COPY clients/ clients/
 RUN npm run build
 
 # Runtime base: tini as PID 1 (forwards SIGTERM to node, reaps zombies), a non-root user.

@@ -8,7 +8,7 @@ NPM ?= npm
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-node_modules/.package-lock.json: package.json package-lock.json shared/package.json $(wildcard services/*/package.json)
+node_modules/.package-lock.json: package.json package-lock.json shared/package.json $(wildcard services/*/package.json) clients/js/package.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
@@ -94,3 +94,14 @@ helm-lint: ## helm lint --strict the chart with every ci/*-values.yaml (helm bui
 
 deploy-check: install ## Chart lint, render and offline schema validation, compose, Dockerfile, nginx and chart contract tests
 	npx vitest run --project deploy
+
+.PHONY: sdk sdk-generate test-sdk-long
+sdk: install ## Build the client SDK @journal/client (clients/js/dist)
+	npx tsc -b clients/js
+
+sdk-generate: build ## Regenerate clients/js/openapi.json and src/generated/api.ts from the gateway's schemas
+	$(NPM) run generate -w clients/js
+
+test-sdk-long: install ## The SDK convergence property test, longer (SDK_CONVERGENCE_RUNS=20, _OPS=150, _SEED)
+	SDK_CONVERGENCE_RUNS=$${SDK_CONVERGENCE_RUNS:-20} SDK_CONVERGENCE_OPS=$${SDK_CONVERGENCE_OPS:-150} \
+		npx vitest run --project e2e clients/js/test/convergence.test.ts

@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const shared = fileURLToPath(new URL('./shared/src/index.ts', import.meta.url));
+const client = fileURLToPath(new URL('./clients/js/src/index.ts', import.meta.url));
+const clientSqlite = fileURLToPath(new URL('./clients/js/src/sqlite.ts', import.meta.url));
 
 /**
  * Test tiers (see CONTRIBUTING in README.md, "Tests"). A new package's tests join a tier by one
@@ -15,7 +17,13 @@ const NOT_UNIT = ['**/node_modules/**', '**/dist/**', UNIT];
 const servers = ['./test-support/global-setup.ts'];
 
 export default defineConfig({
-  resolve: { alias: { '@journal/shared': shared } },
+  resolve: {
+    alias: [
+      { find: '@journal/shared', replacement: shared },
+      { find: /^@journal\/client\/sqlite$/, replacement: clientSqlite },
+      { find: /^@journal\/client$/, replacement: client },
+    ],
+  },
   test: {
     pool: 'forks',
     testTimeout: 30_000,
@@ -47,7 +55,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
-          include: ['tests/e2e/**/*.test.ts', 'tests/reliability/**/*.test.ts'],
+          include: [
+            'tests/e2e/**/*.test.ts',
+            'tests/reliability/**/*.test.ts',
+            // The client SDK against a whole stack (test-support/stack.ts).
+            'clients/js/test/**/*.test.ts',
+          ],
           exclude: NOT_UNIT,
           globalSetup: servers,
         },

@@ -173,11 +173,15 @@ describe('Dockerfile', () => {
       'package-lock.json',
       'shared',
       'services',
+      'clients',
       'tsconfig.base.json',
     ])
       expect(ignored, needed).not.toContain(needed);
+    // Every workspace (the client SDK too: the lock file names it) has its manifest in the image.
     expect(pkg.workspaces.sort()).toEqual(
-      ['shared', ...SERVICES.map((s) => `services/${s}`)].sort(),
+      ['shared', 'clients/js', ...SERVICES.map((s) => `services/${s}`)].sort(),
     );
+    const manifests = ops(stage('manifests'), 'COPY');
+    for (const w of pkg.workspaces) expect(manifests).toContain(`${w}/package.json ${w}/`);
   });
 });

@@ -1,0 +1,156 @@
+import { Attachments } from './attachments.js';
+import { Auth, type Credentials } from './auth.js';
+import { type ClientEvents, Emitter } from './events.js';
+import { exportZip } from './export.js';
+import { type FetchLike, Http } from './http.js';
+import { type LocalStore, MemoryStore } from './store.js';
+import {
+  type Conflict,
+  type ConflictResolver,
+  SyncEngine,
+  type SyncOptions,
+  type SyncStatus,
+} from './sync.js';
+import { MemoryTokenStore, type TokenStore } from './tokens.js';
+import type { DeviceSession, EntryContent, LocalEntry, User } from './types.js';
+import { newId } from './util.js';
+
+export interface JournalClientOptions {
+  /** The gateway, e.g. `https://journal.example.com`. */
+  baseUrl: string;
+  /** Where the session lives (default: memory). Browsers: `new LocalStorageTokenStore()`. */
+  tokenStore?: TokenStore;
+  /** Where entries and the outbox live (default: memory). */
+  store?: LocalStore;
+  /** Stored on every version this client pushes (default: a random id). */
+  deviceId?: string;
+  /** A `fetch` (default: the global one). */
+  fetch?: FetchLike;
+  /** Conflict policy (default: the server wins, the local version is kept as a new entry). */
+  resolveConflict?: ConflictResolver;
+  /** Tuning of the sync engine. */
+  sync?: Omit<SyncOptions, 'deviceId' | 'resolver'>;
+  /** Per-request timeout until the answer head arrives (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** The SDK's facade: `client.auth`, `client.entries`, `client.sync`, `client.attachments`. */
+export class JournalClient {
+  readonly auth: {
+    register(body: Credentials): Promise<User>;
+    login(body: Credentials): Promise<User>;
+    logout(opts?: { allDevices?: boolean }): Promise<void>;
+    me(): Promise<User>;
+    sessions(): Promise<DeviceSession[]>;
+    revokeSession(id: string): Promise<void>;
+    changePassword(body: { currentPassword: string; newPassword: string }): Promise<void>;
+    deleteAccount(body: { password: string }): Promise<{ deletedAt: string }>;
+    isSignedIn(): boolean;
+  };
+  readonly entries: {
+    /** Creates (id undefined: a new random id) or replaces an entry locally; queued for push. */
+    put(id: string | undefined, content: EntryContent): Promise<LocalEntry>;
+    /** Deletes locally; queued for push. */
+    delete(id: string): Promise<void>;
+    get(id: string): Promise<LocalEntry | undefined>;
+    /** Every entry not deleted, in id order. */
+    list(): Promise<LocalEntry[]>;
+    /** How many local edits wait to be pushed. */
+    pendingCount(): Promise<number>;
+  };
+  readonly sync: {
+    start(): void;
+    stop(): Promise<void>;
+    /** One push + pull round (transient failures retried `retries` times, default 3). */
+    syncNow(retries?: number): Promise<void>;
+    /** Pull until up to date, without pushing. */
+    pull(): Promise<void>;
+    /** Push the whole outbox, without pulling. */
+    push(): Promise<void>;
+    readonly status: SyncStatus;
+    /** Tell the engine about connectivity (React Native NetInfo); browsers report it. */
+    setOnline(online: boolean): void;
+  };
+  readonly conflicts: {
+    list(): Conflict[];
+    resolve(id: string, choice: 'local' | 'server' | EntryContent): Promise<void>;
+  };
+  readonly attachments: Attachments;
+  readonly deviceId: string;
+
+  private readonly events = new Emitter();
+  private readonly core: Auth;
+  private readonly engine: SyncEngine;
+
+  constructor(options: JournalClientOptions) {
+    const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const http = new Http(options.baseUrl, fetchImpl, options.timeoutMs);
+    const tokens = options.tokenStore ?? new MemoryTokenStore();
+    this.deviceId = options.deviceId ?? newId();
+    const auth = new Auth(http, tokens, this.events);
+    this.core = auth;
+    const engine = new SyncEngine(auth, options.store ?? new MemoryStore(), this.events, {
+      ...options.sync,
+      deviceId: this.deviceId,
+      ...(options.resolveConflict ? { resolver: options.resolveConflict } : {}),
+    });
+    this.engine = engine;
+    this.events.on('signedOut', () => void engine.signedOut());
+    const signedIn = async (user: User) => {
+      await engine.bindUser(user.id);
+      return user;
+    };
+    this.auth = {
+      register: async (body) => signedIn(await auth.register(body)),
+      login: async (body) => signedIn(await auth.login(body)),
+      logout: (opts) => auth.logout(opts),
+      me: () => auth.me(),
+      sessions: () => auth.sessions(),
+      revokeSession: (id) => auth.revokeSession(id),
+      changePassword: (body) => auth.changePassword(body),
+      deleteAccount: (body) => auth.deleteAccount(body),
+      isSignedIn: () => auth.isSignedIn(),
+    };
+    this.entries = {
+      put: (id, content) => engine.writeLocal(id ?? newId(), content),
+      delete: async (id) => {
+        await engine.writeLocal(id, null);
+      },
+      get: (id) => engine.get(id),
+      list: () => engine.list(),
+      pendingCount: () => engine.pendingCount(),
+    };
+    this.sync = {
+      start: () => engine.start(),
+      stop: () => engine.stop(),
+      syncNow: (retries) => engine.syncNow(retries),
+      pull: () => engine.pullAll(),
+      push: () => engine.pushAll(),
+      get status() {
+        return engine.status;
+      },
+      setOnline: (online) => engine.setOnline(online),
+    };
+    this.conflicts = {
+      list: () => engine.listConflicts(),
+      resolve: (id, choice) => engine.resolveConflict(id, choice),
+    };
+    this.attachments = new Attachments(auth, fetchImpl);
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof ClientEvents>(name: K, fn: (event: ClientEvents[K]) => void): () => void {
+    return this.events.on(name, fn);
+  }
+
+  /** The whole journal as a zip: `entries.json` and `attachments/<id>`. */
+  async exportAll(): Promise<Blob> {
+    await this.engine.ready();
+    return exportZip(this.core, this.attachments, this.engine.store);
+  }
+
+  /** Stops syncing and closes the local store. */
+  async close(): Promise<void> {
+    await this.engine.dispose();
+  }
+}

@@ -1,0 +1,84 @@
+/** Why a call failed: an API problem `code`, or one of the client's own. */
+export type ErrorCode =
+  | 'validation_failed'
+  | 'invalid_json'
+  | 'unauthorized'
+  | 'token_expired'
+  | 'invalid_credentials'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'username_taken'
+  | 'resync_required'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'range_not_satisfiable'
+  | 'rate_limited'
+  | 'internal'
+  | 'upstream_unavailable'
+  | 'storage_not_configured'
+  | 'not_ready'
+  /** No answer: connection refused, cut, DNS, offline, timeout. */
+  | 'network'
+  /** An answer that does not match the contract (`detail` names what was wrong). */
+  | 'bad_reply'
+  /** Not signed in (no tokens), or the session ended. */
+  | 'signed_out'
+  /** The digest of downloaded bytes is not the attachment's sha256. */
+  | 'digest_mismatch'
+  | 'aborted'
+  | (string & {});
+
+export interface ProblemFields {
+  type?: string;
+  title?: string;
+  detail?: string;
+  errors?: { path: string; message: string }[];
+  [key: string]: unknown;
+}
+
+/** Every failure the SDK reports is a JournalError. */
+export class JournalError extends Error {
+  override readonly name = 'JournalError';
+  readonly code: ErrorCode;
+  /** HTTP status, or 0 when there was no (usable) HTTP answer. */
+  readonly status: number;
+  /** The problem document when the server sent one. */
+  readonly problem: ProblemFields | undefined;
+  /** Seconds from `Retry-After` (429/503), when given. */
+  readonly retryAfter: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: {
+      status?: number;
+      problem?: ProblemFields;
+      retryAfter?: number;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? 0;
+    this.problem = options.problem;
+    this.retryAfter = options.retryAfter;
+  }
+
+  /** Worth retrying later: no answer, rate limited, or the service unavailable. */
+  get transient(): boolean {
+    return (
+      this.code === 'network' ||
+      this.status === 429 ||
+      this.status === 502 ||
+      this.status === 503 ||
+      this.status === 504 ||
+      (this.code === 'bad_reply' && this.status >= 500) ||
+      this.status === 500
+    );
+  }
+}
+
+export function badReply(what: string, status = 0): JournalError {
+  return new JournalError('bad_reply', `unexpected reply: ${what}`, { status });
+}

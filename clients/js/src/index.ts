@@ -1,0 +1,38 @@
+export {
+  Attachments,
+  blobSha256,
+  type DownloadOptions,
+  type QiniuUploadResult,
+  type UploadOptions,
+} from './attachments.js';
+export type { Credentials } from './auth.js';
+export { JournalClient, type JournalClientOptions } from './client.js';
+export { type ErrorCode, JournalError, type ProblemFields } from './errors.js';
+export type { ClientEvents } from './events.js';
+export type { ExportedEntry } from './export.js';
+export type { FetchLike } from './http.js';
+export { IndexedDbStore } from './indexeddb.js';
+export {
+  type LocalStore,
+  MemoryStore,
+  type OutboxBatch,
+  type StoredEntry,
+  type StoreTx,
+} from './store.js';
+export {
+  type Conflict,
+  type ConflictEvent,
+  type ConflictResolver,
+  type Resolution,
+  type SyncOptions,
+  type SyncStatus,
+  serverWinsKeepCopy,
+} from './sync.js';
+export {
+  LocalStorageTokenStore,
+  MemoryTokenStore,
+  type StoredTokens,
+  type TokenStore,
+} from './tokens.js';
+export type * from './types.js';
+export { newId } from './util.js';
