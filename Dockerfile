@@ -2,8 +2,11 @@
 # One image per service, chosen with a build argument:
 #   docker build --build-arg SERVICE=gateway -t journal-gateway .
 # SERVICE is one of gateway, auth, sync, attachments.
+# The web app (clients/web) is the `web` target: static files served by nginx.
+#   docker build --target web -t journal-web .
 ARG NODE_IMAGE=node:22-bookworm-slim
 ARG SERVICE=gateway
+ARG NGINX_IMAGE=nginx:1.27-alpine
 
 # Only the manifests, so the dependency layers are cached until a package.json or the lock changes.
 FROM ${NODE_IMAGE} AS manifests
@@ -15,6 +18,7 @@ COPY services/sync/package.json services/sync/
 COPY services/attachments/package.json services/attachments/
 COPY services/gateway/package.json services/gateway/
 COPY clients/js/package.json clients/js/
+COPY clients/web/package.json clients/web/
 
 # Every dependency, dev ones included: the compiler is one of them. No install scripts: the build
 # runs only tsc (and the client SDK's native better-sqlite3 dev dependency is never compiled here).
@@ -28,6 +32,21 @@ COPY shared/ shared/
 COPY services/ services/
 COPY clients/ clients/
 RUN npm run build
+
+# The web app's static build (Vite), with the SDK compiled in from its sources.
+FROM deps AS web-build
+COPY tsconfig.base.json ./
+COPY clients/ clients/
+RUN npm run build --workspace @journal/web
+
+# The web app: nginx serving the build and forwarding the API paths to GATEWAY_URL.
+FROM ${NGINX_IMAGE} AS web
+ENV GATEWAY_URL=http://gateway:8000
+COPY deploy/web/default.conf.template /etc/nginx/templates/default.conf.template
+COPY --from=web-build /app/clients/web/dist /usr/share/nginx/html
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 \
+  CMD ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"]
 
 # Runtime base: tini as PID 1 (forwards SIGTERM to node, reaps zombies), a non-root user.
 FROM ${NODE_IMAGE} AS base

@@ -60,6 +60,8 @@ export default defineConfig({
             'tests/reliability/**/*.test.ts',
             // The client SDK against a whole stack (test-support/stack.ts).
             'clients/js/test/**/*.test.ts',
+            // The web app in headless Chromium against a whole stack.
+            'clients/web/test/**/*.test.ts',
           ],
           exclude: NOT_UNIT,
           globalSetup: servers,

@@ -110,6 +110,31 @@ export function ensureRedisCli(): Promise<string> {
   return ensureDebianCommand('redis-cli', 'redis-tools');
 }
 
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/**
+ * Debian's chromium at /usr/bin/chromium for the web app's browser tests, installing the
+ * package when missing (playwright-core drives it; nothing downloads a browser build).
+ */
+export async function ensureChromium(): Promise<string> {
+  if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
+  return withLock('apt', async () => {
+    if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
+    log('chromium not found: installing the Debian package chromium');
+    await execFileAsync(
+      'sh',
+      [
+        '-c',
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium',
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    if (!existsSync(CHROMIUM_PATH))
+      throw new Error('chromium is still missing after apt-get install');
+    return CHROMIUM_PATH;
+  });
+}
+
 /**
  * FerretDB built from the Go module proxy into .tools/bin. A plain `go install` of
  * cmd/ferretdb panics at start-up because the module lacks build/version/version.txt, so we
@@ -204,6 +229,36 @@ export async function ensureKubernetesValidate(): Promise<string> {
       { maxBuffer: 64 * 1024 * 1024 },
     );
     return binary;
+  });
+}
+
+/**
+ * Prometheus and promtool on PATH, installing Debian's package `prometheus` (which ships both)
+ * when either is missing. Used by the alert-rule tests and the metrics drift test.
+ */
+export async function ensurePrometheus(): Promise<{ prometheus: string; promtool: string }> {
+  const find = async () => {
+    const prometheus = await onPath('prometheus');
+    const promtool = await onPath('promtool');
+    return prometheus && promtool ? { prometheus, promtool } : undefined;
+  };
+  const found = await find();
+  if (found) return found;
+  return withLock('apt', async () => {
+    const again = await find();
+    if (again) return again;
+    log('prometheus/promtool not found: installing the Debian package prometheus');
+    await execFileAsync(
+      'sh',
+      [
+        '-c',
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus',
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const installed = await find();
+    if (!installed) throw new Error('prometheus/promtool still missing after apt-get install');
+    return installed;
   });
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import { problemDocument } from './errors.js';
 
 export type ReadinessCheck = () => Promise<void>;
@@ -51,6 +52,23 @@ export const healthPlugin = fp(
     app.addHook('preClose', async () => {
       shuttingDown = true;
     });
+
+    // journal_dependency_up: each readiness check run again at every scrape (1 = it passed), so
+    // the "MongoDB/Redis unreachable" alert sees what readiness sees, probed or not.
+    if (app.hasDecorator('metrics') && Object.keys(opts.checks).length > 0) {
+      new Gauge({
+        name: 'journal_dependency_up',
+        help: 'Whether the readiness check of a dependency (mongodb, redis, …) passes: 1 or 0',
+        labelNames: ['dependency'] as const,
+        registers: [app.metrics],
+        async collect() {
+          const states = await runChecks(opts.checks, timeoutMs);
+          for (const [dependency, state] of Object.entries(states)) {
+            this.set({ dependency }, state === 'ok' ? 1 : 0);
+          }
+        },
+      });
+    }
 
     app.get('/health', { schema: { hide: true } }, async () => ({
       status: 'ok',

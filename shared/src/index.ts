@@ -16,3 +16,4 @@ export * from './sessions.js';
 export * from './storage.js';
 export * from './sync-head.js';
 export * from './tokens.js';
+export * from './tracing.js';

@@ -1,4 +1,6 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { type LoggerOptions, pino } from 'pino';
+import { tracingConfigured } from './tracing.js';
 
 /**
  * Paths redacted from every log line: credentials in headers, bodies and config.
@@ -39,8 +41,17 @@ export const redactPaths = [
   'config.REDIS_SENTINEL_PASSWORD',
 ];
 
+/** The active span's ids, so a log line leads to its trace (and back). */
+function traceFields(): Record<string, string> {
+  const context = trace.getActiveSpan()?.spanContext();
+  if (!context || !isSpanContextValid(context)) return {};
+  return { trace_id: context.traceId, span_id: context.spanId };
+}
+
 export function loggerOptions(service: string, level: string): LoggerOptions {
   return {
+    // With tracing on, every line written inside a span carries trace_id and span_id.
+    ...(tracingConfigured() ? { mixin: traceFields } : {}),
     level,
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -10,6 +10,7 @@ import { createMetricsServer, metricsPortOf } from './metrics.js';
 import { connectMongo } from './mongo.js';
 import { connectRedis, type Redis, type RedisConfig, redisTargetFromConfig } from './redis.js';
 import { storageChecks } from './storage.js';
+import { stopTracing } from './tracing.js';
 
 /** The `version` of the package.json one folder above `moduleUrl` (src/ or dist/). */
 export function packageVersion(moduleUrl: string): string {
@@ -79,6 +80,7 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
       await metrics?.close();
       await running.close?.();
     }
+    await stopTracing().catch((err: unknown) => logger.warn({ err }, 'flushing traces failed'));
     logger.info('stopped');
   });
 

@@ -37,6 +37,17 @@ async function readyStatus() {
   return { status: res.statusCode, body: res.json() };
 }
 
+/** The journal_dependency_up samples the metrics listener would serve, by dependency. */
+async function dependencyUp() {
+  const text = await app.metrics.metrics();
+  return Object.fromEntries(
+    [...text.matchAll(/^journal_dependency_up\{dependency="(\w+)"[^}]*\} (\d)$/gm)].map((m) => [
+      m[1],
+      Number(m[2]),
+    ]),
+  );
+}
+
 async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
   const deadline = Date.now() + ms;
   let last = await fn();
@@ -52,6 +63,7 @@ describe('GET /ready against real servers', () => {
     const { status, body } = await readyStatus();
     expect(status).toBe(200);
     expect(body.checks).toEqual({ mongodb: 'ok', redis: 'ok' });
+    expect(await dependencyUp()).toEqual({ mongodb: 1, redis: 1 });
   });
 
   it('turns 503 not_ready naming redis when the Redis process stops, and recovers by itself', async () => {
@@ -63,10 +75,13 @@ describe('GET /ready against real servers', () => {
     expect(down.body).toMatchObject({ code: 'not_ready', status: 503, failed: ['redis'] });
     expect(down.body.detail).toContain('redis');
     expect(down.body.checks.mongodb).toBe('ok');
+    // The gauge the "dependency unreachable" alert reads runs the same checks at each scrape.
+    expect(await dependencyUp()).toEqual({ mongodb: 1, redis: 0 });
 
     await redisServer.start();
     const up = await eventually(readyStatus, (r) => r.status === 200, 10_000);
     expect(up.status).toBe(200);
+    expect(await dependencyUp()).toEqual({ mongodb: 1, redis: 1 });
   });
 
   it('keeps /health at 200 whatever the dependencies do', async () => {

@@ -316,6 +316,39 @@ describe('helm chart', () => {
     expect(monitor?.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
   });
 
+  it('deploys the web app only with web.enabled, non-root, forwarding the API to the gateway', async () => {
+    const defaults = await renderChart({ valuesFiles: [minimalValues] });
+    expect(defaults.objects.filter((o) => component(o) === 'web')).toHaveLength(0);
+    const { objects } = await renderChart({
+      valuesFiles: [join(CHART, 'ci', 'production-values.yaml')],
+    });
+    const deployment = ofKind(objects, 'Deployment').find((d) => component(d) === 'web');
+    const service = ofKind(objects, 'Service').find((s) => component(s) === 'web');
+    const gateway = ofKind(objects, 'Service').find((s) => component(s) === 'gateway');
+    expect(deployment?.spec.replicas).toBe(2);
+    const pod = deployment?.spec.template.spec;
+    const container = pod.containers[0];
+    expect(container.image).toBe('registry.example.com/journal/journal-web:0.1.0');
+    expect(container.env).toContainEqual({
+      name: 'GATEWAY_URL',
+      value: `http://${gateway?.metadata.name}:${gateway?.spec.ports[0].port}`,
+    });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+    expect(container.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toEqual(
+      expect.arrayContaining(['/etc/nginx/conf.d', '/var/cache/nginx', '/var/run', '/tmp']),
+    );
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(service?.spec.ports).toEqual([
+      { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+    ]);
+    expect(service?.spec.selector).toEqual(pod && deployment?.spec.selector.matchLabels);
+  });
+
   it('uses existingSecret instead of a Secret of its own', async () => {
     const { objects } = await renderChart({
       valuesFiles: [join(CHART, 'ci', 'production-values.yaml')],

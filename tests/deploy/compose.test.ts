@@ -84,6 +84,19 @@ describe.each(FILES)('%s', (file) => {
     expect(gatewayDeps).toEqual(expect.arrayContaining(['auth', 'sync', 'attachments']));
   });
 
+  it('runs the web app from the Dockerfile web target, forwarding the API to the gateway', () => {
+    const web = compose.services.web as ComposeService & { build?: { target?: string } };
+    expect(web, 'web service').toBeTruthy();
+    expect(web.build?.target).toBe('web');
+    expect(existsSync(join(resolve(COMPOSE_DIR, web.build?.context ?? '.'), 'Dockerfile'))).toBe(
+      true,
+    );
+    expect(web.image).toMatch(/(^|\/|})journal-web:/);
+    expect(web.environment?.GATEWAY_URL).toBe('http://gateway:8000');
+    expect(dependsOn(web).gateway?.condition).toBe('service_healthy');
+    expect(String(web.healthcheck?.test ?? '')).toContain('/healthz');
+  });
+
   it('calls /health with node in the service health checks (the images have no curl)', () => {
     for (const service of SERVICES) {
       const test = compose.services[service]?.healthcheck?.test as string[];
@@ -95,11 +108,12 @@ describe.each(FILES)('%s', (file) => {
 });
 
 describe('docker-compose.yml (development)', () => {
-  it('publishes only the gateway, on 8000', () => {
+  it('publishes only the gateway, on 8000, and the web app, on 8080', () => {
     const compose = readCompose('docker-compose.yml');
     const withPorts = Object.entries(compose.services).filter(([, s]) => published(s).length);
-    expect(withPorts.map(([n]) => n)).toEqual(['gateway']);
+    expect(withPorts.map(([n]) => n).sort()).toEqual(['gateway', 'web']);
     expect(compose.services.gateway?.ports).toEqual(['8000:8000']);
+    expect(compose.services.web?.ports).toEqual(['8080:8080']);
   });
 });
 

@@ -82,7 +82,9 @@ describe('Dockerfile', () => {
     expect(args.some((a) => a.startsWith('SERVICE'))).toBe(true);
     for (const s of dockerfile.stages)
       if (!dockerfile.stages.some((x) => x.name === s.from.replace(SERVICE_ARG, 'gateway')))
-        expect(s.from).toMatch(/^\$\{NODE_IMAGE\}$/);
+        expect(s.from).toMatch(s.name === 'web' ? /^\$\{NGINX_IMAGE\}$/ : /^\$\{NODE_IMAGE\}$/);
+    const nginx = args.find((a) => a.startsWith('NGINX_IMAGE='))?.split('=')[1] ?? '';
+    expect(nginx).toMatch(/^nginx:1\.\d+-alpine$/);
   });
 
   it('installs every dependency with npm ci, then builds with the same command as npm run build', () => {
@@ -177,11 +179,28 @@ describe('Dockerfile', () => {
       'tsconfig.base.json',
     ])
       expect(ignored, needed).not.toContain(needed);
-    // Every workspace (the client SDK too: the lock file names it) has its manifest in the image.
+    // Every workspace (the client SDK and the web app too: the lock file names them) has its
+    // manifest in the image.
+    expect(ignored).toContain('!deploy/web');
     expect(pkg.workspaces.sort()).toEqual(
-      ['shared', 'clients/js', ...SERVICES.map((s) => `services/${s}`)].sort(),
+      ['shared', ...SERVICES.map((s) => `services/${s}`), 'clients/js', 'clients/web'].sort(),
     );
     const manifests = ops(stage('manifests'), 'COPY');
     for (const w of pkg.workspaces) expect(manifests).toContain(`${w}/package.json ${w}/`);
+  });
+
+  it('builds the web app (target web) as static files that nginx serves, proxying the API', () => {
+    const build = ops(stage('web-build'), 'RUN').join(' ');
+    expect(build).toMatch(/npm run build --workspace @journal\/web/);
+    const webPkg = JSON.parse(readFileSync(join(ROOT, 'clients/web/package.json'), 'utf8'));
+    expect(webPkg.scripts.build).toBe('vite build');
+    const web = stage('web');
+    const copies = ops(web, 'COPY');
+    expect(copies).toContain('--from=web-build /app/clients/web/dist /usr/share/nginx/html');
+    expect(copies).toContain(
+      'deploy/web/default.conf.template /etc/nginx/templates/default.conf.template',
+    );
+    expect(ops(web, 'ENV')).toContain('GATEWAY_URL=http://gateway:8000');
+    expect(ops(web, 'EXPOSE')).toEqual(['8080']);
   });
 });

@@ -10,6 +10,7 @@ import {
 import { Registry } from 'prom-client';
 import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
+import { createAuthMetrics } from './metrics.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
 import { authRoutes } from './routes/auth.js';
@@ -60,6 +61,9 @@ export async function buildApp(deps: AppDeps) {
   const live = createLiveSessions(redis, config.JWT_ACCESS_TTL_SECONDS);
   const hasher = createPasswordHasher(config.PASSWORD_SCRYPT_LOG_N);
   await hasher.warmUp();
+  // Domain metrics live in the registry the shared metrics plugin serves (created below).
+  const metricsRegistry = new Registry();
+  const metrics = createAuthMetrics(metricsRegistry);
   const sessions = createSessionService({
     users,
     sessions: sessionsRepo,
@@ -68,9 +72,9 @@ export async function buildApp(deps: AppDeps) {
     accessTokens,
     refreshTtlSeconds: config.JWT_REFRESH_TTL_SECONDS,
     logger,
+    onReuse: () => metrics.refreshTokenReuse.inc(),
   });
   // Account deletion: records every service sweeps (docs/account-deletion.md), auth's part too.
-  const metricsRegistry = new Registry();
   const deletion = createAuthDeletion({
     db,
     redis,
@@ -134,7 +138,7 @@ export async function buildApp(deps: AppDeps) {
   });
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await app.register(jwksRoutes, { keys });
-  await app.register(authRoutes, { accounts, sessions, live });
+  await app.register(authRoutes, { accounts, sessions, live, metrics });
   // Handles for tests: the purge job (started only where the server has no TTL indexes) and
   // the account-deletion sweeper.
   const handles = { purge, deletion };

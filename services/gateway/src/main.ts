@@ -1,6 +1,13 @@
-import { connectRedis, packageVersion, redisTargetFromConfig, runService } from '@journal/shared';
-import { buildApp, redisOptions, SERVICE } from './app.js';
-import { configSchema } from './config.js';
+// Tracing first: fastify, undici and ioredis must load after their instrumentations (when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise this loads nothing of OpenTelemetry).
+import { startTracing } from '@journal/shared/tracing';
+
+await startTracing('gateway');
+const { connectRedis, packageVersion, redisTargetFromConfig, runService } = await import(
+  '@journal/shared'
+);
+const { buildApp, redisOptions, SERVICE } = await import('./app.js');
+const { configSchema } = await import('./config.js');
 
 await runService({
   service: SERVICE,

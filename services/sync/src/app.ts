@@ -14,6 +14,7 @@ import { createSyncMetrics } from './entries/metrics.js';
 import { createEntriesRepository } from './entries/repository.js';
 import { createEntriesService, type PushHooks } from './entries/service.js';
 import { createPurger } from './purge/purger.js';
+import { createSyncTrafficMetrics } from './routes/metrics.js';
 import { syncRoutes } from './routes/sync.js';
 
 export const SERVICE = 'sync';
@@ -82,7 +83,11 @@ export async function buildApp(deps: AppDeps) {
     await notifier.close();
   });
   await app.register(authenticatePlugin, { verify: tokenVerifierFromConfig(config) });
-  await app.register(syncRoutes, { service, idempotency });
+  await app.register(syncRoutes, {
+    service,
+    idempotency,
+    traffic: createSyncTrafficMetrics(metricsRegistry, () => notifier.waiting()),
+  });
 
   // Handles for tests.
   const handles = { notifier, purger, repository, heads, deletion };

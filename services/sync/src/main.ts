@@ -1,6 +1,11 @@
-import { runStorageService } from '@journal/shared';
-import { buildApp, SERVICE } from './app.js';
-import { configSchema } from './config.js';
+// Tracing first: fastify, mongodb and ioredis must load after their instrumentations (when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise this loads nothing of OpenTelemetry).
+import { startTracing } from '@journal/shared/tracing';
+
+await startTracing('sync');
+const { runStorageService } = await import('@journal/shared');
+const { buildApp, SERVICE } = await import('./app.js');
+const { configSchema } = await import('./config.js');
 
 await runStorageService({
   service: SERVICE,

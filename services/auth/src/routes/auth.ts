@@ -6,6 +6,7 @@ import {
   routesPlugin,
 } from '@journal/shared';
 import type { FastifyRequest } from 'fastify';
+import { type AuthMetrics, counted } from '../metrics.js';
 import type { LiveSessions } from '../sessions/live.js';
 import type { SessionService } from '../sessions/service.js';
 import type { AccountService } from '../users/service.js';
@@ -14,6 +15,7 @@ export interface AuthRoutesDeps {
   accounts: AccountService;
   sessions: SessionService;
   live: LiveSessions;
+  metrics: AuthMetrics;
 }
 
 const ops = authOperations;
@@ -37,7 +39,9 @@ export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRout
     url: ops.register.path,
     schema: ops.register.schema,
     handler: async (request, reply) => {
-      const session = await deps.accounts.register(request.body, request.ip);
+      const session = await counted(deps.metrics.registrations, () =>
+        deps.accounts.register(request.body, request.ip),
+      );
       request.userId = session.user.id;
       request.log.info({ userId: session.user.id }, 'user registered');
       return reply.code(201).send(session);
@@ -49,7 +53,9 @@ export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRout
     url: ops.login.path,
     schema: ops.login.schema,
     handler: async (request) => {
-      const session = await deps.accounts.login(request.body, request.ip);
+      const session = await counted(deps.metrics.logins, () =>
+        deps.accounts.login(request.body, request.ip),
+      );
       request.userId = session.user.id;
       return session;
     },
@@ -60,7 +66,9 @@ export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRout
     url: ops.refresh.path,
     schema: ops.refresh.schema,
     handler: async (request) => {
-      const session = await deps.sessions.refresh(request.body.refreshToken);
+      const session = await counted(deps.metrics.refreshes, () =>
+        deps.sessions.refresh(request.body.refreshToken),
+      );
       request.userId = session.user.id;
       return session;
     },
@@ -152,8 +160,10 @@ export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRout
         if (request.body?.allDevices) {
           const ended = await deps.sessions.endAll(userId, 'logout_all');
           request.log.info({ sessions: ended }, 'logged out on all devices');
+          deps.metrics.logouts.inc({ scope: 'all_devices' });
         } else {
           await deps.sessions.end(sessionId, userId, 'logout');
+          deps.metrics.logouts.inc({ scope: 'session' });
         }
         return reply.code(204).send(null);
       },

@@ -13,6 +13,8 @@ export interface SessionServiceDeps {
   accessTokens: AccessTokens;
   refreshTtlSeconds: number;
   logger: Logger;
+  /** Called once per detected refresh-token reuse (the auth_refresh_token_reuse_total counter). */
+  onReuse?: () => void;
 }
 
 const invalidRefresh = () =>
@@ -80,6 +82,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       const tokenHash = hashRefreshToken(token);
       const reused = async (sessionId: string, userId: string) => {
         deps.logger.warn({ sessionId, userId }, 'refresh token reused: session revoked');
+        deps.onReuse?.();
         await end(sessionId, userId, 'refresh_token_reuse');
         return invalidRefresh();
       };

@@ -1,7 +1,7 @@
 import proxy from '@fastify/http-proxy';
-import { LONG_POLL_EXTRA_MS, ProblemError, sendProblem } from '@journal/shared';
+import { LONG_POLL_EXTRA_MS, ProblemError, sendProblem, tracingConfigured } from '@journal/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { OperationMatcher } from '../operations.js';
 
@@ -18,6 +18,9 @@ export interface Upstream {
   /** Most connections to the upstream at once (a request beyond them queues). */
   connections: number;
 }
+
+/** The path of the long-poll, proxied with a pool of its own. */
+const LONG_POLL_PREFIX = '/sync/changes';
 
 /** How much longer a long-poll may wait for response headers (from shared/src/api). */
 export { LONG_POLL_EXTRA_MS };
@@ -36,7 +39,7 @@ export function upstreams(config: Config): Upstream[] {
     { name: 'sync', prefix: '/sync', url: config.SYNC_URL, headersTimeoutMs: base, connections },
     {
       name: 'sync',
-      prefix: '/sync/changes',
+      prefix: LONG_POLL_PREFIX,
       url: config.SYNC_URL,
       headersTimeoutMs: base + LONG_POLL_EXTRA_MS,
       // Every waiting pull holds a connection: a small pool would queue pulls behind it.
@@ -59,13 +62,22 @@ export function upstreams(config: Config): Upstream[] {
   ];
 }
 
-/** The request headers an upstream gets: the client's, less identity claims, plus ours. */
+/** W3C trace context: the undici instrumentation sends the gateway's own when tracing is on. */
+const TRACE_CONTEXT_HEADER = /^(traceparent|tracestate)$/i;
+
+/**
+ * The request headers an upstream gets: the client's, less identity claims, plus ours. With
+ * `ownTraceContext` (tracing on) the client's traceparent/tracestate are left out too: the
+ * gateway's proxy span sends its own, and a second traceparent would split the trace.
+ */
 export function upstreamHeaders(
   request: Pick<FastifyRequest, 'id' | 'ip' | 'protocol' | 'auth'>,
   headers: Record<string, unknown>,
+  ownTraceContext = false,
 ) {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(headers)) {
+    if (ownTraceContext && TRACE_CONTEXT_HEADER.test(name)) continue;
     if (!IDENTITY_HEADER.test(name) && name !== 'x-forwarded-for' && name !== 'x-request-id')
       out[name] = value;
   }
@@ -121,9 +133,29 @@ export async function registerUpstreams(
     registers: [registry],
   });
 
+  // Long-polls held against UPSTREAM_LONG_POLL_CONNECTIONS (the "near the limit" alert).
+  const longPolls = new Gauge({
+    name: 'gateway_long_polls_in_flight',
+    help: 'GET /sync/changes calls this gateway holds open (each holds one upstream connection)',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'gateway_long_poll_connections_limit',
+    help: 'UPSTREAM_LONG_POLL_CONNECTIONS: connections to sync for long-polls; pulls beyond it queue',
+    registers: [registry],
+  }).set(config.UPSTREAM_LONG_POLL_CONNECTIONS);
+
+  const tracing = tracingConfigured();
   for (const upstream of upstreams(config)) {
     const fallback = `${upstream.prefix}/*`;
     await app.register(async (scope) => {
+      if (upstream.prefix === LONG_POLL_PREFIX) {
+        scope.addHook('onRequest', async (_request, reply) => {
+          longPolls.inc();
+          // 'close' comes once however the call ends: answered, failed or the client gone.
+          reply.raw.once('close', () => longPolls.dec());
+        });
+      }
       scope.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
         latency.observe(
           {
@@ -155,6 +187,7 @@ export async function registerUpstreams(
             upstreamHeaders(
               request as unknown as FastifyRequest,
               headers as Record<string, unknown>,
+              tracing,
             ) as typeof headers,
           // reply-from would retry a GET answered 503 up to 10 times (honouring Retry-After):
           // an upstream's 503 (storage_not_configured, its Redis down) goes to the client as is.

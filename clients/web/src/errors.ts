@@ -1,0 +1,58 @@
+import { JournalError } from './client.js';
+
+const FIELD_WORDS: Record<string, string> = {
+  username: 'Use 3 to 64 characters: letters, digits, and . _ @ -',
+  password: 'Use at least 8 characters (at most 256).',
+  newPassword: 'Use at least 8 characters (at most 256).',
+  currentPassword: 'Enter your current password.',
+  deviceName: 'Keep the device name shorter.',
+};
+
+/** What went wrong, in words a person understands. */
+export function explain(err: unknown, context: 'signin' | 'password' | 'general' = 'general') {
+  if (!(err instanceof JournalError)) return 'Something went wrong. Please try again.';
+  switch (err.code) {
+    case 'network':
+      return "You're offline or the server can't be reached. Check your connection and try again.";
+    case 'rate_limited':
+      return `Too many attempts. Please wait ${err.retryAfter ?? 60} seconds and try again.`;
+    case 'invalid_credentials':
+      return context === 'signin'
+        ? "That username and password don't match. Check them and try again."
+        : "That password isn't right.";
+    case 'username_taken':
+      return 'That username is already taken. Please choose another.';
+    case 'validation_failed':
+    case 'invalid_json':
+      return 'Some of what you entered is not accepted. See the notes next to the fields.';
+    case 'unauthorized':
+    case 'token_expired':
+      return 'This device was signed out. Sign in again: nothing you wrote is lost.';
+    case 'payload_too_large':
+      return 'That file is too large to upload.';
+    case 'unsupported_media_type':
+      return "That kind of file can't be uploaded.";
+    case 'not_found':
+      return 'It no longer exists (maybe it was removed on another device).';
+    case 'upstream_unavailable':
+    case 'internal':
+    case 'not_ready':
+      return 'The server is having trouble right now. Please try again in a moment.';
+    default:
+      return err.message || 'Something went wrong. Please try again.';
+  }
+}
+
+/** Field name -> message, from a validation problem's `errors`. */
+export function fieldErrors(err: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!(err instanceof JournalError) || err.code !== 'validation_failed') return out;
+  for (const e of err.problem?.errors ?? []) {
+    const name =
+      String(e.path)
+        .replace(/^\/?(body\.)?/, '')
+        .split(/[./]/)[0] ?? '';
+    out[name] = FIELD_WORDS[name] ?? e.message;
+  }
+  return out;
+}

@@ -1,0 +1,138 @@
+import './style.css';
+import { client, type SyncStatus } from './client.js';
+import { h, replace } from './dom.js';
+import { drafts } from './model.js';
+import { accountScreen } from './screens/account.js';
+import { authScreen } from './screens/auth.js';
+import { devicesScreen } from './screens/devices.js';
+import { editorScreen } from './screens/editor.js';
+import { journalScreen } from './screens/journal.js';
+import {
+  navigate,
+  notice,
+  PENDING_EVENT,
+  type Screen,
+  setRenderer,
+  showNotice,
+  signOutOnPurpose,
+} from './shell.js';
+
+const STATUS_WORDS: Record<SyncStatus, string> = {
+  idle: 'Not syncing',
+  syncing: 'Syncing…',
+  live: 'Up to date',
+  offline: 'Offline: changes are kept on this device',
+  signed_out: 'Signed out',
+  error: 'Sync trouble: retrying',
+};
+
+const app = document.getElementById('app') as HTMLElement;
+const statusEl = h('p', { class: 'sync-status', role: 'status', 'data-status': 'idle' });
+const nav = h('nav', { 'aria-label': 'Main' });
+const header = h(
+  'header',
+  { class: 'topbar' },
+  h(
+    'a',
+    { class: 'brand', href: '#/' },
+    h('span', { class: 'logo', 'aria-hidden': 'true' }),
+    'Journal',
+  ),
+  nav,
+  statusEl,
+);
+const main = h('main', { id: 'main', tabindex: '-1' });
+const skip = h('a', { class: 'skip', href: '#main' }, 'Skip to content');
+skip.addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
+replace(app, skip, header, notice, main);
+
+function setStatus(s: SyncStatus) {
+  statusEl.textContent = STATUS_WORDS[s];
+  statusEl.dataset.status = s;
+}
+client.on('status', setStatus);
+client.on('signedOut', (e) => {
+  if (signOutOnPurpose.active) return;
+  if (e.reason !== 'logout')
+    showNotice(
+      'This device was signed out (its session was ended, perhaps from another device). ' +
+        'Sign in again: what you wrote here is kept and will sync.',
+    );
+  draftsFlushed = false;
+  navigate('#/signin');
+});
+
+function renderNav() {
+  const here = location.hash || '#/';
+  const link = (href: string, label: string) =>
+    h('a', { href, 'aria-current': here === href ? 'page' : undefined }, label);
+  if (client.auth.isSignedIn())
+    replace(nav, link('#/', 'Journal'), link('#/devices', 'Devices'), link('#/account', 'Account'));
+  else replace(nav);
+}
+
+let current: Screen | undefined;
+let draftsFlushed = false;
+
+/** Drafts left by a tab that closed before its autosave ran become entries (and sync). */
+async function flushDrafts() {
+  draftsFlushed = true;
+  for (const id of drafts.pending()) {
+    const d = drafts.get(id);
+    if (d && (d.title.trim() || d.body.trim() || d.photos.length))
+      await client.entries.put(id, { ...d });
+    drafts.clear(id);
+  }
+}
+
+async function render() {
+  const hash = location.hash || '#/';
+  const signedIn = client.auth.isSignedIn();
+  if (!signedIn && hash !== '#/signin' && hash !== '#/signup') return navigate('#/signin');
+  if (signedIn && (hash === '#/signin' || hash === '#/signup')) return navigate('#/');
+  if (signedIn && !draftsFlushed) await flushDrafts();
+  if (signedIn) client.sync.start();
+  else setStatus('signed_out');
+  current?.dispose?.();
+  const [, route = '', arg] = hash.split('/');
+  let screen: Screen;
+  if (route === 'signin' || route === 'signup') screen = authScreen(route);
+  else if (route === 'entry') screen = await editorScreen(decodeURIComponent(arg ?? ''));
+  else if (route === 'new') screen = await editorScreen(undefined);
+  else if (route === 'devices') screen = devicesScreen();
+  else if (route === 'account') screen = accountScreen();
+  else screen = journalScreen();
+  current = screen;
+  renderNav();
+  replace(main, screen.el);
+  document.title = `${screen.el.querySelector('h1')?.textContent ?? 'Journal'} · Journal`;
+  // Move focus to the new screen's heading so keyboard and screen-reader users start there.
+  const heading = screen.el.querySelector<HTMLElement>('h1');
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+}
+
+// The SDK emits 'change' for local writes and pulled changes, not when a push is accepted:
+// watch the outbox size so "Not synced yet" and "Saved and synced" follow the server's answer.
+let lastPending = -1;
+client.on('change', (e) => {
+  if (e.source === 'local') lastPending = -1; // report the next count even if it is the same
+});
+setInterval(async () => {
+  if (!client.auth.isSignedIn()) return;
+  const n = await client.entries.pendingCount().catch(() => lastPending);
+  if (n !== lastPending) {
+    lastPending = n;
+    window.dispatchEvent(new CustomEvent(PENDING_EVENT, { detail: n }));
+  }
+}, 400);
+
+setRenderer(() => void render());
+window.addEventListener('hashchange', () => void render());
+window.addEventListener('beforeunload', () => current?.dispose?.());
+void render();

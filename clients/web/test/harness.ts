@@ -1,0 +1,114 @@
+/**
+ * The web app's browser-test harness: builds the app with Vite, serves the static build with
+ * Vite's preview server forwarding the API paths to a real test stack's gateway (same origin,
+ * as in production behind nginx), and starts Debian's headless Chromium through playwright-core.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { build, type PreviewServer, preview } from 'vite';
+import { freePort } from '../../../scripts/lib/proc.js';
+import { ensureChromium, ROOT } from '../../../scripts/lib/tools.js';
+import { apiProxy } from '../vite.config.js';
+
+const WEB_ROOT = resolve(ROOT, 'clients/web');
+const CONFIG = join(WEB_ROOT, 'vite.config.ts');
+const require = createRequire(import.meta.url);
+
+/** Flags for a sandbox-less headless Chromium that never reaches for the internet. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export interface WebApp {
+  url: string;
+  outDir: string;
+  stop(): Promise<void>;
+}
+
+/** Builds the app into a temporary folder and serves it, proxying the API to `gateway`. */
+export async function serveWebApp(gateway: string): Promise<WebApp> {
+  const outDir = await mkdtemp(join(tmpdir(), 'journal-web-'));
+  await build({
+    configFile: CONFIG,
+    logLevel: 'warn',
+    build: { outDir, emptyOutDir: true },
+  });
+  const port = await freePort();
+  const server: PreviewServer = await preview({
+    configFile: CONFIG,
+    logLevel: 'warn',
+    build: { outDir },
+    preview: { port, strictPort: true, host: '127.0.0.1', proxy: apiProxy(gateway) },
+  });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    outDir,
+    stop: async () => {
+      await new Promise<void>((r) => server.httpServer.close(() => r()));
+      await rm(outDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface BrowserHandle {
+  browser: Browser;
+  userDataDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Headless Chromium from /usr/bin/chromium. playwright-core refuses `--user-data-dir` in
+ * `launch` args because it always passes a new, empty temporary profile folder of its own; HOME
+ * points at a fresh folder too, so nothing of the machine's user leaks in. Each `newContext()`
+ * is a separate device (own storage, own cookies, own network emulation).
+ */
+export async function startBrowser(): Promise<BrowserHandle> {
+  const executablePath = await ensureChromium();
+  const userDataDir = await mkdtemp(join(tmpdir(), 'journal-chromium-'));
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    env: { ...process.env, HOME: userDataDir },
+  });
+  return {
+    browser,
+    userDataDir,
+    stop: async () => {
+      await browser.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const AXE_PATH = require.resolve('axe-core/axe.min.js');
+
+/** axe-core's serious and critical violations on the page as it is now. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate<boolean>('"axe" in window')))
+    await page.addScriptTag({ path: AXE_PATH });
+  const found = await page.evaluate<
+    { id: string; impact: string; help: string; targets: string[] }[]
+  >(
+    `axe.run(document, { resultTypes: ['violations'] }).then((r) =>
+      r.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        targets: v.nodes.slice(0, 3).map((n) => String(n.target[0])),
+      })))`,
+  );
+  return found
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.targets.join(', ')})`);
+}
