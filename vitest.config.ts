@@ -41,7 +41,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['shared/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
+          include: [
+            'shared/test/**/*.test.ts',
+            'services/*/test/**/*.test.ts',
+            'tests/sharding/**/*.test.ts',
+          ],
           exclude: NOT_UNIT,
           globalSetup: servers,
         },

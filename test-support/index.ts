@@ -6,7 +6,6 @@ import {
   createLogger,
   type Logger,
   type MongoHandle,
-  type Redis,
 } from '@journal/shared';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { inject } from 'vitest';
@@ -48,7 +47,7 @@ export async function testMongo(
 /** A Redis client on the run's real Redis, with a key prefix of its own. */
 export async function testRedis(label: string) {
   const keyPrefix = `${uniqueName(label)}:`;
-  const redis: Redis = await connectRedis(redisUrl(), { connectTimeoutMs: 30_000 });
+  const redis = await connectRedis(redisUrl(), { connectTimeoutMs: 30_000 });
   return {
     redis,
     keyPrefix,

@@ -76,26 +76,38 @@ export async function withLock<T>(
   }
 }
 
-/** redis-server on PATH, installing Debian's package when missing (we are root here). */
-export async function ensureRedisServer(): Promise<string> {
-  const found = await onPath('redis-server');
+/** A command on PATH, installing its Debian package when missing (we are root here). */
+async function ensureDebianCommand(command: string, pkg: string): Promise<string> {
+  const found = await onPath(command);
   if (found) return found;
   return withLock('apt', async () => {
-    const again = await onPath('redis-server');
+    const again = await onPath(command);
     if (again) return again;
-    log('redis-server not found: installing the Debian package redis-server');
+    log(`${command} not found: installing the Debian package ${pkg}`);
     await execFileAsync(
       'sh',
-      [
-        '-c',
-        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server',
-      ],
+      ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}`],
       { maxBuffer: 64 * 1024 * 1024 },
     );
-    const installed = await onPath('redis-server');
-    if (!installed) throw new Error('redis-server is still missing after apt-get install');
+    const installed = await onPath(command);
+    if (!installed) throw new Error(`${command} is still missing after apt-get install ${pkg}`);
     return installed;
   });
+}
+
+/** redis-server on PATH, installing Debian's package when missing. */
+export function ensureRedisServer(): Promise<string> {
+  return ensureDebianCommand('redis-server', 'redis-server');
+}
+
+/** redis-sentinel on PATH (Debian's redis-sentinel package), installed when missing. */
+export function ensureRedisSentinel(): Promise<string> {
+  return ensureDebianCommand('redis-sentinel', 'redis-sentinel');
+}
+
+/** redis-cli (Debian's redis-tools, a dependency of redis-server), installed when missing. */
+export function ensureRedisCli(): Promise<string> {
+  return ensureDebianCommand('redis-cli', 'redis-tools');
 }
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';

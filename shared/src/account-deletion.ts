@@ -3,7 +3,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { envInt } from './config.js';
 import { periodicJob } from './jobs.js';
 import type { Logger } from './logger.js';
-import type { Redis } from './redis.js';
+import { duplicateRedis, type Redis, RedisCluster } from './redis.js';
 import { ensureIndexes, isDuplicateKey } from './storage.js';
 
 /**
@@ -173,14 +173,26 @@ export async function deleteKeysMatching(
   keyPrefix: string,
   pattern: string,
 ): Promise<number> {
-  let cursor = '0';
   let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}${pattern}`, 'COUNT', 1000);
-    cursor = next;
-    const own = keys.filter((k) => k.startsWith(keyPrefix)).map((k) => k.slice(keyPrefix.length));
-    if (own.length > 0) deleted += await redis.del(...own);
-  } while (cursor !== '0');
+  // A Redis Cluster spreads keys over its primaries: SCAN each of them. One DEL per key, since
+  // keys of one pattern hash to different slots (a multi-key DEL would fail with CROSSSLOT).
+  const sources = redis instanceof RedisCluster ? redis.nodes('master') : [redis];
+  for (const source of sources) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await source.scan(
+        cursor,
+        'MATCH',
+        `${keyPrefix}${pattern}`,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      const own = keys.filter((k) => k.startsWith(keyPrefix)).map((k) => k.slice(keyPrefix.length));
+      const counts = await Promise.all(own.map((k) => redis.del(k)));
+      deleted += counts.reduce((a, b) => a + b, 0);
+    } while (cursor !== '0');
+  }
   return deleted;
 }
 
@@ -274,7 +286,7 @@ export function createDeletionSweeper(options: DeletionSweeperOptions) {
   /** Subscribes to auth's announcements on a connection of its own (queued until connected). */
   function listen(nudge: { redis: Redis; keyPrefix: string }): void {
     const channel = deletionChannel(nudge.keyPrefix);
-    const sub = nudge.redis.duplicate({
+    const sub = duplicateRedis(nudge.redis, {
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       autoResubscribe: true,

@@ -31,6 +31,21 @@ const redisUrl = z
   .string({ error: 'is required' })
   .refine((v) => /^rediss?:\/\/[^\s]*$/.test(v), { error: 'must be a redis:// or rediss:// URL' });
 
+/** `host:port,host:port` (Sentinels, Cluster seed nodes); IPv6 hosts in brackets: `[::1]:26379`. */
+const hostPortList = z.string().transform((v, ctx) => {
+  const nodes: { host: string; port: number }[] = [];
+  for (const item of v.split(',').map((s) => s.trim())) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of host:port' });
+      return z.NEVER;
+    }
+    nodes.push({ host: (m[1] as string).replace(/^\[|\]$/g, ''), port });
+  }
+  return nodes;
+});
+
 /** An integer read from the environment, e.g. `PORT=3000`. */
 export const envInt = (min: number, max: number) =>
   z.coerce
@@ -61,7 +76,20 @@ export const baseConfigShape = {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
     })
     .default('info'),
-  REDIS_URL: redisUrl,
+  /** Exactly one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES (checked below). */
+  REDIS_URL: redisUrl.optional(),
+  /** Sentinels that elect the primary named REDIS_SENTINEL_NAME. */
+  REDIS_SENTINELS: hostPortList.optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'must be 1-64 of A-Z a-z 0-9 . _ -' })
+    .default('mymaster'),
+  /** Seed nodes of a Redis Cluster. */
+  REDIS_CLUSTER_NODES: hostPortList.optional(),
+  /** Password of the Redis servers (Sentinel and Cluster; a URL carries its own). */
+  REDIS_PASSWORD: z.string().optional(),
+  /** Password of the Sentinels themselves, when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_-]{0,64}$/, { error: 'must be at most 64 of [A-Za-z0-9:_-]' })
@@ -134,17 +162,49 @@ export function loadConfig<S extends z.ZodType>(
   throw new ConfigError(problems);
 }
 
-export function serviceConfigSchema<T extends z.ZodRawShape>(extra: T) {
-  return z.object({ ...baseConfigShape, ...extra }).superRefine((config, ctx) => {
-    const c = config as { TRUST_PROXY?: string; TRUST_PROXY_HOPS?: number };
-    if (c.TRUST_PROXY && c.TRUST_PROXY_HOPS) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['TRUST_PROXY'],
-        message: 'set either TRUST_PROXY (proxy addresses) or TRUST_PROXY_HOPS (a count), not both',
-      });
-    }
+/** Exactly one Redis deployment must be named: a URL, Sentinels or Cluster nodes. */
+function checkRedisTarget(
+  config: { REDIS_URL?: unknown; REDIS_SENTINELS?: unknown; REDIS_CLUSTER_NODES?: unknown },
+  ctx: z.core.$RefinementCtx,
+): void {
+  const given = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter(
+    (name) => config[name] !== undefined,
+  );
+  if (given.length === 1) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: [given.length === 0 ? 'REDIS_URL' : given.join('/')],
+    message:
+      given.length === 0
+        ? 'is required (or REDIS_SENTINELS, or REDIS_CLUSTER_NODES)'
+        : 'set exactly one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES',
   });
+}
+
+/** Proxy trust is a list of proxy addresses or a hop count, never both. */
+function checkTrustProxy(
+  config: { TRUST_PROXY?: unknown; TRUST_PROXY_HOPS?: unknown },
+  ctx: z.core.$RefinementCtx,
+): void {
+  if (config.TRUST_PROXY && config.TRUST_PROXY_HOPS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['TRUST_PROXY'],
+      message: 'set either TRUST_PROXY (proxy addresses) or TRUST_PROXY_HOPS (a count), not both',
+    });
+  }
+}
+
+export function serviceConfigSchema<T extends z.ZodRawShape>(extra: T) {
+  // `when`: also runs when other variables are wrong, so one error names every problem.
+  const when = {
+    when: (payload: { value: unknown }) =>
+      typeof payload.value === 'object' && payload.value !== null,
+  };
+  return z
+    .object({ ...baseConfigShape, ...extra })
+    .superRefine(checkRedisTarget, when)
+    .superRefine(checkTrustProxy, when);
 }
 
 /**

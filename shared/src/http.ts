@@ -51,7 +51,15 @@ const DEPENDENCY_ERRORS = new Set([
   'MongoNotConnectedError',
   'MongoTopologyClosedError',
   'MongoPoolClearedError',
+  'MaxRetriesPerRequestError',
 ]);
+
+/**
+ * Redis answers and ioredis errors of a failover in progress (Sentinel promoting a replica,
+ * a Cluster moving slots): transient, so 503 and retry, like an unreachable server.
+ */
+const REDIS_TRANSIENT =
+  /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) |^Command timed out|^Reached the max retries per request limit|^Failed to refresh slots cache|^Cluster isn't ready|^Cluster is disconnect|^Node is disconnected|^Too many Cluster redirections|^Socket timeout|^None of startup nodes is available|^All sentinels are unreachable|^connect ETIMEDOUT|^(read|write) (ECONNRESET|EPIPE)|Stream isn't writeable/;
 
 /**
  * True for errors that mean MongoDB or Redis is unreachable right now (not a bug): the
@@ -66,7 +74,8 @@ export function isDependencyUnavailable(error: unknown): boolean {
     message === 'Connection is closed.' ||
     /^connect ECONNREFUSED/.test(message) ||
     message.includes('Redis not reachable') ||
-    message.includes('MaxRetriesPerRequestError')
+    message.includes('MaxRetriesPerRequestError') ||
+    REDIS_TRANSIENT.test(message)
   );
 }
 

@@ -37,6 +37,8 @@ export const redactPaths = [
   'config.QINIU_SECRET_KEY',
   'config.MONGODB_URL',
   'config.REDIS_URL',
+  'config.REDIS_PASSWORD',
+  'config.REDIS_SENTINEL_PASSWORD',
 ];
 
 /** The active span's ids, so a log line leads to its trace (and back). */

@@ -21,6 +21,24 @@ export interface MongoHandle {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Replica-set settings, explicit rather than left to the driver's or the URL's defaults
+ * (docs/scaling.md). On a single server or FerretDB they change nothing.
+ * - `w: 'majority'`: a write is acknowledged once a majority of the replica set has it, so a
+ *   failover never rolls back an acknowledged push, session or attachment record.
+ * - `retryWrites` / `retryReads`: one automatic retry of an operation that met a primary
+ *   stepping down (every write here is an insert, an idempotent update or a delete, so a retry
+ *   is safe); the caller sees the failover as latency instead of an error.
+ * - `readPreference: 'primary'`: every read, the change feed's above all, sees every write the
+ *   service was told about (a secondary may lag and would hide a just-pushed revision).
+ */
+export const MONGO_REPLICA_SET_OPTIONS = {
+  writeConcern: { w: 'majority' },
+  retryWrites: true,
+  retryReads: true,
+  readPreference: 'primary',
+} as const satisfies ConstructorParameters<typeof MongoClient>[1];
+
+/**
  * Connects to MongoDB, retrying with capped exponential back-off while the server is not yet
  * up (a pod often starts before its database). Throws after `connectTimeoutMs`.
  */
@@ -35,6 +53,7 @@ export async function connectMongo(
       serverSelectionTimeoutMS: 5_000,
       connectTimeoutMS: 5_000,
       appName: 'journal',
+      ...MONGO_REPLICA_SET_OPTIONS,
       ...options.clientOptions,
     });
     try {

@@ -1,6 +1,6 @@
 import type { Db } from 'mongodb';
 import type { Logger } from './logger.js';
-import type { Redis } from './redis.js';
+import { duplicateRedis, type Redis } from './redis.js';
 import { CLOCK_SKEW_SECONDS, type VerifiedToken } from './tokens.js';
 
 /**
@@ -185,7 +185,7 @@ export async function watchRevocations(options: RevocationWatchOptions) {
     set.prune();
   }
 
-  const subscriber = options.redis.duplicate({
+  const subscriber = duplicateRedis(options.redis, {
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
     autoResubscribe: true,

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, trustProxyOption } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetricsServer, metricsPortOf } from './metrics.js';
 import { connectMongo } from './mongo.js';
-import { connectRedis, type Redis } from './redis.js';
+import { connectRedis, type Redis, type RedisConfig, redisTargetFromConfig } from './redis.js';
 import { storageChecks } from './storage.js';
 import { stopTracing } from './tracing.js';
 
@@ -112,10 +112,9 @@ export interface StorageServiceDeps<C> {
   version?: string;
 }
 
-interface StorageConfig {
+interface StorageConfig extends RedisConfig {
   MONGODB_URL: string;
   MONGODB_DB_NAME: string;
-  REDIS_URL: string;
   REDIS_KEY_PREFIX: string;
 }
 
@@ -138,7 +137,7 @@ export function runStorageService<S extends z.ZodType<StorageConfig>>(options: {
         dbName: config.MONGODB_DB_NAME,
         logger,
       });
-      const redis = await connectRedis(config.REDIS_URL, {
+      const redis = await connectRedis(redisTargetFromConfig(config), {
         logger,
         options: { keyPrefix: config.REDIS_KEY_PREFIX },
       }).catch(async (err: unknown) => {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from './redis.js';
 
 /**
  * The live state of a session (one device's login) in Redis. The auth service writes it with

@@ -132,7 +132,7 @@ describe('helm chart', () => {
       expect(crdCount, kubeVersion).toBeGreaterThan(0);
       expect(objectCount).toBeGreaterThan(60);
     }
-  });
+  }, 120_000); // every ci file, twice (two Kubernetes versions), on a shared machine
 
   it('the offline validator rejects a manifest with an unknown field or a wrong type', async () => {
     const validator = await ensureKubernetesValidate();

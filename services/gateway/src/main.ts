@@ -3,7 +3,9 @@
 import { startTracing } from '@journal/shared/tracing';
 
 await startTracing('gateway');
-const { connectRedis, packageVersion, runService } = await import('@journal/shared');
+const { connectRedis, packageVersion, redisTargetFromConfig, runService } = await import(
+  '@journal/shared'
+);
 const { buildApp, redisOptions, SERVICE } = await import('./app.js');
 const { configSchema } = await import('./config.js');
 
@@ -11,7 +13,7 @@ await runService({
   service: SERVICE,
   schema: configSchema,
   async start(config, logger) {
-    const redis = await connectRedis(config.REDIS_URL, {
+    const redis = await connectRedis(redisTargetFromConfig(config), {
       logger,
       options: redisOptions(config.REDIS_KEY_PREFIX),
     });

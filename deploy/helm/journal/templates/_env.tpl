@@ -25,11 +25,46 @@ Call with (dict "root" $ "component" "gateway").
       name: {{ $configMap }}
       key: {{ $name }}
 {{- end }}
+{{- $redisMode := include "journal.redisMode" $root }}
+{{- if eq $redisMode "url" }}
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $root.Values.secretKeys.redisUrl }}
+{{- else }}
+{{- if eq $redisMode "sentinel" }}
+{{- range $name := list "REDIS_SENTINELS" "REDIS_SENTINEL_NAME" }}
+- name: {{ $name }}
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: {{ $name }}
+{{- end }}
+{{- if or $root.Values.externalRedis.sentinelPassword $external }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.redisSentinelPassword }}
+      optional: {{ $external }}
+{{- end }}
+{{- else }}
+- name: REDIS_CLUSTER_NODES
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: REDIS_CLUSTER_NODES
+{{- end }}
+{{- if or $root.Values.externalRedis.password $external }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $root.Values.secretKeys.redisPassword }}
+      optional: {{ $external }}
+{{- end }}
+{{- end }}
 {{- if or $root.Values.jwt.publicKeys $external }}
 - name: JWT_PUBLIC_KEYS
   valueFrom:

@@ -134,6 +134,14 @@ imagePullSecrets:
 {{- end -}}
 {{- end -}}
 
+{{/* How the services reach Redis: url (one server, REDIS_URL), sentinel or cluster. */}}
+{{- define "journal.redisMode" -}}
+{{- if .Values.externalRedis.sentinel.hosts -}}sentinel
+{{- else if .Values.externalRedis.cluster.nodes -}}cluster
+{{- else -}}url
+{{- end -}}
+{{- end -}}
+
 {{- define "journal.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
 {{- printf "redis://:%s@%s:6379/0" (urlquery .Values.redis.auth.password) (include "journal.componentName" (dict "root" . "component" "redis")) -}}
@@ -152,14 +160,17 @@ Included by every template that depends on them (once is enough, but the Secret 
 {{- if and (not .Values.mongodb.enabled) (not .Values.externalMongodb.url) -}}
 {{- $errors = append $errors "MongoDB: set externalMongodb.url (a mongodb:// URL), or existingSecret (a Secret with the key mongodb-url), or mongodb.enabled=true for the built-in single-replica MongoDB" -}}
 {{- end -}}
-{{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) -}}
-{{- $errors = append $errors "Redis: set externalRedis.url (a redis:// URL), or existingSecret (a Secret with the key redis-url), or redis.enabled=true for the built-in single-replica Redis" -}}
+{{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (eq (include "journal.redisMode" .) "url") -}}
+{{- $errors = append $errors "Redis: set externalRedis.url (a redis:// URL), externalRedis.sentinel.hosts (Redis Sentinel), externalRedis.cluster.nodes (Redis Cluster), or existingSecret (a Secret with the key redis-url), or redis.enabled=true for the built-in single-replica Redis" -}}
 {{- end -}}
 {{- if and .Values.mongodb.enabled .Values.externalMongodb.url -}}
 {{- $errors = append $errors "MongoDB: set either externalMongodb.url or mongodb.enabled, not both" -}}
 {{- end -}}
 {{- if and .Values.redis.enabled .Values.externalRedis.url -}}
 {{- $errors = append $errors "Redis: set either externalRedis.url or redis.enabled, not both" -}}
+{{- end -}}
+{{- if and .Values.redis.enabled (ne (include "journal.redisMode" .) "url") -}}
+{{- $errors = append $errors "Redis: set either externalRedis.sentinel/cluster or redis.enabled, not both" -}}
 {{- end -}}
 {{- if and .Values.mongodb.enabled (not .Values.mongodb.auth.rootPassword) -}}
 {{- $errors = append $errors "MongoDB: mongodb.enabled needs mongodb.auth.rootPassword" -}}
@@ -173,6 +184,13 @@ Included by every template that depends on them (once is enough, but the Secret 
 {{- if and .Values.qiniu.accessKey (not .Values.qiniu.secretKey) -}}
 {{- $errors = append $errors "Qiniu: qiniu.accessKey needs qiniu.secretKey" -}}
 {{- end -}}
+{{- end -}}
+{{- $redisKinds := 0 -}}
+{{- if .Values.externalRedis.url }}{{ $redisKinds = add1 $redisKinds }}{{ end -}}
+{{- if .Values.externalRedis.sentinel.hosts }}{{ $redisKinds = add1 $redisKinds }}{{ end -}}
+{{- if .Values.externalRedis.cluster.nodes }}{{ $redisKinds = add1 $redisKinds }}{{ end -}}
+{{- if gt $redisKinds 1 -}}
+{{- $errors = append $errors "Redis: set exactly one of externalRedis.url, externalRedis.sentinel.hosts and externalRedis.cluster.nodes" -}}
 {{- end -}}
 {{- if and (not .Values.jwt.publicKeys) (not .Values.jwt.jwksFromAuth) (not .Values.existingSecret) -}}
 {{- $errors = append $errors "JWT: set jwt.publicKeys or jwt.jwksFromAuth=true, or the services cannot verify access tokens" -}}

@@ -11,7 +11,9 @@ export function createLiveSessions(redis: Redis, ttlSeconds: number) {
       await redis.set(sessionKey(sessionId), JSON.stringify(session), 'EX', ttlSeconds);
     },
     async remove(...sessionIds: string[]): Promise<void> {
-      if (sessionIds.length) await redis.del(...sessionIds.map(sessionKey));
+      // One DEL per key: session keys of one user hash to different Redis Cluster slots, and a
+      // multi-key DEL across slots fails with CROSSSLOT (docs/scaling.md).
+      await Promise.all(sessionIds.map((id) => redis.del(sessionKey(id))));
     },
     isLive: (sessionId: string, userId: string) => isSessionLive(redis, sessionId, userId),
   };

@@ -1,4 +1,4 @@
-import type { Logger, Redis } from '@journal/shared';
+import { duplicateRedis, type Logger, type Redis } from '@journal/shared';
 
 export type WakeReason = 'notified' | 'timeout' | 'closed' | 'aborted';
 
@@ -40,7 +40,7 @@ export function createChangeNotifier(options: NotifierOptions) {
 
   // The shared client fails commands while disconnected (no offline queue); the subscriber
   // must instead queue its PSUBSCRIBE until connected and subscribe again after reconnects.
-  const subscriber = options.redis.duplicate({
+  const subscriber = duplicateRedis(options.redis, {
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
     autoResubscribe: true,

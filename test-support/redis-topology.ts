@@ -1,0 +1,325 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import {
+  canConnect,
+  execFileAsync,
+  freePort,
+  type ManagedProcess,
+  startProcess,
+  waitForPort,
+} from '../scripts/lib/proc.js';
+import { ensureRedisCli, ensureRedisSentinel, ensureRedisServer } from '../scripts/lib/tools.js';
+
+/**
+ * Real Redis topologies on loopback for failover tests: a Sentinel-managed primary with its
+ * replica and three Sentinels, and a Redis Cluster of primaries with one replica each. Every
+ * server has a password (the test checks none of them reaches a log line).
+ */
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export interface RedisNode {
+  port: number;
+  proc: ManagedProcess;
+  /** SIGKILL: the process dies without a word, the way a lost node does. */
+  kill(): Promise<void>;
+}
+
+/** A one-shot client to a node (password set), closed after `fn`. */
+export async function withNode<T>(
+  port: number,
+  password: string,
+  fn: (r: Redis) => Promise<T>,
+): Promise<T> {
+  const r = new Redis({
+    port,
+    host: '127.0.0.1',
+    password,
+    lazyConnect: true,
+    connectTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+function serverArgs(port: number, dir: string, password: string, extra: string[] = []): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--requirepass',
+    password,
+    '--masterauth',
+    password,
+    '--repl-diskless-sync',
+    'yes',
+    '--repl-diskless-sync-delay',
+    '0',
+    ...extra,
+  ];
+}
+
+async function startNode(name: string, binary: string, args: string[], port: number) {
+  const proc = startProcess(name, binary, args);
+  await waitForPort(port, 15_000, name, proc.child);
+  return { port, proc, kill: () => proc.stop('SIGKILL') } satisfies RedisNode;
+}
+
+export interface SentinelSet {
+  name: string;
+  password: string;
+  sentinelPassword: string;
+  /** `host:port,...` for REDIS_SENTINELS. */
+  sentinels: string;
+  /** The env of a service using this set. */
+  env: Record<string, string>;
+  primary: RedisNode;
+  replica: RedisNode;
+  /** The port Sentinels name as primary now. */
+  currentPrimaryPort(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** A primary, one replica and three Sentinels (quorum 2) with `downAfterMs` of patience. */
+export async function startSentinelSet(
+  options: { downAfterMs?: number } = {},
+): Promise<SentinelSet> {
+  const [server, sentinelBinary] = await Promise.all([ensureRedisServer(), ensureRedisSentinel()]);
+  const dir = await mkdtemp(join(tmpdir(), 'journal-sentinel-'));
+  const name = 'journal';
+  const password = randomBytes(12).toString('hex');
+  const sentinelPassword = randomBytes(12).toString('hex');
+  const procs: ManagedProcess[] = [];
+  try {
+    const primaryPort = await freePort();
+    const primary = await startNode(
+      'redis-primary',
+      server,
+      serverArgs(primaryPort, dir, password),
+      primaryPort,
+    );
+    procs.push(primary.proc);
+    const replicaPort = await freePort();
+    const replica = await startNode(
+      'redis-replica',
+      server,
+      serverArgs(replicaPort, dir, password, ['--replicaof', '127.0.0.1', String(primaryPort)]),
+      replicaPort,
+    );
+    procs.push(replica.proc);
+    await waitUntil('the replica to sync', 15_000, () =>
+      withNode(replicaPort, password, async (r) =>
+        /master_link_status:up/.test(await r.info('replication')),
+      ),
+    );
+    const sentinelPorts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const file = join(dir, `sentinel-${i}.conf`);
+      await writeFile(
+        file,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
+          `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1_000}`,
+          `sentinel failover-timeout ${name} 10000`,
+          `sentinel parallel-syncs ${name} 1`,
+          `sentinel auth-pass ${name} ${password}`,
+          `requirepass ${sentinelPassword}`,
+          '',
+        ].join('\n'),
+      );
+      const s = await startNode(`redis-sentinel-${i}`, sentinelBinary, [file], port);
+      procs.push(s.proc);
+      sentinelPorts.push(port);
+    }
+    const currentPrimaryPort = async () => {
+      for (const port of sentinelPorts) {
+        if (!(await canConnect(port))) continue;
+        const addr = await withNode(port, sentinelPassword, (r) =>
+          r.call('SENTINEL', 'get-master-addr-by-name', name),
+        ).catch(() => null);
+        if (Array.isArray(addr)) return Number(addr[1]);
+      }
+      throw new Error('no Sentinel answers');
+    };
+    // Every Sentinel knows the replica and the other Sentinels before anything is killed.
+    await waitUntil('the Sentinels to know each other', 30_000, async () => {
+      for (const port of sentinelPorts) {
+        const info = await withNode(port, sentinelPassword, (r) => r.info('sentinel'));
+        if (!/slaves=1,sentinels=3/.test(info)) return false;
+      }
+      return true;
+    });
+    const sentinels = sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',');
+    return {
+      name,
+      password,
+      sentinelPassword,
+      sentinels,
+      env: {
+        REDIS_URL: '',
+        REDIS_SENTINELS: sentinels,
+        REDIS_SENTINEL_NAME: name,
+        REDIS_PASSWORD: password,
+        REDIS_SENTINEL_PASSWORD: sentinelPassword,
+      },
+      primary,
+      replica,
+      currentPrimaryPort,
+      stop: async () => {
+        await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export interface RedisClusterSet {
+  password: string;
+  /** `host:port,...` for REDIS_CLUSTER_NODES (every node, primaries and replicas). */
+  nodes: string;
+  env: Record<string, string>;
+  all: RedisNode[];
+  /** The nodes that are primaries now. */
+  primaries(): Promise<RedisNode[]>;
+  /** True when every live node reports cluster_state:ok. */
+  healthy(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/** A port whose cluster bus port (port + 10000) is free as well. */
+async function clusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 < 65_536 && !(await canConnect(port + 10_000))) return port;
+  }
+}
+
+/**
+ * `primaries` primaries with `replicasPerPrimary` replicas each, created by
+ * `redis-cli --cluster create`, with `nodeTimeoutMs` as cluster-node-timeout.
+ */
+export async function startRedisCluster(
+  options: { primaries?: number; replicasPerPrimary?: number; nodeTimeoutMs?: number } = {},
+): Promise<RedisClusterSet> {
+  const [server, cli] = await Promise.all([ensureRedisServer(), ensureRedisCli()]);
+  const primariesWanted = options.primaries ?? 3;
+  const replicas = options.replicasPerPrimary ?? 1;
+  const count = primariesWanted * (1 + replicas);
+  const dir = await mkdtemp(join(tmpdir(), 'journal-cluster-'));
+  const password = randomBytes(12).toString('hex');
+  const all: RedisNode[] = [];
+  const stop = async () => {
+    await Promise.all(all.map((n) => n.proc.stop('SIGKILL')));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const port = await clusterPort();
+      all.push(
+        await startNode(
+          `redis-cluster-${i}`,
+          server,
+          serverArgs(port, dir, password, [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, `nodes-${port}.conf`),
+            '--cluster-node-timeout',
+            String(options.nodeTimeoutMs ?? 1_000),
+            // A replica takes over however long it was cut off (the test kills at any moment).
+            '--cluster-replica-validity-factor',
+            '0',
+          ]),
+          port,
+        ),
+      );
+    }
+    await execFileAsync(cli, [
+      '-a',
+      password,
+      '--no-auth-warning',
+      '--cluster',
+      'create',
+      ...all.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas',
+      String(replicas),
+      '--cluster-yes',
+    ]);
+    const alive = () =>
+      all.filter((n) => n.proc.child.exitCode === null && n.proc.child.signalCode === null);
+    /** Every live node says ok, and every slot-holding primary is a live process. */
+    const healthy = async () => {
+      const live = new Set(alive().map((n) => n.port));
+      for (const n of alive()) {
+        const ok = await withNode(n.port, password, async (r) => {
+          if (!/cluster_state:ok/.test(String(await r.call('CLUSTER', 'INFO')))) return false;
+          const lines = String(await r.call('CLUSTER', 'NODES'))
+            .trim()
+            .split('\n');
+          return lines.every((line) => {
+            const [, address = '', flags = '', , , , , , ...slots] = line.split(' ');
+            if (!flags.includes('master') || slots.length === 0) return true;
+            return live.has(Number(address.split(/[:@]/)[1]));
+          });
+        });
+        if (!ok) return false;
+      }
+      return true;
+    };
+    await waitUntil('the cluster to be ok on every node', 30_000, healthy);
+    const nodes = all.map((n) => `127.0.0.1:${n.port}`).join(',');
+    return {
+      password,
+      nodes,
+      env: { REDIS_URL: '', REDIS_CLUSTER_NODES: nodes, REDIS_PASSWORD: password },
+      all,
+      async primaries() {
+        const result: RedisNode[] = [];
+        for (const n of alive()) {
+          const role = await withNode(n.port, password, (r) => r.info('replication'));
+          if (/role:master/.test(role)) result.push(n);
+        }
+        return result;
+      },
+      healthy,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
