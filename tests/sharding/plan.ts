@@ -30,6 +30,10 @@ export const SHARDING_PLAN: Record<string, CollectionPlan> = {
     shardKey: 'unsharded',
     why: 'insert-only, looked up by _id; a small fraction of sessions',
   },
+  user_revocations: {
+    shardKey: 'unsharded',
+    why: "insert-only records of a user's sessions all ended at once (logout everywhere, password change, deletion); read whole by every service at start-up and once a minute (revokedAt > last load), kept only for the access-token lifetime",
+  },
   refresh_tokens: {
     shardKey: 'unsharded',
     why: 'two unique indexes (tokenHash, previousHash) cannot both start with one shard key; the exception (docs/scaling.md says how to shard it when it outgrows a replica set)',
