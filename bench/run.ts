@@ -11,7 +11,7 @@
  * growth runs, comma-separated, default "10000"), BENCH_BIG_MIB (default 20), BENCH_WAITERS
  * (default 1000), BENCH_HEAD_LEVELS (stored entries of one user for the hot path, default
  * "0,20000"; the issue's full run is "0,20000,1000000"), BENCH_CONCURRENT_ENTRIES (default
- * 10000), BENCH_ONLY (comma-separated scenario names to run, e.g. "13 hot path").
+ * 10000), BENCH_SDK_ENTRIES (default 20000), BENCH_ATTACK_ROUNDS (default 30), BENCH_ONLY (comma-separated scenario names to run, e.g. "13 hot path").
  */
 import { type BenchContext, createContext, type Scenario, SETTINGS } from './lib/context.js';
 import { attachments } from './scenarios/attachments.js';
@@ -19,14 +19,17 @@ import { emptyPull } from './scenarios/empty-pull.js';
 import { fullPages } from './scenarios/full-pages.js';
 import { growth } from './scenarios/growth.js';
 import { hotPath } from './scenarios/hot-path.js';
+import { loginAttack } from './scenarios/login-attack.js';
 import { loginsBesidePulls } from './scenarios/logins-beside-pulls.js';
 import { longPollWakeup } from './scenarios/long-poll-wakeup.js';
 import { proxyOverhead } from './scenarios/proxy-overhead.js';
 import { pushBatches } from './scenarios/push-batches.js';
+import { sdkSync } from './scenarios/sdk-sync.js';
 
 /**
- * In this order: logins run right after the empty pull (while a pull costs what it measured),
- * and growth runs last (on FerretDB every query scans the collection it grows).
+ * In this order: logins run right after the empty pull (while a pull costs what it measured);
+ * growth and the SDK's first sync run last (on FerretDB every query scans the collection they
+ * grow; the SDK is compared with a raw pull in the same state).
  */
 const SCENARIOS: Scenario[] = [
   proxyOverhead,
@@ -37,7 +40,9 @@ const SCENARIOS: Scenario[] = [
   pushBatches,
   fullPages,
   attachments,
+  loginAttack,
   growth,
+  sdkSync,
 ];
 
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
