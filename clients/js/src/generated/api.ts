@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account and log in
-         * @description Creates a user (username unique case-insensitively) and a session for this device. Registrations are limited per client address (429 with Retry-After).
+         * @description Creates a user (username unique case-insensitively) and a session for this device. Registrations are limited per client address (429 with Retry-After); a busy auth service answers 503 `upstream_unavailable` with Retry-After.
          */
         post: operations["register"];
         delete?: never;
@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Log in and start a session for this device
-         * @description Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. Failed logins are limited per username and per client address (429 with Retry-After).
+         * @description Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. Failed logins are limited per username and per client address (429 with Retry-After); a busy auth service answers 503 `upstream_unavailable` with Retry-After.
          */
         post: operations["login"];
         delete?: never;
@@ -589,6 +589,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem document (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     login: {
@@ -633,6 +642,15 @@ export interface operations {
             };
             /** @description Problem document (RFC 9457) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
