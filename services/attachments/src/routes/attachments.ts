@@ -68,8 +68,12 @@ const uploadRoute: FastifyPluginAsyncZod<AttachmentRoutesDeps> = async (app, dep
         if (result.created) reply.header('location', `/attachments/${id}`);
         return reply.code(result.created ? 201 : 200).send(result.attachment);
       } catch (err) {
-        if (!(err instanceof ProblemError) && !request.raw.complete) {
-          // The client hung up mid-body; nothing was kept and nobody is listening.
+        const clientGone =
+          !request.raw.complete && (request.raw.readableAborted || request.raw.destroyed);
+        if (!(err instanceof ProblemError) && clientGone) {
+          // The client hung up mid-body; nothing was kept and nobody is listening. (A store
+          // failure mid-body also leaves the body unread, but the client is still there: that
+          // error goes on to the error handler, a 503 when the database is unreachable.)
           request.log.info({ attachmentId: id }, 'upload abandoned by the client');
           throw new ProblemError('validation_failed', 'the upload ended before the whole body');
         }
