@@ -199,6 +199,31 @@ export function startFailoverLoad(stack: TestStack, users: User[], label: string
     calls,
     acked,
     counters,
+    /**
+     * Before a fault: waits (at most 30 s) until the last 3 s of calls all succeeded, every kind
+     * of worker had calls answered, and returns the failures seen while warming up (a loaded
+     * machine's first seconds, printed so a CI log shows them). Throws if it never got steady.
+     */
+    async steady(): Promise<Call[]> {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        await pause(500);
+        const recent = calls.filter((c) => c.end > Date.now() - 3_000);
+        const kinds = new Set(recent.filter(fine).map((c) => c.kind));
+        const ok =
+          recent.length > 20 && recent.every(fine) && ['push', 'me'].every((k) => kinds.has(k));
+        if (ok) break;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `the load never ran clean for 3 s before the fault: ${JSON.stringify(recent.filter((c) => !fine(c)).slice(0, 20))}`,
+          );
+        }
+      }
+      const warmup = calls.filter((c) => !fine(c));
+      if (warmup.length)
+        process.stdout.write(`\n${label}: warm-up failures ${JSON.stringify(warmup)}\n`);
+      return warmup;
+    },
     /** Waits until every call that ended in the last 3 s succeeded (at most 30 s), then 1 s more. */
     async settled(): Promise<void> {
       const deadline = Date.now() + 30_000;

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,57 @@ export interface RedisNode {
   proc: ManagedProcess;
   /** SIGKILL: the process dies without a word, the way a lost node does. */
   kill(): Promise<void>;
+}
+
+/**
+ * MONITOR on a node through `redis-cli` (a client of its own, so nothing else on the
+ * connection can be mistaken for a monitor line). `onCommand` gets each command's arguments and
+ * its source (`127.0.0.1:50882`, or `lua` for a command a script ran). Resolves once streaming.
+ */
+export async function monitorNode(
+  port: number,
+  password: string,
+  onCommand: (args: string[], source: string) => void,
+): Promise<{ stop: () => void }> {
+  const cli = await ensureRedisCli();
+  const child = spawn(cli, ['-p', String(port), '-a', password, '--no-auth-warning', 'monitor'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let buffered = '';
+  let ready: () => void = () => {};
+  const started = new Promise<void>((resolve) => {
+    ready = resolve;
+  });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === 'OK') ready();
+      const m = /^\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line.trim());
+      if (m) onCommand(parseMonitorArgs(m[2] ?? ''), m[1] ?? '');
+    }
+  });
+  await Promise.race([started, new Promise((r) => setTimeout(r, 5_000))]);
+  return { stop: () => child.kill('SIGKILL') };
+}
+
+/** The quoted arguments of a MONITOR line (`"set" "k" "a\"b"`), escapes decoded. */
+export function parseMonitorArgs(text: string): string[] {
+  const args: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    args.push(
+      (m[1] ?? '').replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_all, e: string) => {
+        if (e.length === 3) return String.fromCharCode(Number.parseInt(e.slice(1), 16));
+        return (
+          ({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' } as Record<string, string>)[e] ?? e
+        );
+      }),
+    );
+  }
+  return args;
 }
 
 /** A one-shot client to a node (password set), closed after `fn`. */

@@ -56,10 +56,12 @@ const DEPENDENCY_ERRORS = new Set([
 
 /**
  * Redis answers and ioredis errors of a failover in progress (Sentinel promoting a replica,
- * a Cluster moving slots): transient, so 503 and retry, like an unreachable server.
+ * a Cluster moving slots): transient, so 503 and retry, like an unreachable server. `MOVED` and
+ * `ASK` reach the caller when an auto-pipeline mixed slots that moved: ioredis retries a
+ * pipeline's redirection only when every reply in it is the same one.
  */
 const REDIS_TRANSIENT =
-  /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) |^Command timed out|^Reached the max retries per request limit|^Failed to refresh slots cache|^Cluster isn't ready|^Cluster is disconnect|^Node is disconnected|^Too many Cluster redirections|^Socket timeout|^None of startup nodes is available|^All sentinels are unreachable|^connect ETIMEDOUT|^(read|write) (ECONNRESET|EPIPE)|Stream isn't writeable/;
+  /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK) |^Command timed out|^Reached the max retries per request limit|^Failed to refresh slots cache|^Cluster isn't ready|^Cluster is disconnect|^Node is disconnected|^Too many Cluster redirections|^Socket timeout|^None of startup nodes is available|^All sentinels are unreachable|^connect ETIMEDOUT|^(read|write) (ECONNRESET|EPIPE)|Stream isn't writeable/;
 
 /**
  * True for errors that mean MongoDB or Redis is unreachable right now (not a bug): the

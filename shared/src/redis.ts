@@ -168,7 +168,9 @@ function createCluster(
     retryDelayOnClusterDown: 200,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: 2_000,
-    slotsRefreshInterval: 5_000,
+    // Auto-pipelines that met a moved slot fail (503) instead of following it; the periodic
+    // refresh is what re-routes them soon after a failover.
+    slotsRefreshInterval: 1_000,
     redisOptions: {
       ...stripNodeOptions(rest),
       password,

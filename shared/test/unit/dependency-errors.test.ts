@@ -17,6 +17,8 @@ describe('isDependencyUnavailable', () => {
       new Error('MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no'),
       new Error('CLUSTERDOWN The cluster is down'),
       new Error('TRYAGAIN Multiple keys request during rehashing of slot'),
+      new Error('MOVED 2856 127.0.0.1:32811'),
+      new Error('ASK 3999 127.0.0.1:6381'),
       new Error('Failed to refresh slots cache.'),
       new Error("Cluster isn't ready and enableOfflineQueue options is false"),
       new Error('None of startup nodes is available'),
