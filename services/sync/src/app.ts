@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { createSyncDeletion } from './accounts/deletion.js';
 import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
+import { createRecentChanges } from './changes/recent.js';
 import type { Config } from './config.js';
 import { createIdempotency } from './entries/idempotency.js';
 import { createSyncMetrics } from './entries/metrics.js';
@@ -44,10 +45,21 @@ export async function buildApp(deps: AppDeps) {
     guessWindowMs: (config.SYNC_TOMBSTONE_RETENTION_SECONDS * 1000) / 4,
     logger,
   });
+  const recent = createRecentChanges({
+    redis,
+    maxEntries: config.SYNC_HEAD_TTL_SECONDS > 0 ? config.SYNC_RECENT_CHANGES : 0,
+    maxAgeMs: Math.min(
+      config.SYNC_RECENT_TTL_SECONDS * 1000,
+      (config.SYNC_TOMBSTONE_RETENTION_SECONDS * 1000) / 4,
+    ),
+    maxEntryBytes: config.SYNC_RECENT_MAX_ENTRY_BYTES,
+    logger,
+  });
   const service = createEntriesService({
     repository,
     notifier,
     heads,
+    recent,
     metrics: createSyncMetrics(metricsRegistry),
     logger,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
@@ -90,7 +102,7 @@ export async function buildApp(deps: AppDeps) {
   });
 
   // Handles for tests.
-  const handles = { notifier, purger, repository, heads, deletion };
+  const handles = { notifier, purger, repository, heads, recent, deletion };
   app.decorate('sync', handles);
   return app as typeof app & { sync: typeof handles };
 }

@@ -19,6 +19,14 @@ export const configSchema = serviceConfigSchema({
    * longest a lost head raise (a Redis failover) can delay a change. 0 turns the head off.
    */
   SYNC_HEAD_TTL_SECONDS: envInt(0, 3600).default(60),
+  /**
+   * Recent changes kept per user in Redis for devices following the feed live (0 turns it off),
+   * how long after it was written a change is served from there (capped at a quarter of the
+   * tombstone retention), and the largest change kept (bytes of its JSON).
+   */
+  SYNC_RECENT_CHANGES: envInt(0, 100_000).default(2_000),
+  SYNC_RECENT_TTL_SECONDS: envInt(1, 86_400).default(300),
+  SYNC_RECENT_MAX_ENTRY_BYTES: envInt(256, 16 * 1024 * 1024).default(64 * 1024),
   /** How long a reply is kept for replay under its Idempotency-Key. */
   SYNC_IDEMPOTENCY_TTL_SECONDS: envInt(60, 7 * 86_400).default(86_400),
 });

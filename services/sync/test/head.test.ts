@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnRedis } from '../../../scripts/lib/deps.js';
 import type { SyncApp } from '../src/app.js';
 import { headKey } from '../src/changes/head.js';
+import { syncRecentKey } from '../src/changes/recent.js';
 import { type Harness, newUserId, pull, push, syncHarness } from './helpers.js';
 
 /**
@@ -111,7 +112,7 @@ describe('a stale-low head (a raise lost in a Redis failover)', () => {
   });
 });
 
-describe('chaos: heads deleted, lowered and Redis restarted under concurrent pushers and followers', () => {
+describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted under concurrent pushers and followers', () => {
   it('no follower skips or repeats a change, and a lost head delays within its bound', async () => {
     const TTL_MS = 2000;
     const replicas: SyncApp[] = [
@@ -128,9 +129,16 @@ describe('chaos: heads deleted, lowered and Redis restarted under concurrent pus
     const statuses: Record<number, number> = {};
     let pushing = true;
 
+    // Half-way through, the pushers wait for Redis to have been restarted once (so it is,
+    // however fast the pushes are).
+    let restartedOnce: () => void = () => {};
+    const firstRestart = new Promise<void>((resolve) => {
+      restartedOnce = resolve;
+    });
     const pushers = Array.from({ length: PUSHERS }, async (_, p) => {
       const app = replicas[p % replicas.length] as SyncApp;
       for (let i = 0; i < PUSHES; i++) {
+        if (i === Math.floor(PUSHES / 2)) await firstRestart;
         const changes = Array.from({ length: BATCH }, (_, j) => ({
           id: `p${p}-${i}-${j}`,
           baseRevision: 0,
@@ -178,19 +186,38 @@ describe('chaos: heads deleted, lowered and Redis restarted under concurrent pus
     };
     const followers = replicas.map((app) => follow(app));
 
-    // Chaos: delete the head, lower it (a failover that lost the last raise), restart Redis.
-    const events: Record<string, number> = { deleted: 0, lowered: 0, restarted: 0 };
+    // Chaos: delete the head, lower it (a failover that lost the last raise), restart Redis,
+    // drop the recent changes, or cut a gap into them (a lost append).
+    const events: Record<string, number> = {
+      deleted: 0,
+      lowered: 0,
+      restarted: 0,
+      recentDropped: 0,
+      recentGap: 0,
+    };
+    // (Right after a restart this client may still be reconnecting: a gap cut is the one to miss.)
+    const kinds = ['lowered', 'deleted', 'restarted', 'recentGap', 'recentDropped', 'lowered'];
+    kinds.push('deleted', 'recentGap');
     const chaos = (async () => {
       for (let round = 0; pushing; round++) {
         await sleep(150 + Math.floor(Math.random() * 200));
-        const kind = round % 7 === 6 ? 'restarted' : round % 2 === 0 ? 'deleted' : 'lowered';
+        const kind = kinds[round % kinds.length] as string;
         try {
           if (kind === 'restarted') {
             await server.stop();
             await sleep(200);
             await server.start();
+            restartedOnce();
           } else if (kind === 'deleted') {
             await redis.del(headKey(userId));
+          } else if (kind === 'recentDropped') {
+            await redis.del(syncRecentKey(userId));
+          } else if (kind === 'recentGap') {
+            const size = await redis.zcard(syncRecentKey(userId));
+            if (size > 2) {
+              const at = Math.floor(size / 2);
+              await redis.zremrangebyrank(syncRecentKey(userId), at, at);
+            }
           } else {
             const value = await redis.get(headKey(userId));
             const revision = Number(value?.split(':')[0] ?? 0);
@@ -226,7 +253,23 @@ describe('chaos: heads deleted, lowered and Redis restarted under concurrent pus
     console.log(
       `chaos: ${total} entries, events ${JSON.stringify(events)}, statuses ${JSON.stringify(statuses)}, max follower delay ${maxDelay} ms`,
     );
-    expect(events.restarted).toBeGreaterThan(0);
+    for (const kind of ['restarted', 'deleted', 'lowered', 'recentDropped']) {
+      expect(events[kind], kind).toBeGreaterThan(0);
+    }
     expect(maxDelay).toBeLessThan(30_000);
+    // The followers read the recent changes in Redis as well as MongoDB's pages.
+    const recentReads = await Promise.all(replicas.map((app) => recentOutcomes(app)));
+    console.log(`recent reads per replica: ${JSON.stringify(recentReads)}`);
+    expect(recentReads.some((r) => (r.hit ?? 0) > 0)).toBe(true);
   }, 180_000);
 });
+
+/** The replica's `sync_recent_reads_total` by outcome (hit, miss). */
+async function recentOutcomes(app: SyncApp): Promise<Record<string, number>> {
+  const text = await app.metrics.metrics();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/sync_recent_reads_total\{[^}]*outcome="(\w+)"[^}]*\} (\d+)/g)) {
+    counts[m[1] as string] = (counts[m[1] as string] ?? 0) + Number(m[2]);
+  }
+  return counts;
+}

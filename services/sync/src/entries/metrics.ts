@@ -29,6 +29,12 @@ export function createSyncMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    recentReads: new Counter({
+      name: 'sync_recent_reads_total',
+      help: 'Pulls below the head: served from the recent changes in Redis (hit), or by MongoDB (miss)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     guesses: new Counter({
       name: 'sync_revision_guesses_total',
       help: 'Pushes that guessed their revisions from the head (guessed), had none (no_head), or fell back to reads after a collision (fell_back)',

@@ -10,6 +10,7 @@ import {
 } from '@journal/shared';
 import type { Head, Heads } from '../changes/head.js';
 import type { ChangeNotifier } from '../changes/notifier.js';
+import type { RecentChanges } from '../changes/recent.js';
 import type { SyncMetrics } from './metrics.js';
 import type { EntriesRepository, VersionDoc } from './repository.js';
 
@@ -31,6 +32,7 @@ export interface EntriesServiceDeps {
   repository: EntriesRepository;
   notifier: ChangeNotifier;
   heads: Heads;
+  recent: RecentChanges;
   metrics: SyncMetrics;
   logger: Logger;
   hooks?: PushHooks;
@@ -65,7 +67,7 @@ interface Planned {
 }
 
 export function createEntriesService(deps: EntriesServiceDeps) {
-  const { repository, notifier, metrics, heads } = deps;
+  const { repository, notifier, metrics, heads, recent } = deps;
 
   /**
    * Decides each change against `known` heads: identical to the head → accepted at its
@@ -255,9 +257,14 @@ export function createEntriesService(deps: EntriesServiceDeps) {
 
     const highestWritten = Math.max(0, ...written.map((doc) => doc.revision));
     const highest = Math.max(base, highestWritten);
-    // The head is raised only after the versions below it are written (and visible).
-    if (written.length > 0) await heads.raise(userId, highestWritten, writtenObservedAt);
-    else if (!optimistic) await heads.raise(userId, base, maxObservedAt);
+    // The head is raised only after the versions below it are written (and visible); the
+    // versions go to the recent changes in the same round trip (followers read them there).
+    if (written.length > 0) {
+      await Promise.all([
+        recent.append(userId, written.map(toEntry)),
+        heads.raise(userId, highestWritten, writtenObservedAt),
+      ]);
+    } else if (!optimistic) await heads.raise(userId, base, maxObservedAt);
     if (written.length > 0) await notifier.publish(userId, highest);
     metrics.pushes.inc();
     metrics.changesApplied.inc(written.length);
@@ -302,8 +309,10 @@ export function createEntriesService(deps: EntriesServiceDeps) {
   /**
    * One page of the feed. A cursor at or above the user's head answers at once from Redis:
    * nothing to read, no MongoDB command. Without a head, one query reads the user's highest
-   * revision and sets it. Otherwise a single indexed query (plus the purge horizon when
-   * `since > 0`, read AFTER the page so a tombstone purged meanwhile cannot slip through).
+   * revision and sets it. A cursor a little below the head (a device following live) reads the
+   * recent changes in Redis when they hold every revision it needs. Otherwise a single indexed
+   * query (plus the purge horizon when `since > 0`, read AFTER the page so a tombstone purged
+   * meanwhile cannot slip through).
    */
   async function pull(userId: string, since: number, limit: number): Promise<ChangesReply> {
     if (heads.enabled) {
@@ -312,6 +321,14 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       metrics.headReads.inc({ outcome: head ? 'hit' : 'miss' });
       head ??= await headFromStore(userId, observedAt);
       if (since >= head.revision) return emptyPullReply(since);
+      if (recent.enabled) {
+        const cached = await recent.page(userId, since, head.revision, {
+          limit,
+          maxContentBytes: MAX_PAGE_CONTENT_BYTES,
+        });
+        metrics.recentReads.inc({ outcome: cached ? 'hit' : 'miss' });
+        if (cached) return cached;
+      }
     }
     const observedAt = Date.now();
     const docs = await repository.page(userId, since, limit);
