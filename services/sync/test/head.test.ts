@@ -1,8 +1,7 @@
-import { connectRedis, type Entry, type Redis } from '@journal/shared';
+import { connectRedis, type Entry, type Redis, syncHeadKey } from '@journal/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnRedis } from '../../../scripts/lib/deps.js';
 import type { SyncApp } from '../src/app.js';
-import { headKey } from '../src/changes/head.js';
 import { syncRecentKey } from '../src/changes/recent.js';
 import { type Harness, newUserId, pull, push, syncHarness } from './helpers.js';
 
@@ -54,11 +53,11 @@ describe('the head script', () => {
     await heads.raise(other, 4, now - 61_000);
     expect(await heads.get(other)).toBeNull();
     // Its lifetime counts from the observation, not from the write.
-    const ttl = await redis.pttl(headKey(user));
+    const ttl = await redis.pttl(syncHeadKey(user));
     expect(ttl).toBeGreaterThan(55_000);
     expect(ttl).toBeLessThanOrEqual(60_100);
     // Garbage in the key reads as no head (one query), never as a revision.
-    await redis.set(headKey(other), 'not-a-head');
+    await redis.set(syncHeadKey(other), 'not-a-head');
     expect(await heads.get(other)).toBeNull();
   });
 });
@@ -71,7 +70,7 @@ describe('a stale-low head (a raise lost in a Redis failover)', () => {
     await push(app, token, [{ id: 'a', baseRevision: 0, content: { v: 1 } }]);
     await push(app, token, [{ id: 'b', baseRevision: 0, content: { v: 1 } }]);
     // The replica that took over never saw the raise to 2: the head says 1.
-    await redis.set(headKey(userId), `1:${Date.now()}`, 'PX', 2000);
+    await redis.set(syncHeadKey(userId), `1:${Date.now()}`, 'PX', 2000);
     const lostAt = Date.now();
     const first = await pull(app, token, 'since=1');
     expect(first.body).toEqual({ changes: [], revision: 1, hasMore: false });
@@ -99,7 +98,7 @@ describe('a stale-low head (a raise lost in a Redis failover)', () => {
       { id: 'b', baseRevision: 0, content: {} },
       { id: 'c', baseRevision: 0, content: {} },
     ]);
-    await redis.set(headKey(userId), `1:${Date.now()}`, 'PX', 60_000);
+    await redis.set(syncHeadKey(userId), `1:${Date.now()}`, 'PX', 60_000);
     const next = await push(app, token, [
       { id: 'd', baseRevision: 0, content: {} },
       { id: 'e', baseRevision: 0, content: {} },
@@ -209,7 +208,7 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
             await server.start();
             restartedOnce();
           } else if (kind === 'deleted') {
-            await redis.del(headKey(userId));
+            await redis.del(syncHeadKey(userId));
           } else if (kind === 'recentDropped') {
             await redis.del(syncRecentKey(userId));
           } else if (kind === 'recentGap') {
@@ -219,10 +218,10 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
               await redis.zremrangebyrank(syncRecentKey(userId), at, at);
             }
           } else {
-            const value = await redis.get(headKey(userId));
+            const value = await redis.get(syncHeadKey(userId));
             const revision = Number(value?.split(':')[0] ?? 0);
             if (revision > 50) {
-              await redis.set(headKey(userId), `${revision - 50}:${Date.now()}`, 'PX', TTL_MS);
+              await redis.set(syncHeadKey(userId), `${revision - 50}:${Date.now()}`, 'PX', TTL_MS);
             }
           }
           events[kind] = (events[kind] ?? 0) + 1;

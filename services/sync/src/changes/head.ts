@@ -6,9 +6,6 @@ import {
   syncHeadKey,
 } from '@journal/shared';
 
-/** A user's head: the highest revision known to be visible, and when that was observed. */
-export type Head = SyncHead;
-
 export interface HeadsOptions {
   /** The shared client (key prefix set, no offline queue). */
   redis: Redis;
@@ -47,8 +44,6 @@ interface RaiseCommand {
   syncRaiseHead(key: string, revision: string, observedAt: string, ttlMs: string): Promise<number>;
 }
 
-export const headKey = syncHeadKey;
-
 /**
  * Per-user head revisions in Redis (`<prefix>sync:head:<userId>`), so that idle pulls and
  * long-poll cycles answer without MongoDB and pushes of new entries guess their revisions.
@@ -74,10 +69,10 @@ export function createHeads(options: HeadsOptions) {
     enabled: ttlMs > 0,
 
     /** The user's head, or null when there is none, it is off, or Redis did not answer. */
-    async get(userId: string): Promise<Head | null> {
+    async get(userId: string): Promise<SyncHead | null> {
       if (ttlMs <= 0) return null;
       try {
-        const head = parseSyncHead(await redis.get(headKey(userId)));
+        const head = parseSyncHead(await redis.get(syncHeadKey(userId)));
         lastError = '';
         return head;
       } catch (err) {
@@ -87,7 +82,7 @@ export function createHeads(options: HeadsOptions) {
     },
 
     /** A head young enough to guess the next revision from (see `guessWindowMs`). */
-    guessable(head: Head | null, now = Date.now()): head is Head {
+    guessable(head: SyncHead | null, now = Date.now()): head is SyncHead {
       return head !== null && now - head.observedAt < guessWindowMs;
     },
 
@@ -101,7 +96,7 @@ export function createHeads(options: HeadsOptions) {
       if (remaining <= 0) return;
       try {
         await raiseCommand.syncRaiseHead(
-          headKey(userId),
+          syncHeadKey(userId),
           String(revision),
           String(observedAt),
           String(Math.ceil(remaining)),

@@ -7,8 +7,9 @@ import {
   ProblemError,
   type PushReply,
   type PushRequest,
+  type SyncHead,
 } from '@journal/shared';
-import type { Head, Heads } from '../changes/head.js';
+import type { Heads } from '../changes/head.js';
 import type { ChangeNotifier } from '../changes/notifier.js';
 import type { RecentChanges } from '../changes/recent.js';
 import type { SyncMetrics } from './metrics.js';
@@ -292,8 +293,8 @@ export function createEntriesService(deps: EntriesServiceDeps) {
    * for one user in this process share one query (devices of a user idle together, and their
    * head expires for all of them at once).
    */
-  const misses = new Map<string, Promise<Head>>();
-  function headFromStore(userId: string, observedAt: number): Promise<Head> {
+  const misses = new Map<string, Promise<SyncHead>>();
+  function headFromStore(userId: string, observedAt: number): Promise<SyncHead> {
     let pending = misses.get(userId);
     if (!pending) {
       pending = (async () => {
