@@ -72,3 +72,25 @@ export function createLogger(
 }
 
 export type Logger = pino.Logger;
+
+/**
+ * Warnings about a dependency that fails the same way on every call or retry (ioredis emits the
+ * same error on each reconnect): each distinct message is logged once, until `reset()` (the
+ * dependency answered again) re-arms it. Returns whether anything was logged since the last reset.
+ */
+export function distinctWarnings(logger: Logger | undefined) {
+  let last = '';
+  return {
+    warn(err: unknown, what: string): void {
+      const message = err instanceof Error ? err.message : String(err);
+      if (message === last) return;
+      last = message;
+      logger?.warn({ err: message }, what);
+    },
+    reset(): boolean {
+      const had = last !== '';
+      last = '';
+      return had;
+    },
+  };
+}

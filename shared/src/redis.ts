@@ -1,5 +1,5 @@
 import { Cluster, Redis as IORedis, type RedisOptions } from 'ioredis';
-import type { Logger } from './logger.js';
+import { distinctWarnings, type Logger } from './logger.js';
 
 /**
  * A Redis connection as every service uses it: a single server or a Sentinel-managed primary
@@ -211,17 +211,10 @@ export function duplicateRedis(redis: Redis, options: RedisOptions = {}): Redis 
 }
 
 function watchErrors(redis: Redis, logger: Logger | undefined, what: string): void {
-  let lastError = '';
-  redis.on('error', (err: Error) => {
-    // ioredis emits the same error on every retry; log each distinct one once.
-    if (err.message !== lastError) {
-      lastError = err.message;
-      logger?.warn({ err: err.message }, `${what} connection error`);
-    }
-  });
+  const warnings = distinctWarnings(logger);
+  redis.on('error', (err: Error) => warnings.warn(err, `${what} connection error`));
   redis.on('ready', () => {
-    if (lastError) logger?.info(`${what} connection restored`);
-    lastError = '';
+    if (warnings.reset()) logger?.info(`${what} connection restored`);
   });
 }
 

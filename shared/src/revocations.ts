@@ -1,5 +1,5 @@
 import type { Db } from 'mongodb';
-import type { Logger } from './logger.js';
+import { distinctWarnings, type Logger } from './logger.js';
 import { duplicateRedis, type Redis } from './redis.js';
 import { CLOCK_SKEW_SECONDS, type VerifiedToken } from './tokens.js';
 
@@ -190,12 +190,9 @@ export async function watchRevocations(options: RevocationWatchOptions) {
     maxRetriesPerRequest: null,
     autoResubscribe: true,
   });
-  let lastError = '';
+  const warnings = distinctWarnings(logger);
   subscriber.on('error', (err: Error) => {
-    if (err.message !== lastError) {
-      lastError = err.message;
-      logger.warn({ err: err.message }, 'revocation subscriber: Redis connection error');
-    }
+    warnings.warn(err, 'revocation subscriber: Redis connection error');
   });
   subscriber.on('message', (ch: string, text: string) => {
     if (ch !== channel) return;
@@ -222,7 +219,7 @@ export async function watchRevocations(options: RevocationWatchOptions) {
     // missed while the connection was down.
     if (everReady) void resync();
     everReady = true;
-    lastError = '';
+    warnings.reset();
   });
   void subscribe();
   try {

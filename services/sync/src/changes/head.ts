@@ -1,4 +1,5 @@
 import {
+  distinctWarnings,
   type Logger,
   parseSyncHead,
   type Redis,
@@ -57,13 +58,7 @@ export function createHeads(options: HeadsOptions) {
     redis.defineCommand('syncRaiseHead', { numberOfKeys: 1, lua: RAISE });
   }
   const raiseCommand = redis as unknown as RaiseCommand;
-  let lastError = '';
-  const warn = (err: unknown, what: string) => {
-    const message = (err as Error).message;
-    if (message === lastError) return;
-    lastError = message;
-    logger.warn({ err: message }, what);
-  };
+  const warnings = distinctWarnings(logger);
 
   return {
     enabled: ttlMs > 0,
@@ -73,10 +68,10 @@ export function createHeads(options: HeadsOptions) {
       if (ttlMs <= 0) return null;
       try {
         const head = parseSyncHead(await redis.get(syncHeadKey(userId)));
-        lastError = '';
+        warnings.reset();
         return head;
       } catch (err) {
-        warn(err, 'sync head: Redis read failed; querying MongoDB');
+        warnings.warn(err, 'sync head: Redis read failed; querying MongoDB');
         return null;
       }
     },
@@ -102,7 +97,7 @@ export function createHeads(options: HeadsOptions) {
           String(Math.ceil(remaining)),
         );
       } catch (err) {
-        warn(err, 'sync head: Redis raise failed (pulls query MongoDB until it is back)');
+        warnings.warn(err, 'sync head: Redis raise failed (pulls query MongoDB until it is back)');
       }
     },
   };

@@ -1,4 +1,4 @@
-import { duplicateRedis, type Logger, type Redis } from '@journal/shared';
+import { distinctWarnings, duplicateRedis, type Logger, type Redis } from '@journal/shared';
 
 export type WakeReason = 'notified' | 'timeout' | 'closed' | 'aborted';
 
@@ -45,12 +45,9 @@ export function createChangeNotifier(options: NotifierOptions) {
     maxRetriesPerRequest: null,
     autoResubscribe: true,
   });
-  let lastError = '';
+  const warnings = distinctWarnings(options.logger);
   subscriber.on('error', (err: Error) => {
-    if (err.message !== lastError) {
-      lastError = err.message;
-      options.logger.warn({ err: err.message }, 'sync subscriber: Redis connection error');
-    }
+    warnings.warn(err, 'sync subscriber: Redis connection error');
   });
   let subscribed = false;
   const subscribe = () => {
@@ -69,7 +66,7 @@ export function createChangeNotifier(options: NotifierOptions) {
     subscribed = false;
   });
   subscriber.on('ready', () => {
-    lastError = '';
+    warnings.reset();
     subscribe();
   });
   subscriber.on('pmessage', (_pattern: string, channel: string) => {

@@ -1,4 +1,10 @@
-import type { ChangesReply, Entry, Logger, Redis } from '@journal/shared';
+import {
+  type ChangesReply,
+  distinctWarnings,
+  type Entry,
+  type Logger,
+  type Redis,
+} from '@journal/shared';
 
 /**
  * A user's recent changes in Redis, so that a device following the feed live (a long-poll woken
@@ -62,13 +68,7 @@ export function createRecentChanges(options: RecentOptions) {
     redis.defineCommand('syncAppendRecent', { numberOfKeys: 1, lua: APPEND });
   }
   const appendCommand = redis as unknown as AppendCommand;
-  let lastError = '';
-  const warn = (err: unknown, what: string) => {
-    const message = (err as Error).message;
-    if (message === lastError) return;
-    lastError = message;
-    logger.warn({ err: message }, what);
-  };
+  const warnings = distinctWarnings(logger);
 
   return {
     enabled,
@@ -88,9 +88,9 @@ export function createRecentChanges(options: RecentOptions) {
       if (args.length === 2) return;
       try {
         await appendCommand.syncAppendRecent(syncRecentKey(userId), ...args);
-        lastError = '';
+        warnings.reset();
       } catch (err) {
-        warn(err, 'sync recent changes: Redis write failed (pages read MongoDB)');
+        warnings.warn(err, 'sync recent changes: Redis write failed (pages read MongoDB)');
       }
     },
 
@@ -119,7 +119,7 @@ export function createRecentChanges(options: RecentOptions) {
           head - since,
         );
       } catch (err) {
-        warn(err, 'sync recent changes: Redis read failed (pages read MongoDB)');
+        warnings.warn(err, 'sync recent changes: Redis read failed (pages read MongoDB)');
         return null;
       }
       const run: Entry[] = [];
