@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { type ManagedProcess, startProcess, waitForPort } from '../../scripts/lib/proc.js';
 import { ensureHelm, ensureKubernetesValidate, ROOT } from '../../scripts/lib/tools.js';
 
 const execFileAsync = promisify(execFile);
@@ -365,4 +366,36 @@ export const TOOL_INSTALL_TIMEOUT_MS = 20 * 60_000;
 
 export async function ensureDeployTools(): Promise<void> {
   await Promise.all([ensureHelm(), ensureKubernetesValidate()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Debian's nginx, run in the foreground on a configuration written to `dir/nginx.conf`.
+
+/**
+ * Checks `dir/nginx.conf` with `nginx -t`, starts nginx on it and waits for `port`; its error
+ * output is in the failure when it does not come up.
+ */
+export async function startNginx(
+  binary: string,
+  dir: string,
+  port: number,
+): Promise<{ process: ManagedProcess; output: () => string }> {
+  const args = ['-p', dir, '-c', join(dir, 'nginx.conf')];
+  await execFileAsync(binary, ['-t', '-q', ...args, '-g', `pid ${dir}/nginx.pid;`]);
+  const process = startProcess(
+    'nginx',
+    binary,
+    [...args, '-g', `daemon off; pid ${dir}/nginx.pid;`],
+    {
+      output: 'pipe',
+    },
+  );
+  let output = '';
+  process.child.stderr?.on('data', (d) => {
+    output += String(d);
+  });
+  await waitForPort(port, 10_000, 'nginx', process.child).catch((err: Error) => {
+    throw new Error(`${err.message}\n${output}`);
+  });
+  return { process, output: () => output };
 }

@@ -6,15 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  freePort,
-  type ManagedProcess,
-  startProcess,
-  waitForPort,
-} from '../../scripts/lib/proc.js';
+import { freePort, type ManagedProcess } from '../../scripts/lib/proc.js';
 import { ensureNginx } from '../../scripts/lib/tools.js';
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
-import { COMPOSE_DIR } from './lib.js';
+import { COMPOSE_DIR, startNginx } from './lib.js';
 
 /**
  * Issue 15, the compose production layout for real: Debian's nginx with nginx.conf.example in
@@ -28,7 +23,6 @@ const EXAMPLE = readFileSync(join(COMPOSE_DIR, 'nginx.conf.example'), 'utf8');
 let stack: TestStack;
 let nginx: ManagedProcess;
 let httpsPort: number;
-let nginxOutput = '';
 
 beforeAll(async () => {
   const binary = await ensureNginx();
@@ -74,18 +68,7 @@ beforeAll(async () => {
   expect(config).toContain(`set $journal_gateway 127.0.0.1:${gatewayPort};`);
   expect(config).toContain('X-Forwarded-For');
   await writeFile(join(dir, 'nginx.conf'), config);
-  nginx = startProcess(
-    'nginx',
-    binary,
-    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid;`],
-    { output: 'pipe' },
-  );
-  nginx.child.stderr?.on('data', (d) => {
-    nginxOutput += String(d);
-  });
-  await waitForPort(httpsPort, 10_000, 'nginx', nginx.child).catch((err: Error) => {
-    throw new Error(`${err.message}\n${nginxOutput}`);
-  });
+  nginx = (await startNginx(binary, dir, httpsPort)).process;
 }, 180_000);
 
 afterAll(async () => {

@@ -13,14 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  freePort,
-  type ManagedProcess,
-  startProcess,
-  waitForPort,
-} from '../../scripts/lib/proc.js';
+import { freePort, type ManagedProcess } from '../../scripts/lib/proc.js';
 import { ensureNginx } from '../../scripts/lib/tools.js';
-import { COMPOSE_DIR } from './lib.js';
+import { COMPOSE_DIR, startNginx } from './lib.js';
 
 const execFileAsync = promisify(execFile);
 const EXAMPLE = readFileSync(join(COMPOSE_DIR, 'nginx.conf.example'), 'utf8');
@@ -107,7 +102,6 @@ let dns: Awaited<ReturnType<typeof startDns>>;
 let httpPort: number;
 let httpsPort: number;
 const seen: Seen[] = [];
-let nginxOutput = '';
 
 beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'journal-nginx-conf-'));
@@ -178,28 +172,7 @@ beforeAll(async () => {
   expect(config).not.toContain('gateway:8000');
   expect(config).toContain(`resolver 127.0.0.1:${dns.port}`);
   await writeFile(join(dir, 'nginx.conf'), config);
-  await execFileAsync(binary, [
-    '-t',
-    '-q',
-    '-p',
-    dir,
-    '-c',
-    join(dir, 'nginx.conf'),
-    '-g',
-    `pid ${dir}/nginx.pid;`,
-  ]);
-  nginx = startProcess(
-    'nginx',
-    binary,
-    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid;`],
-    { output: 'pipe' },
-  );
-  nginx.child.stderr?.on('data', (d) => {
-    nginxOutput += String(d);
-  });
-  await waitForPort(httpsPort, 10_000, 'nginx', nginx.child).catch((err: Error) => {
-    throw new Error(`${err.message}\n${nginxOutput}`);
-  });
+  nginx = (await startNginx(binary, dir, httpsPort)).process;
 }, 120_000);
 
 afterAll(async () => {

@@ -3,29 +3,21 @@
  * nginx: the static app with the right caching, and the API paths forwarded to the gateway
  * (same origin, so no CORS), streaming, with the long-poll timeout.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  freePort,
-  type ManagedProcess,
-  startProcess,
-  waitForPort,
-} from '../../scripts/lib/proc.js';
+import { freePort, type ManagedProcess } from '../../scripts/lib/proc.js';
 import { ensureNginx, ROOT } from '../../scripts/lib/tools.js';
+import { startNginx } from './lib.js';
 
-const execFileAsync = promisify(execFile);
 const TEMPLATE = readFileSync(join(ROOT, 'deploy/web/default.conf.template'), 'utf8');
 
 let nginx: ManagedProcess;
 let upstream: Server;
 let port: number;
-let nginxOutput = '';
 const seen: { method: string; url: string; headers: IncomingHttpHeaders; bytes: number }[] = [];
 
 beforeAll(async () => {
@@ -62,17 +54,7 @@ beforeAll(async () => {
     join(dir, 'nginx.conf'),
     `error_log stderr; events {} http { access_log off; ${temp}\n${server}\n}\n`,
   );
-  const args = ['-p', dir, '-c', join(dir, 'nginx.conf')];
-  await execFileAsync(binary, ['-t', '-q', ...args, '-g', `pid ${dir}/nginx.pid;`]);
-  nginx = startProcess('nginx', binary, [...args, '-g', `daemon off; pid ${dir}/nginx.pid;`], {
-    output: 'pipe',
-  });
-  nginx.child.stderr?.on('data', (d) => {
-    nginxOutput += String(d);
-  });
-  await waitForPort(port, 10_000, 'nginx', nginx.child).catch((err: Error) => {
-    throw new Error(`${err.message}\n${nginxOutput}`);
-  });
+  nginx = (await startNginx(binary, dir, port)).process;
 }, 120_000);
 
 afterAll(async () => {
