@@ -121,8 +121,8 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
     const userId = newUserId('chaos');
     const token = await h.token(userId);
     const PUSHERS = 4;
-    const PUSHES = Number(process.env.CHAOS_PUSHES ?? 5);
-    const BATCH = 100;
+    const PUSHES = Number(process.env.CHAOS_PUSHES ?? 10);
+    const BATCH = 50;
     const total = PUSHERS * PUSHES * BATCH;
     const ackedAt = new Map<string, number>();
     const statuses: Record<number, number> = {};
@@ -138,6 +138,8 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
       const app = replicas[p % replicas.length] as SyncApp;
       for (let i = 0; i < PUSHES; i++) {
         if (i === Math.floor(PUSHES / 2)) await firstRestart;
+        // Spread over seconds, so that the chaos below lands between and during pushes.
+        else if (i > 0) await sleep(100);
         const changes = Array.from({ length: BATCH }, (_, j) => ({
           id: `p${p}-${i}-${j}`,
           baseRevision: 0,

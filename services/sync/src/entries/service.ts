@@ -58,7 +58,7 @@ function sameState(head: VersionDoc, deleted: boolean, content: unknown): boolea
 }
 
 /** Rounds a guessed push retries from a newer head before it falls back to MongoDB's reads. */
-const GUESS_RETRIES = 5;
+const GUESS_RETRIES = 20;
 /** How long a collided guess waits for the winner's raise before reading MongoDB (ms, total 75). */
 const HEAD_WAITS_MS = [0, 5, 20, 50];
 
@@ -140,18 +140,42 @@ export function createEntriesService(deps: EntriesServiceDeps) {
   }
 
   /**
+   * The user's highest revision read from MongoDB and recorded as the head. Concurrent misses
+   * for one user in this process share one query (devices of a user idle together, and their
+   * head expires for all of them at once).
+   */
+  const misses = new Map<string, Promise<SyncHead>>();
+  function headFromStore(userId: string, observedAt: number): Promise<SyncHead> {
+    let pending = misses.get(userId);
+    if (!pending) {
+      pending = (async () => {
+        const revision = await repository.maxRevision(userId);
+        await heads.raise(userId, revision, observedAt);
+        return { revision, observedAt };
+      })().finally(() => misses.delete(userId));
+      misses.set(userId, pending);
+    }
+    return pending;
+  }
+
+  /**
    * Applies a push. With a fresh head in Redis (the usual case), new entries cost ONE command:
    * an ordered insertMany at revisions head+1…; edits add one find of their own heads and one
-   * update marking the versions they replace. Without a head (expired, lost, Redis down) it
-   * costs what it always did: heads and max revision (one find each, in parallel), the insert,
-   * the update. A guess that collides (stale head, concurrent push, existing id) retries from a
-   * newer head, then falls back to those reads: the unique indexes decide, never the guess.
+   * update marking the versions they replace. Without a head (expired, lost, Redis down) one
+   * query of the highest revision comes first and sets it. A guess that collides (stale head,
+   * concurrent push, existing id) retries from a newer head, then falls back to reading the
+   * entries' heads and the highest revision: the unique indexes decide, never the guess. With
+   * the head turned off every push reads those two first, as before the head existed.
    */
   async function push(userId: string, body: PushRequest): Promise<PushReply> {
     const startedAt = Date.now();
-    const head = await heads.get(userId);
+    let head = await heads.get(userId);
+    metrics.guesses.inc({ outcome: head ? 'guessed' : 'no_head' });
+    // No head: the one query of the highest revision (shared by this process's concurrent
+    // misses) sets it, and the push guesses from it like any other; new entries need no read
+    // of their own (the `(userId, id, 0)` index refuses an id that exists).
+    if (!head && heads.enabled) head = await headFromStore(userId, startedAt);
     let optimistic = heads.guessable(head, startedAt);
-    metrics.guesses.inc({ outcome: optimistic ? 'guessed' : 'no_head' });
     const context = {
       deviceId: body.deviceId ?? null,
       now: new Date(),
@@ -286,25 +310,6 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       }
     }
     return { accepted, conflicts, revision: highest };
-  }
-
-  /**
-   * The user's highest revision read from MongoDB and recorded as the head. Concurrent misses
-   * for one user in this process share one query (devices of a user idle together, and their
-   * head expires for all of them at once).
-   */
-  const misses = new Map<string, Promise<SyncHead>>();
-  function headFromStore(userId: string, observedAt: number): Promise<SyncHead> {
-    let pending = misses.get(userId);
-    if (!pending) {
-      pending = (async () => {
-        const revision = await repository.maxRevision(userId);
-        await heads.raise(userId, revision, observedAt);
-        return { revision, observedAt };
-      })().finally(() => misses.delete(userId));
-      misses.set(userId, pending);
-    }
-    return pending;
   }
 
   /**
