@@ -45,10 +45,10 @@ smoke: install ## Client walk-through against a running stack (GATEWAY_URL, defa
 
 .PHONY: backup restore
 FILE ?= journal-$(shell date +%Y%m%d-%H%M%S).backup.gz
-backup: install ## Export every collection to FILE (MONGODB_URL, MONGODB_DB_NAME)
+backup: build ## Export every collection to FILE (MONGODB_URL, MONGODB_DB_NAME)
 	npx tsx scripts/backup.ts backup $(FILE)
 
-restore: install ## Import FILE into an empty database (DROP=1 replaces existing collections)
+restore: build ## Import FILE into an empty database (DROP=1 replaces existing collections; REDIS_URL also clears the sync hints)
 	npx tsx scripts/backup.ts restore $(FILE) $(if $(DROP),--drop,)
 
 .PHONY: fuzz

@@ -1,10 +1,12 @@
 /**
  * make backup FILE=journal.backup.gz   — export every collection of MONGODB_DB_NAME
  * make restore FILE=journal.backup.gz  — import it into an empty database (DROP=1 to replace)
- * MONGODB_URL and MONGODB_DB_NAME (default journal) name the database.
+ * MONGODB_URL and MONGODB_DB_NAME (default journal) name the database. With REDIS_URL (and
+ * REDIS_KEY_PREFIX, default journal:) a restore also clears the sync hints in that Redis.
  */
+import { connectRedis } from '@journal/shared';
 import { MongoClient } from 'mongodb';
-import { backupDatabase, restoreDatabase } from './lib/backup.js';
+import { backupDatabase, clearSyncHints, restoreDatabase } from './lib/backup.js';
 
 const [command, file] = process.argv.slice(2);
 const url = process.env.MONGODB_URL;
@@ -28,6 +30,24 @@ try {
   );
   for (const [name, count] of Object.entries(summary.collections))
     process.stdout.write(`  ${name}: ${count}\n`);
+  if (command === 'restore') {
+    const redisUrl = process.env.REDIS_URL;
+    if (redisUrl) {
+      const prefix = process.env.REDIS_KEY_PREFIX ?? 'journal:';
+      const redis = await connectRedis(redisUrl, { options: { keyPrefix: prefix } });
+      try {
+        const cleared = await clearSyncHints(redis, prefix);
+        process.stdout.write(`restore: ${cleared} sync hints cleared in Redis\n`);
+      } finally {
+        redis.disconnect();
+      }
+    } else {
+      process.stdout.write(
+        'restore: without REDIS_URL the sync hints in Redis were not cleared; running services ' +
+          'serve the old head and recent changes until they expire (SYNC_RECENT_TTL_SECONDS)\n',
+      );
+    }
+  }
 } finally {
   await client.close();
 }

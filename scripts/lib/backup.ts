@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
+import { deleteKeysMatching, type Redis } from '@journal/shared';
 import { BSON, type Db, type Document, type IndexDescriptionInfo } from 'mongodb';
 
 const { EJSON } = BSON;
@@ -117,4 +118,19 @@ export async function restoreDatabase(
   await flush();
   if (!header) throw new Error('empty archive');
   return summary;
+}
+
+/**
+ * After a restore under a running deployment: the sync service's hints in Redis (each user's
+ * head revision and recent changes, docs/sync.md) describe the database as it was, not as
+ * restored. Deleting them makes every service read MongoDB again (they are set anew from it).
+ * `redis` carries `keyPrefix` (REDIS_KEY_PREFIX) as the services' clients do. Returns how many
+ * keys were deleted.
+ */
+export async function clearSyncHints(redis: Redis, keyPrefix: string): Promise<number> {
+  let deleted = 0;
+  for (const pattern of ['sync:head:*', 'sync:recent:*']) {
+    deleted += await deleteKeysMatching(redis, keyPrefix, pattern);
+  }
+  return deleted;
 }

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connectRedis } from '@journal/shared';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupDatabase, restoreDatabase } from '../../scripts/lib/backup.js';
+import { backupDatabase, clearSyncHints, restoreDatabase } from '../../scripts/lib/backup.js';
 import { type Account, type Client, client, registerUser } from '../../test-support/client.js';
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
 
@@ -74,13 +75,23 @@ describe('backup and restore', () => {
     const archive = join(dir, 'journal.backup.gz');
     const saved = await backupDatabase(db, archive);
     expect(saved.documents).toBeGreaterThan(60);
-    await db.dropDatabase();
-    expect((await api.get('/sync/changes?since=0', users[0]?.accessToken)).text).not.toContain(
-      'entry-1"',
-    );
+    // The sync hints in Redis (heads, recent changes) describe a database: cleared after it is
+    // wiped, and again after the restore (as `make restore` does with REDIS_URL).
+    const prefix = stack.options.env?.REDIS_KEY_PREFIX ?? '';
+    const redis = await connectRedis(stack.options.redisUrl, { options: { keyPrefix: prefix } });
+    try {
+      await db.dropDatabase();
+      expect(await clearSyncHints(redis, prefix)).toBeGreaterThanOrEqual(users.length);
+      expect((await api.get('/sync/changes?since=0', users[0]?.accessToken)).text).not.toContain(
+        'entry-1"',
+      );
 
-    const restored = await restoreDatabase(db, archive);
-    expect(restored.documents).toBe(saved.documents);
+      const restored = await restoreDatabase(db, archive);
+      expect(restored.documents).toBe(saved.documents);
+      await clearSyncHints(redis, prefix);
+    } finally {
+      redis.disconnect();
+    }
 
     for (const [i, user] of users.entries()) {
       const after = await pullAll(user);
