@@ -90,7 +90,7 @@ describe('GitHub workflows', () => {
     expect(ci.permissions).toEqual({ contents: 'read' });
   });
 
-  it('release builds multi-arch images of the four services on tags and pushes the chart as an OCI artifact', () => {
+  it('release builds multi-arch images of the four services and the web app on tags and pushes the chart as an OCI artifact', () => {
     const release = read('release.yml');
     expect(release.on).toEqual({ push: { tags: ['v*.*.*'] } });
     for (const name of [
@@ -102,8 +102,10 @@ describe('GitHub workflows', () => {
       expect(action(release, name), name).toHaveLength(1);
     const images = release.jobs.images;
     expect([...((images?.strategy?.matrix?.service as string[] | undefined) ?? [])].sort()).toEqual(
-      [...SERVICES].sort(),
+      [...SERVICES, 'web'].sort(),
     );
+    // The web app is the Dockerfile's `web` target, the chart's web.image (journal-web).
+    expect(images?.strategy?.matrix?.include).toEqual([{ service: 'web', target: 'web' }]);
     expect(images?.permissions?.packages).toBe('write');
     const [build] = action(release, 'docker/build-push-action');
     expect(String(build?.with?.platforms).split(',').sort()).toEqual([
@@ -112,6 +114,7 @@ describe('GitHub workflows', () => {
     ]);
     expect(build?.with?.push).toBe(true);
     expect(build?.with?.['build-args']).toBe(`SERVICE=${gh('matrix.service')}`);
+    expect(build?.with?.target).toBe(gh("matrix.target || 'runtime'"));
     const [login] = action(release, 'docker/login-action');
     expect(login?.with?.registry).toBe('ghcr.io');
     const [meta] = action(release, 'docker/metadata-action');
