@@ -26,7 +26,7 @@ export const configSchema = serviceConfigSchema({
    */
   SYNC_RECENT_CHANGES: envInt(0, 100_000).default(2_000),
   SYNC_RECENT_TTL_SECONDS: envInt(1, 86_400).default(300),
-  SYNC_RECENT_MAX_ENTRY_BYTES: envInt(256, 16 * 1024 * 1024).default(64 * 1024),
+  SYNC_RECENT_MAX_ENTRY_BYTES: envInt(256, 16 * 1024 * 1024).default(16 * 1024),
   /** How long a reply is kept for replay under its Idempotency-Key. */
   SYNC_IDEMPOTENCY_TTL_SECONDS: envInt(60, 7 * 86_400).default(86_400),
 });

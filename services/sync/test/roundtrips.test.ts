@@ -188,6 +188,27 @@ describe('MongoDB round trips', () => {
     }
   });
 
+  it('a change too large to keep in Redis makes the pages over it read MongoDB, and only those', async () => {
+    const userId = newUserId('large');
+    const token = await h.token(userId);
+    const pushed = await push(app, token, [
+      { id: 'small-1', baseRevision: 0, content: { text: 'a' } },
+      { id: 'large', baseRevision: 0, content: { text: 'x'.repeat(20 * 1024) } },
+      { id: 'small-2', baseRevision: 0, content: { text: 'b' } },
+    ]);
+    expect(pushed.res.statusCode).toBe(200);
+    const over = await counted(() => pull(app, token, 'since=0'));
+    expect(over.result.body.changes.map((e: { id: string }) => e.id)).toEqual([
+      'small-1',
+      'large',
+      'small-2',
+    ]);
+    expect(over.commands.length).toBeGreaterThan(0);
+    const after = await counted(() => pull(app, token, 'since=2'));
+    expect(after.result.body.changes.map((e: { id: string }) => e.id)).toEqual(['small-2']);
+    expect(after.commands).toEqual([]);
+  });
+
   it('an unwoken long-poll cycle costs no command; a wake-up costs none either', async () => {
     const token = await h.token(newUserId('wait'));
     await app.sync.notifier.ready();
