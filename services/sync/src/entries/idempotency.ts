@@ -55,7 +55,8 @@ export type Idempotency = ReturnType<typeof createIdempotency>;
 
 /**
  * Runs `run` (a push) at most once per `(userId, key)`: without a key it simply runs; a repeat
- * gets the first reply again; a failure frees the key so a retry runs afresh.
+ * gets the first reply again; a failure frees the key so a retry runs afresh. A reply that could
+ * not be stored is still answered (the push is applied; a retry is accepted as identical).
  */
 export async function withIdempotency(
   idempotency: Idempotency,
@@ -73,6 +74,13 @@ export async function withIdempotency(
     await idempotency.abandon(userId, key);
     throw err;
   }
-  await idempotency.finish(userId, key, reply);
+  try {
+    await idempotency.finish(userId, key, reply);
+  } catch {
+    // The push is applied; only the copy kept for replays is lost (Redis failing over). Answer
+    // it, and free the key if Redis lets us: a retry then runs again and is accepted as
+    // identical, with the same revisions, instead of waiting out the claim.
+    await idempotency.abandon(userId, key);
+  }
   return reply;
 }
