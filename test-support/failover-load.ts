@@ -343,3 +343,34 @@ export async function expectAckedEntriesStored(
     for (const [id, content] of expected) expect(seen.get(id), id).toEqual(content);
   }
 }
+
+/**
+ * After a fault: lets the load settle and stops it, prints the figures, and checks what every
+ * failover must give: no call hung, each failure a 503 problem, no call slower than 10 s, calls
+ * fine again within 10 s of `overAt` (the promotion) and many of them since, and every
+ * acknowledged push stored. Returns the figures for the caller's own checks.
+ */
+export async function expectFailoverOutcome(
+  stack: TestStack,
+  load: ReturnType<typeof startFailoverLoad>,
+  timing: { label: string; killedAt: number; overAt: number; overName: string },
+): Promise<FailoverFigures> {
+  const { killedAt, overAt } = timing;
+  await load.settled();
+  await load.stop();
+  const f = figures(load.calls, killedAt, load.counters);
+  process.stdout.write(
+    `\n${timing.label} failover: ${JSON.stringify({ [timing.overName]: overAt - killedAt, ...f, failures: undefined })}\n`,
+  );
+  expect(f.failures.filter((c) => c.status === -1)).toEqual([]);
+  expectOnlyFailoverProblems(f.failures, stack.logs());
+  expect(f.slowestCallMs).toBeLessThan(10_000);
+  // Usually well under a second after the promotion; 10 s of slack for a loaded CI machine.
+  expect(f.recoveredAfterMs).toBeLessThan(overAt - killedAt + 10_000);
+  expect(load.calls.filter((c) => c.start > killedAt + f.recoveredAfterMs).length).toBeGreaterThan(
+    20,
+  );
+  await expectAckedEntriesStored(stack, load.acked);
+  expect(load.acked.size).toBeGreaterThan(10);
+  return f;
+}

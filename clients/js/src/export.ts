@@ -1,7 +1,7 @@
 import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
 import type { Attachments } from './attachments.js';
 import type { Auth } from './auth.js';
-import type { LocalStore } from './store.js';
+import type { LocalStore, StoredEntry } from './store.js';
 import type { Attachment, Entry } from './types.js';
 import * as v from './validate.js';
 
@@ -25,27 +25,8 @@ export async function exportZip(
   store: LocalStore,
 ): Promise<Blob> {
   const byId = new Map<string, ExportedEntry>();
-  let since = 0;
-  for (;;) {
-    const page = v.changes(
-      await auth.json('/sync/changes', { query: { since, limit: 1000 } }),
-      'changes',
-    );
-    for (const e of page.changes as Entry[]) {
-      if (e.deleted || !e.content) byId.delete(e.id);
-      else {
-        byId.set(e.id, {
-          id: e.id,
-          revision: e.revision,
-          content: e.content,
-          updatedAt: e.updatedAt,
-        });
-      }
-    }
-    since = page.revision;
-    if (!page.hasMore) break;
-  }
-  for (const e of await store.pending(Number.MAX_SAFE_INTEGER)) {
+  /** The entry's latest known state: gone when deleted, else its content. */
+  const keep = (e: StoredEntry | Entry, pending?: true) => {
     if (e.deleted || !e.content) byId.delete(e.id);
     else {
       byId.set(e.id, {
@@ -53,10 +34,21 @@ export async function exportZip(
         revision: e.revision,
         content: e.content,
         updatedAt: e.updatedAt,
-        pending: true,
+        ...(pending ? { pending } : {}),
       });
     }
+  };
+  let since = 0;
+  for (;;) {
+    const page = v.changes(
+      await auth.json('/sync/changes', { query: { since, limit: 1000 } }),
+      'changes',
+    );
+    for (const e of page.changes as Entry[]) keep(e);
+    since = page.revision;
+    if (!page.hasMore) break;
   }
+  for (const e of await store.pending(Number.MAX_SAFE_INTEGER)) keep(e, true);
   const list: Attachment[] = await attachments.list();
 
   const chunks: Uint8Array[] = [];

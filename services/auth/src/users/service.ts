@@ -51,7 +51,11 @@ export function createAccountService(deps: AccountServiceDeps) {
    * Counts an attempt against the failed-login limits (per username and per address) before
    * the password is checked, exactly as login does; 429 once either is exceeded.
    */
-  async function countAttempt(usernameKey: string, clientIp: string): Promise<void> {
+  async function countAttempt(
+    usernameKey: string,
+    clientIp: string,
+    refusal = 'too many failed attempts, try again later',
+  ): Promise<void> {
     const [byName, byIp] = await Promise.all([
       limiter.hit(limits.loginPerUsername, usernameKey),
       limiter.hit(limits.loginPerIp, clientIp),
@@ -60,9 +64,15 @@ export function createAccountService(deps: AccountServiceDeps) {
       byName.count > limits.loginPerUsername.max ? byName.resetMs : 0,
       byIp.count > limits.loginPerIp.max ? byIp.resetMs : 0,
     ];
-    if (blocked.some((ms) => ms > 0)) {
-      throw rateLimited(Math.max(...blocked), 'too many failed attempts, try again later');
-    }
+    if (blocked.some((ms) => ms > 0)) throw rateLimited(Math.max(...blocked), refusal);
+  }
+
+  /** A correct password takes its attempt back (and clears the username's failures). */
+  async function forgiveAttempt(usernameKey: string, clientIp: string): Promise<void> {
+    await Promise.all([
+      limiter.reset(limits.loginPerUsername, usernameKey),
+      limiter.undo(limits.loginPerIp, clientIp),
+    ]);
   }
 
   /** The caller's user after a successful check of its password; 401 otherwise. */
@@ -74,10 +84,7 @@ export function createAccountService(deps: AccountServiceDeps) {
       deps.hasher.verify(password, user.passwordHash),
     );
     if (!result.ok) throw wrongPassword();
-    await Promise.all([
-      limiter.reset(limits.loginPerUsername, user.usernameLower),
-      limiter.undo(limits.loginPerIp, clientIp),
-    ]);
+    await forgiveAttempt(user.usernameLower, clientIp);
     return user;
   }
 
@@ -107,17 +114,7 @@ export function createAccountService(deps: AccountServiceDeps) {
      */
     async login(input: Credentials, clientIp: string): Promise<SessionReply> {
       const usernameKey = normaliseUsername(input.username);
-      const [byName, byIp] = await Promise.all([
-        limiter.hit(limits.loginPerUsername, usernameKey),
-        limiter.hit(limits.loginPerIp, clientIp),
-      ]);
-      const blocked = [
-        byName.count > limits.loginPerUsername.max ? byName.resetMs : 0,
-        byIp.count > limits.loginPerIp.max ? byIp.resetMs : 0,
-      ];
-      if (blocked.some((ms) => ms > 0)) {
-        throw rateLimited(Math.max(...blocked), 'too many failed logins, try again later');
-      }
+      await countAttempt(usernameKey, clientIp, 'too many failed logins, try again later');
 
       // One gate slot for the lookup, the check and, when the stored hash is weaker than
       // today's, the rehash: a flood's store lookups wait in the gate too.
@@ -131,10 +128,7 @@ export function createAccountService(deps: AccountServiceDeps) {
       const { user } = outcome;
       if (!user || !outcome.ok) throw invalidCredentials();
 
-      await Promise.all([
-        limiter.reset(limits.loginPerUsername, usernameKey),
-        limiter.undo(limits.loginPerIp, clientIp),
-      ]);
+      await forgiveAttempt(usernameKey, clientIp);
       if (outcome.rehash) await deps.users.replaceHash(user._id, user.passwordHash, outcome.rehash);
       const session = await deps.sessions.start(user, input.deviceName ?? null);
       // Written, then checked: a password change or account deletion that ran since the check
