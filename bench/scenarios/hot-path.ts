@@ -1,3 +1,4 @@
+import { clearSyncHints } from '../../scripts/lib/backup.js';
 import { auth, type BenchUser, push, pushBody, register, versionDoc } from '../lib/client.js';
 import type { Scenario } from '../lib/context.js';
 import { SETTINGS } from '../lib/context.js';
@@ -192,14 +193,7 @@ export const hotPath: Scenario = {
     const cleanup = Date.now();
     await versions.drop();
     await ctx.entries.ensureIndexes();
-    for (const pattern of ['journal:sync:head:*', 'journal:sync:recent:*']) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        for (const key of keys) await ctx.redis.del(key.slice('journal:'.length));
-      } while (cursor !== '0');
-    }
+    await clearSyncHints(ctx.redis, 'journal:');
     process.stderr.write(
       `  (hot path data removed in ${Math.round((Date.now() - cleanup) / 1000)} s)\n`,
     );
