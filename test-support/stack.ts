@@ -39,6 +39,23 @@ export async function startTestStack(
   servers: { mongoUrl?: string; redisUrl?: string } = {},
 ): Promise<TestStack> {
   await buildAll();
+  // A port picked free can be taken before the service binds it (another file's process, or an
+  // outgoing connection's ephemeral port), and the service exits at start: start again on fresh
+  // ports, three times at most (a service that cannot start fails all three).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTestStackOnce(label, env, servers);
+    } catch (err) {
+      if (attempt >= 3 || !/exited with code/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startTestStackOnce(
+  label: string,
+  env: Record<string, string>,
+  servers: { mongoUrl?: string; redisUrl?: string },
+): Promise<TestStack> {
   const name = uniqueName(label);
   const ports = {
     gateway: await freePort(),
