@@ -88,7 +88,11 @@ async function flushDrafts() {
   }
 }
 
+// Renders overlap (a click while the previous screen still loads): only the latest one draws.
+let renderCall = 0;
+
 async function render() {
+  const call = ++renderCall;
   const hash = location.hash || '#/';
   const signedIn = client.auth.isSignedIn();
   if (!signedIn && hash !== '#/signin' && hash !== '#/signup') return navigate('#/signin');
@@ -105,6 +109,10 @@ async function render() {
   else if (route === 'devices') screen = devicesScreen();
   else if (route === 'account') screen = accountScreen();
   else screen = journalScreen();
+  if (call !== renderCall) {
+    screen.dispose?.();
+    return;
+  }
   current = screen;
   renderNav();
   replace(main, screen.el);

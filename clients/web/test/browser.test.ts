@@ -78,6 +78,7 @@ beforeAll(async () => {
 
 // On a failure, what each device showed (the assertion alone rarely says why).
 afterEach(async (ctx) => {
+  await laptop?.unrouteAll();
   if (ctx.task.result?.state !== 'fail') return;
   for (const [name, page] of [
     ['laptop', a],
@@ -232,6 +233,12 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await b.getByLabel('Title').fill('Morning at the lake (from the phone)');
     await b.getByText("Saved on this device. It will sync when you're back online.").waitFor();
 
+    // A slow network on the laptop: "Saved and synced." must wait for the server's answer (the
+    // phone must find the laptop's version there, or the conflict would be the laptop's).
+    await laptop.route('**/sync/push', async (route) => {
+      await new Promise((r) => setTimeout(r, 1_000));
+      await route.continue();
+    });
     await openEntry(a, 'Morning at the lake');
     await a.getByLabel('Title').fill('Morning at the lake (from the laptop)');
     await a.getByText('Saved and synced.').waitFor();
@@ -240,6 +247,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await phone.setOffline(false);
     const conflict = b.getByRole('heading', { name: 'This entry was changed on two devices' });
     await conflict.waitFor();
+    await laptop.unrouteAll();
     await b.locator('.version', { hasText: 'Morning at the lake (from the laptop)' }).waitFor();
     await expectAccessible(b, 'conflict (phone)');
     await b.screenshot({ path: join(IMAGES, 'web-conflict.png') });
