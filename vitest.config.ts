@@ -29,6 +29,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 180_000,
     teardownTimeout: 30_000,
+    // expect.poll gives up after 1 s by default: too short for anything that crosses a process,
+    // FerretDB or a browser on a loaded 2-core CI machine. A poll only waits while it fails.
+    expect: { poll: { timeout: 10_000 } },
     reporters: ['default', './test-support/summary-reporter.ts'],
     projects: [
       {

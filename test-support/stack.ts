@@ -76,9 +76,17 @@ async function startTestStackOnce(
   };
   const lines: string[] = [];
   const capture = (proc: Awaited<ReturnType<typeof startService>>) => {
-    const collect = (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean));
-    proc.child.stdout?.on('data', collect);
-    proc.child.stderr?.on('data', collect);
+    // A pipe read can end mid-line: each stream keeps its unfinished tail for the next read.
+    const collector = () => {
+      let tail = '';
+      return (d: Buffer) => {
+        const parts = (tail + d.toString()).split('\n');
+        tail = parts.pop() ?? '';
+        lines.push(...parts.filter(Boolean));
+      };
+    };
+    proc.child.stdout?.on('data', collector());
+    proc.child.stderr?.on('data', collector());
     return proc;
   };
   const procs = await startStack(options);

@@ -65,10 +65,17 @@ describe('operations through the gateway (API.md)', () => {
     expect(fresh.headers.get('x-request-id')).toBeTruthy();
     const user = await registerUser(api, 'rid');
     await api.get('/auth/me', user.accessToken, { 'x-request-id': 'trace-me-42' });
-    await new Promise((r) => setTimeout(r, 200));
-    const lines = stack.logs().filter((l) => l.includes('trace-me-42'));
-    const services = new Set(lines.map((l) => (JSON.parse(l) as { service: string }).service));
-    expect([...services].sort()).toEqual(['auth', 'gateway']);
+    // Each process logs a request when its answer is sent: poll until both lines have arrived.
+    const services = () =>
+      [
+        ...new Set(
+          stack
+            .logs()
+            .filter((l) => l.includes('trace-me-42'))
+            .map((l) => (JSON.parse(l) as { service: string }).service),
+        ),
+      ].sort();
+    await expect.poll(services).toEqual(['auth', 'gateway']);
   });
 
   it('serves the OpenAPI 3.1 document with every API.md call, and /docs', async () => {

@@ -33,7 +33,8 @@ function run(args: string[], tokens: unknown): { child: ChildProcess; output: Pr
     out += String(d);
   });
   const output = new Promise<string>((resolve) =>
-    child.on('exit', (code, signal) => resolve(`${out}\nexit ${code} ${signal}`)),
+    // 'close', not 'exit': it comes after the output streams have ended, so nothing is missed.
+    child.on('close', (code, signal) => resolve(`${out}\nexit ${code} ${signal}`)),
   );
   return { child, output };
 }

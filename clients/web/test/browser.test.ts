@@ -43,9 +43,22 @@ async function openEntry(page: Page, title: string) {
   await page.getByRole('heading', { name: 'Edit entry' }).waitFor();
 }
 
+/** On the journal screen: its list drawn (an empty screen has no "not synced" marker), synced. */
 async function waitSynced(page: Page) {
+  await page.locator('.count:not(:empty)').waitFor();
   await page.locator('.sync-status[data-status="live"]').waitFor();
   await expect.poll(() => page.locator('.pending').count()).toBe(0);
+}
+
+/** Opens a screen by its address, as a person typing it would. */
+async function goTo(page: Page, hash: string) {
+  await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+}
+
+/** Both devices show exactly these titles (each read until it does, never one from the other). */
+async function expectTitles(want: string[]) {
+  for (const page of [a, b])
+    await expect.poll(async () => (await titles(page)).sort()).toEqual(want);
 }
 
 beforeAll(async () => {
@@ -175,7 +188,8 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await a.getByRole('button', { name: 'Done' }).click();
     await b.locator('.entry-title', { hasText: 'Morning at the lake' }).waitFor();
     timings.saveToOtherDevice = Date.now() - saved;
-    expect(timings.saveToOtherDevice).toBeLessThan(5_000);
+    // Live, not at the next poll: well under a long-poll's 25 s even on a loaded CI machine.
+    expect(timings.saveToOtherDevice).toBeLessThan(15_000);
     await b.locator('.tag', { hasText: '#coffee' }).waitFor();
     expect(await b.locator('.mood').first().getAttribute('title')).toBe('Great');
 
@@ -258,8 +272,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await a.locator('.entry-title', { hasText: 'Morning at the lake (from the phone)' }).waitFor();
     await b.getByRole('link', { name: '← Journal' }).click();
     await waitSynced(b);
-    await expect.poll(async () => (await titles(a)).sort()).toEqual((await titles(b)).sort());
-    expect((await titles(a)).sort()).toEqual(['Groceries', 'Morning at the lake (from the phone)']);
+    await expectTitles(['Groceries', 'Morning at the lake (from the phone)']);
   });
 
   it('shows a photo uploaded on the laptop on the phone', async () => {
@@ -351,8 +364,9 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
       await a.getByRole('button', { name: 'Confirm and sign out everywhere else' }).count(),
     ).toBe(0);
     await expect.poll(() => a.locator('.device').count()).toBe(1);
-    // The phone's next call is refused: it says why and asks to sign in again.
-    await b.getByRole('link', { name: 'Devices' }).click();
+    // The phone's next call is refused: it says why and asks to sign in again. (Its open
+    // long-poll may find out first and take the links away: go by address, not by a link.)
+    await goTo(b, '#/devices');
     await b.getByRole('heading', { name: 'Sign in to your journal' }).waitFor();
     await b.getByText('This device was signed out').waitFor();
     await expectAccessible(b, 'signed out (phone)');
@@ -385,10 +399,7 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await a.getByRole('button', { name: 'Change password' }).click();
     await a.getByText('Your password is changed. Your other devices are signed out.').waitFor();
     // The phone's session ended with the change: its next call finds out.
-    await b
-      .getByRole('navigation', { name: 'Main' })
-      .getByRole('link', { name: 'Devices' })
-      .click();
+    await goTo(b, '#/devices');
     await b.getByRole('heading', { name: 'Sign in to your journal' }).waitFor();
 
     await a.getByLabel('Password', { exact: true }).fill('a new and longer passphrase');

@@ -107,7 +107,7 @@ describe('upstream failures', () => {
       ...bearer(alice),
     });
     expect(res.status).toBe(503);
-    expect(res.ms).toBeLessThan(500);
+    // Once: the upstream saw one call (a retry would show as a second).
     expect(gw.upstreams.attachments.seen.length - before).toBe(1);
   });
 

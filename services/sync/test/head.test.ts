@@ -85,7 +85,8 @@ describe('a stale-low head (a raise lost in a Redis failover)', () => {
     }
     const delay = Date.now() - lostAt;
     expect(seen.map((e) => [e.id, e.revision])).toEqual([['b', 2]]);
-    expect(delay).toBeLessThan(2000 + 1500);
+    // Bounded by the lifetime plus one pull on a loaded machine (without the bound: never).
+    expect(delay).toBeLessThan(2000 + 3000);
     console.log(`stale-low head: change visible after ${delay} ms (lifetime 2000 ms)`);
   });
 
@@ -208,6 +209,9 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
             await server.stop();
             await sleep(200);
             await server.start();
+            // This client reconnects on a backoff: wait for it, or the next rounds' commands
+            // (a dropped recent set among them) fail and the run may never count one.
+            for (let i = 0; i < 250 && redis.status !== 'ready'; i++) await sleep(20);
             restartedOnce();
           } else if (kind === 'deleted') {
             await redis.del(syncHeadKey(userId));

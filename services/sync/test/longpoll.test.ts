@@ -45,7 +45,8 @@ describe('long-poll', () => {
     await push(replicaA, token, [{ id: 'x', baseRevision: 0, content: {} }]);
     const t0 = Date.now();
     expect((await pull(replicaB, token, 'since=0&wait=30')).body.changes).toHaveLength(1);
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    // At once: far below the 30 s wait, with room for a slow store.
+    expect(Date.now() - t0).toBeLessThan(5_000);
     const t1 = Date.now();
     const idle = await pull(replicaB, token, 'since=1&wait=1');
     expect(idle.body).toEqual({ changes: [], revision: 1, hasMore: false });
