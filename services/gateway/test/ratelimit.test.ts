@@ -11,7 +11,8 @@ beforeAll(async () => {
     TRUST_PROXY_HOPS: '1',
     RATE_LIMIT_MAX: '3',
     RATE_LIMIT_AUTHENTICATED_MAX: '5',
-    RATE_LIMIT_WINDOW_MS: '2000',
+    // Long enough that a slow machine's calls still fall in one window; short enough to wait out.
+    RATE_LIMIT_WINDOW_MS: '4000',
   });
 });
 afterAll(async () => {
@@ -34,7 +35,7 @@ describe('rate limits', () => {
     expectProblem(limited, 429, 'rate_limited');
     const retryAfter = Number(limited.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
-    expect(retryAfter).toBeLessThanOrEqual(2);
+    expect(retryAfter).toBeLessThanOrEqual(4);
     // Another address has a budget of its own.
     expect((await call('/auth/login', from('203.0.113.2'), 'POST')).status).toBe(200);
   });
