@@ -8,8 +8,25 @@ export function log(message: string): void {
   process.stderr.write(`[deps] ${message}\n`);
 }
 
-/** A TCP port that was free a moment ago (the OS picks it). */
+/** Ports this process has handed out: the OS may offer a port it just freed again. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free a moment ago (the OS picks it), never one this process handed out
+ * before: a stack takes eight at once, and two of its services on one port would see each other.
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await osFreePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no port this process has not handed out already');
+}
+
+function osFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

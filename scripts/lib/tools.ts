@@ -76,23 +76,41 @@ export async function withLock<T>(
   }
 }
 
-/** A command on PATH, installing its Debian package when missing (we are root here). */
-async function ensureDebianCommand(command: string, pkg: string): Promise<string> {
-  const found = await onPath(command);
+/**
+ * A Debian-packaged tool, found by `find` or installed with apt-get when missing (we are root
+ * here). One install at a time across the run's processes; apt waits up to 10 minutes for a dpkg
+ * lock another process holds (a fresh machine's unattended upgrades) instead of failing at once.
+ */
+async function ensureDebianTool<T>(
+  what: string,
+  pkg: string,
+  find: () => Promise<T | undefined>,
+  installFlags = '',
+): Promise<T> {
+  const found = await find();
   if (found) return found;
   return withLock('apt', async () => {
-    const again = await onPath(command);
+    const again = await find();
     if (again) return again;
-    log(`${command} not found: installing the Debian package ${pkg}`);
+    log(`${what} not found: installing the Debian package ${pkg}`);
+    const apt = 'apt-get -o DPkg::Lock::Timeout=600';
     await execFileAsync(
       'sh',
-      ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}`],
+      [
+        '-c',
+        `${apt} update -qq && DEBIAN_FRONTEND=noninteractive ${apt} install -y -qq ${installFlags} ${pkg}`,
+      ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
-    const installed = await onPath(command);
-    if (!installed) throw new Error(`${command} is still missing after apt-get install ${pkg}`);
+    const installed = await find();
+    if (!installed) throw new Error(`${what} is still missing after apt-get install ${pkg}`);
     return installed;
   });
+}
+
+/** A command on PATH, installing its Debian package when missing. */
+function ensureDebianCommand(command: string, pkg: string): Promise<string> {
+  return ensureDebianTool(command, pkg, () => onPath(command));
 }
 
 /** redis-server on PATH, installing Debian's package when missing. */
@@ -116,23 +134,10 @@ export const CHROMIUM_PATH = '/usr/bin/chromium';
  * Debian's chromium at /usr/bin/chromium for the web app's browser tests, installing the
  * package when missing (playwright-core drives it; nothing downloads a browser build).
  */
-export async function ensureChromium(): Promise<string> {
-  if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
-  return withLock('apt', async () => {
-    if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
-    log('chromium not found: installing the Debian package chromium');
-    await execFileAsync(
-      'sh',
-      [
-        '-c',
-        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium',
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    if (!existsSync(CHROMIUM_PATH))
-      throw new Error('chromium is still missing after apt-get install');
-    return CHROMIUM_PATH;
-  });
+export function ensureChromium(): Promise<string> {
+  return ensureDebianTool('chromium', 'chromium', async () =>
+    existsSync(CHROMIUM_PATH) ? CHROMIUM_PATH : undefined,
+  );
 }
 
 /**
@@ -236,51 +241,27 @@ export async function ensureKubernetesValidate(): Promise<string> {
  * Prometheus and promtool on PATH, installing Debian's package `prometheus` (which ships both)
  * when either is missing. Used by the alert-rule tests and the metrics drift test.
  */
-export async function ensurePrometheus(): Promise<{ prometheus: string; promtool: string }> {
-  const find = async () => {
-    const prometheus = await onPath('prometheus');
-    const promtool = await onPath('promtool');
-    return prometheus && promtool ? { prometheus, promtool } : undefined;
-  };
-  const found = await find();
-  if (found) return found;
-  return withLock('apt', async () => {
-    const again = await find();
-    if (again) return again;
-    log('prometheus/promtool not found: installing the Debian package prometheus');
-    await execFileAsync(
-      'sh',
-      [
-        '-c',
-        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus',
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    const installed = await find();
-    if (!installed) throw new Error('prometheus/promtool still missing after apt-get install');
-    return installed;
-  });
+export function ensurePrometheus(): Promise<{ prometheus: string; promtool: string }> {
+  return ensureDebianTool(
+    'prometheus/promtool',
+    'prometheus',
+    async () => {
+      const prometheus = await onPath('prometheus');
+      const promtool = await onPath('promtool');
+      return prometheus && promtool ? { prometheus, promtool } : undefined;
+    },
+    '--no-install-recommends',
+  );
 }
 
 /** nginx on PATH (or Debian's /usr/sbin/nginx), installing the Debian package when missing. */
-export async function ensureNginx(): Promise<string> {
-  const find = async () =>
-    (await onPath('nginx')) ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
-  const found = await find();
-  if (found) return found;
-  return withLock('apt', async () => {
-    const again = await find();
-    if (again) return again;
-    log('nginx not found: installing the Debian package nginx');
-    await execFileAsync(
-      'sh',
-      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx'],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    const installed = await find();
-    if (!installed) throw new Error('nginx is still missing after apt-get install');
-    return installed;
-  });
+export function ensureNginx(): Promise<string> {
+  return ensureDebianTool(
+    'nginx',
+    'nginx',
+    async () =>
+      (await onPath('nginx')) ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined),
+  );
 }
 
 export const COMPOSE_GO_VERSION = 'v2.16.2';

@@ -54,8 +54,13 @@ describe('service processes', () => {
       req.on('error', reject);
       req.end();
     });
-    // Let the pull reach its wait, then ask the process to stop.
-    await new Promise((r) => setTimeout(r, 500));
+    // Once the pull waits (the process counts it), ask the process to stop.
+    await expect
+      .poll(async () => {
+        const text = await (await fetch(`${proc.metricsUrl}/metrics`)).text();
+        return /^sync_long_polls_waiting(\{[^}]*\})? 1$/m.test(text);
+      })
+      .toBe(true);
     proc.child.kill('SIGTERM');
     expect(await inFlight).toBe(200);
     expect(Date.now() - startedAt).toBeLessThan(10_000);

@@ -7,7 +7,14 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ensurePrometheus, ROOT } from '../../scripts/lib/tools.js';
-import { CHART, type K8sObject, ofKind, renderChart } from './lib.js';
+import {
+  CHART,
+  ensureDeployTools,
+  type K8sObject,
+  ofKind,
+  renderChart,
+  TOOL_INSTALL_TIMEOUT_MS,
+} from './lib.js';
 import {
   ALERTS_FILE,
   dashboardExpressions,
@@ -26,8 +33,9 @@ const PROMETHEUS_RULE_API = 'monitoring.coreos.com/v1/PrometheusRule';
 
 let promtool: string;
 beforeAll(async () => {
-  promtool = (await ensurePrometheus()).promtool;
-});
+  // helm too: on a fresh machine it is built here, not inside a 30 s test.
+  [{ promtool }] = await Promise.all([ensurePrometheus(), ensureDeployTools()]);
+}, TOOL_INSTALL_TIMEOUT_MS);
 
 async function run(args: string[]): Promise<{ code: number; output: string }> {
   return execFileAsync(promtool, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }).then(

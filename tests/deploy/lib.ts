@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { type ManagedProcess, startProcess, waitForPort } from '../../scripts/lib/proc.js';
 import { ensureHelm, ensureKubernetesValidate, ROOT } from '../../scripts/lib/tools.js';
+import { buildAll } from '../../test-support/processes.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -301,61 +302,16 @@ export function parseDotenv(text: string): Record<string, string> {
 // ---------------------------------------------------------------------------------------------
 // Build
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path));
-    else newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** dist/ of shared and of every service is missing or older than a source file. */
-export function buildIsStale(): boolean {
-  const sources = Math.max(
-    newestMtime(join(ROOT, 'shared', 'src')),
-    ...SERVICES.map((s) => newestMtime(join(ROOT, 'services', s, 'src'))),
-  );
-  return [join(ROOT, 'shared', 'dist', 'index.js'), ...SERVICES.map(entryOf)].some(
-    (f) => !existsSync(f) || statSync(f).mtimeMs < sources,
-  );
-}
-
 export function entryOf(service: Service): string {
   return join(ROOT, 'services', service, 'dist', 'main.js');
 }
 
 /**
- * `npx tsc -b` (the same command as `npm run build` and the image's build stage) when dist/ is
- * missing or stale. Other helpers may be mid-edit: a failed build with every entry present
- * goes on with what was emitted, and says so.
+ * dist/ brought up to date by the one incremental `tsc -b` every test file shares (its lock keeps
+ * parallel files from writing the same files at once).
  */
-export async function ensureBuilt(): Promise<void> {
-  if (!buildIsStale()) return;
-  const lock = join(tmpdir(), `journal-build-${Buffer.from(ROOT).toString('hex').slice(-16)}`);
-  const deadline = Date.now() + 5 * 60_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  try {
-    if (!buildIsStale()) return;
-    await execFileAsync('npx', ['tsc', '-b'], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 }).catch(
-      (err: { stdout?: string }) => {
-        const missing = SERVICES.map(entryOf).filter((f) => !existsSync(f));
-        if (missing.length) throw new Error(`tsc -b failed:\n${err.stdout}`);
-        process.stderr.write(`[deploy tests] tsc -b reported errors; using dist/ as emitted\n`);
-      },
-    );
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+export function ensureBuilt(): Promise<void> {
+  return buildAll();
 }
 
 /**

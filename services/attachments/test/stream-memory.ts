@@ -1,13 +1,3 @@
-/**
- * Streams a large generated file into a real attachments process over HTTP and back out,
- * sampling the process's resident memory (/proc/<pid>/status VmRSS) all along.
- *
- *   npx tsx services/attachments/test/stream-memory.ts [MiB, default 200]
- *
- * starts its own MongoDB-wire server and Redis (scripts/lib/deps.ts); memory.test.ts runs the
- * same measurement at a smaller size on the test run's servers.
- */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
@@ -15,11 +5,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startServiceProcess } from '../../../test-support/processes.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const _ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
 
@@ -34,28 +23,13 @@ export interface StreamMemoryResult {
   sha256: string;
 }
 
-function newestMtime(dir: string): number {
+function _newestMtime(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+    newest = Math.max(newest, entry.isDirectory() ? _newestMtime(path) : statSync(path).mtimeMs);
   }
   return newest;
-}
-
-/** Compiles the service when any source (its own or shared's) is newer than its dist/. */
-export async function buildAttachments(): Promise<void> {
-  const entry = join(ROOT, 'services/attachments/dist/main.js');
-  let built = 0;
-  try {
-    built = statSync(entry).mtimeMs;
-  } catch {}
-  const sources = Math.max(
-    newestMtime(join(ROOT, 'services/attachments/src')),
-    newestMtime(join(ROOT, 'shared/src')),
-  );
-  if (built >= sources) return;
-  await promisify(execFile)('npx', ['tsc', '-b', 'services/attachments'], { cwd: ROOT });
 }
 
 function rssMiB(pid: number): number {
@@ -138,7 +112,6 @@ export async function measureStreamMemory(options: {
     .setExpirationTime('1h')
     .sign(privateKey);
 
-  await buildAttachments();
   const proc = await startServiceProcess('attachments', {
     MONGODB_URL: options.mongoUrl,
     MONGODB_DB_NAME: options.dbName,

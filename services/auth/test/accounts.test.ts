@@ -172,7 +172,8 @@ describe('hostile input', () => {
       payload: { username: 'someone', password: 'x'.repeat(10_000) },
     });
     expectProblem(big, 400, 'validation_failed');
-    expect(performance.now() - started).toBeLessThan(1000);
+    // Refused by the body limit and the schema before any work: a loose bound (a busy machine).
+    expect(performance.now() - started).toBeLessThan(5000);
   });
 
   it('never echoes the password in an error', async () => {

@@ -159,9 +159,11 @@ describe('token forgery', () => {
   });
 
   it('answers token_expired once a cached token expires', async () => {
-    const s = await gw.session(undefined, { expiresIn: Math.floor(Date.now() / 1000) + 2 });
+    // A few seconds of life (a slow machine's first call must still find it valid), then past it.
+    const exp = Math.floor(Date.now() / 1000) + 4;
+    const s = await gw.session(undefined, { expiresIn: exp });
     expect((await call('/sync/changes', withToken(s.token))).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2_100));
+    await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 1_100));
     expectProblem(await call('/sync/changes', withToken(s.token)), 401, 'token_expired');
   });
 

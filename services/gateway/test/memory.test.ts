@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import { connectRedis, sessionKey } from '@journal/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../../scripts/lib/tools.js';
 import { redisUrl, signTestToken, testKeys, testRedis } from '../../../test-support/index.js';
 import { type ServiceProcess, startServiceProcess } from '../../../test-support/processes.js';
 import { blocks, sha256Of, startUpstream, type Upstream } from './helpers.js';
@@ -28,7 +25,6 @@ describe('memory while streaming through the gateway process', () => {
   let cleanup: () => Promise<void>;
 
   beforeAll(async () => {
-    await promisify(execFile)('npx', ['tsc', '-b', 'services/gateway'], { cwd: ROOT });
     const raw = await testRedis('gwmem');
     const redis = await connectRedis(redisUrl(), { options: { keyPrefix: raw.keyPrefix } });
     const keys = await testKeys();
