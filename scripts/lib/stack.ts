@@ -102,7 +102,9 @@ export async function startService(name: ServiceName, o: StackOptions): Promise<
   await waitForPort(o.ports[name], 30_000, name, proc.child);
   // Whoever listens must be this service: a port taken by another process (the service then
   // exits at start) would otherwise pass for it.
-  const health = await fetch(`http://127.0.0.1:${o.ports[name]}/health`)
+  const health = await fetch(`http://127.0.0.1:${o.ports[name]}/health`, {
+    signal: AbortSignal.timeout(10_000),
+  })
     .then((r) => r.json() as Promise<{ service?: string }>)
     .catch(() => ({ service: undefined }));
   if (health.service !== name || proc.child.exitCode !== null) {
