@@ -53,7 +53,8 @@ describe('upstream failures', () => {
   it('answers 504 when an upstream does not answer within UPSTREAM_TIMEOUT_MS', async () => {
     const slow = await call(gw.url, '/sync/push?delay=3000', bearer(alice), 'POST');
     expectProblem(slow, 504, 'upstream_unavailable');
-    expect(slow.ms).toBeLessThan(2_000);
+    // Before the upstream's 3 s answer: the gateway gave up at its own timeout.
+    expect(slow.ms).toBeLessThan(2_900);
     // The gateway is fine afterwards.
     expect((await call(gw.url, '/sync/push', bearer(alice), 'POST')).status).toBe(200);
   });
