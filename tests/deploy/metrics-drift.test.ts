@@ -205,7 +205,7 @@ describe('metrics the alerts and the dashboard read exist, with their labels', (
     bob = await driveTraffic();
     const c = client(stack.gateway);
     const held = c.get(
-      '/sync/changes?since=100&wait=4',
+      '/sync/changes?since=100&wait=8',
       (await registerUser(c, 'poll')).accessToken,
     );
     const gauge = async (name: string) => {
@@ -221,7 +221,7 @@ describe('metrics the alerts and the dashboard read exist, with their labels', (
       'the long-poll to be held',
       () => gauge('sync_long_polls_waiting'),
       (v) => v === 1,
-      3_000,
+      6_000,
     );
     expect(await gauge('gateway_long_polls_in_flight')).toBe(1);
     expect((await held).status).toBe(200);
@@ -229,7 +229,7 @@ describe('metrics the alerts and the dashboard read exist, with their labels', (
       'the long-poll to be released',
       () => gauge('gateway_long_polls_in_flight'),
       (v) => v === 0,
-      3_000,
+      10_000,
     );
     expect(await gauge('sync_long_polls_waiting')).toBe(0);
   });
