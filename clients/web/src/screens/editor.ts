@@ -152,15 +152,19 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
     );
   }
 
-  // Reads of the entry can finish out of order: only the latest call's answer is shown, so an
-  // older "syncing…" never overwrites a newer "Saved and synced.".
+  // An edit waiting to be saved is said at once ("Saved and synced." must not stay on screen
+  // meanwhile). Reads of the entry can finish out of order: only the latest call's answer is
+  // shown, so an older "syncing…" never overwrites a newer "Saved and synced.".
   let saveStateCall = 0;
   function setSaveState() {
     const call = ++saveStateCall;
+    if (dirty) {
+      saveState.textContent = 'Saving…';
+      return;
+    }
     client.entries.get(id).then((e) => {
       if (call !== saveStateCall) return;
-      if (dirty) saveState.textContent = 'Saving…';
-      else if (client.conflicts.list().some((c) => c.id === id))
+      if (client.conflicts.list().some((c) => c.id === id))
         saveState.textContent = 'Waiting for your choice above.';
       else if (!e) saveState.textContent = isNew ? 'Start writing: it saves as you type.' : '';
       else if (e.pending)
@@ -190,8 +194,6 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
     if (isNew && location.hash === '#/new')
       history.replaceState(null, '', `#/entry/${encodeURIComponent(id)}`);
     drafts.set(id, read()); // nothing typed is lost, even if the tab closes before the save
-    // Said at once: "Saved and synced." must not stay on screen while an edit waits to be saved.
-    saveState.textContent = 'Saving…';
     setSaveState();
     clearTimeout(timer);
     timer = setTimeout(() => void save(), SAVE_DELAY_MS);
