@@ -93,6 +93,13 @@ beforeAll(async () => {
     { output: 'ignore' },
   );
   await waitForPort(port, 30_000, 'prometheus', prometheus.child);
+  // Its port opens before its storage is loaded; until then the API answers 503 (not JSON).
+  await until(
+    'Prometheus to be ready',
+    () => fetch(`${prometheusUrl}/-/ready`).then((r) => r.status),
+    (status) => status === 200,
+    60_000,
+  );
 }, 180_000);
 
 afterAll(async () => {
