@@ -8,6 +8,7 @@ export * from './health.js';
 export * from './http.js';
 export * from './jobs.js';
 export * from './logger.js';
+export * from './long-polls.js';
 export * from './metrics.js';
 export * from './mongo.js';
 export * from './redis.js';
