@@ -85,7 +85,7 @@ export async function registerUser(
   };
 }
 
-/** Asserts an RFC 9457 problem document with the API.md code. */
+/** Asserts an RFC 9457 problem document with the docs/api.md code. */
 export function expectProblem(res: Reply, status: number, code: string): void {
   expect(res.status, res.text).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);

@@ -160,7 +160,7 @@ export async function spawnMongo(options: { port?: number; dir?: string } = {}) 
 }
 
 /**
- * Resolves MongoDB and Redis in the order of ARCHITECTURE.md: MONGODB_URL/REDIS_URL if set;
+ * Resolves MongoDB and Redis in README.md's order (its opening): MONGODB_URL/REDIS_URL if set;
  * else containers when a Docker engine answers; else local processes.
  */
 export async function startDependencies(options: DependencyOptions = {}): Promise<Dependencies> {

@@ -1,4 +1,4 @@
-/** The problem codes of API.md, with their HTTP status and title. */
+/** The problem codes of docs/api.md, with their HTTP status and title. */
 export const problemCodes = {
   validation_failed: { status: 400, title: 'Validation failed' },
   invalid_json: { status: 400, title: 'Malformed JSON body' },

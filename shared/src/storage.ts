@@ -32,7 +32,7 @@ function ttlUnsupported(err: unknown): boolean {
  * replica at once. Only missing ones are sent, one at a time, because FerretDB 1.x drops the
  * connection when a batch re-creates an existing unique index.
  *
- * Time-to-live options are clean-up only (never correctness, see ARCHITECTURE.md). A server
+ * Time-to-live options are clean-up only (never correctness, see docs/architecture.md). A server
  * without TTL indexes (FerretDB 1.x) gets a plain index on the same key instead, named
  * `<name>_cleanup` (`expiresAt_ttl` → `expiresAt_cleanup`), and later start-ups see that
  * decision by name (FerretDB drops the connection when asked for a TTL index on a key that

@@ -8,7 +8,7 @@ import { createMetricsServer, metricsPortOf } from '../src/metrics.js';
 
 const problemType = 'application/problem+json; charset=utf-8';
 
-describe('/metrics is not served on the public port (API.md Operations)', () => {
+describe('/metrics is not served on the public port (docs/api.md Operations)', () => {
   let app: Awaited<ReturnType<typeof createServiceApp>>;
   beforeAll(async () => {
     app = await createServiceApp({

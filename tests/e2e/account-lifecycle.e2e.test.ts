@@ -16,8 +16,9 @@ import { type QiniuStandIn, qiniuStandIn } from '../../test-support/qiniu-stand-
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
 
 /**
- * Account deletion through the whole stack (API.md "Account lifecycle"): four real service
- * processes, the run's MongoDB-wire server and Redis, and a loopback stand-in of Qiniu.
+ * Account deletion through the whole stack (docs/api.md, "Auth": the account lifecycle): four
+ * real service processes, the run's MongoDB-wire server and Redis, and a loopback stand-in of
+ * Qiniu.
  */
 
 const QINIU = { accessKey: 'e2e-deletion-ak', secretKey: 'e2e-deletion-sk-0123456', bucket: 'jd' };

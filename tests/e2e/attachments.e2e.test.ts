@@ -47,7 +47,7 @@ const put = (who: Account, id: string, bytes: Buffer, headers: Record<string, st
     headers: { 'content-type': 'image/png', ...headers },
   });
 
-describe('attachments through the gateway (API.md)', () => {
+describe('attachments through the gateway (docs/api.md)', () => {
   const bytes = randomBytes(600 * 1024 + 7);
 
   it('stores with 201, then 200 for the same bytes and 409 for other bytes', async () => {

@@ -27,7 +27,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-describe('auth through the gateway (API.md)', () => {
+describe('auth through the gateway (docs/api.md)', () => {
   it('registers with 201 and a Session', async () => {
     const res = await api.post('/auth/register', {
       username: 'Alice.Example@x',

@@ -12,7 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
-describe('operations through the gateway (API.md)', () => {
+describe('operations through the gateway (docs/api.md)', () => {
   it('serves /health and /ready publicly, and /metrics only on each process’s METRICS_PORT', async () => {
     const health = await api.get('/health');
     expect(health.status).toBe(200);
@@ -78,7 +78,7 @@ describe('operations through the gateway (API.md)', () => {
     await expect.poll(services).toEqual(['auth', 'gateway']);
   });
 
-  it('serves the OpenAPI 3.1 document with every API.md call, and /docs', async () => {
+  it('serves the OpenAPI 3.1 document with every docs/api.md call, and /docs', async () => {
     const doc = await api.get<{ openapi: string; paths: Record<string, Record<string, unknown>> }>(
       '/openapi.json',
     );

@@ -56,7 +56,7 @@ const push = (who: Account, changes: unknown[], headers?: Record<string, string>
 const pull = (who: Account, query: string) =>
   api.get<Changes>(`/sync/changes?${query}`, who.accessToken);
 
-describe('sync through the gateway (API.md)', () => {
+describe('sync through the gateway (docs/api.md)', () => {
   it('pushes new entries and pulls them back in revision order', async () => {
     const res = await push(alice, [
       {

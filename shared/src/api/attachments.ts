@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { clientId, defineOperations, problemSchema } from './operation.js';
 
-/** Zod schemas and operations of the attachments service's public calls (see API.md). */
+/** Zod schemas and operations of the attachments service's public calls (see docs/api.md). */
 
 export const sha256HexSchema = z
   .string()

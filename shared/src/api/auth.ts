@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineOperations, problemSchema } from './operation.js';
 
-/** Zod schemas and operations of the auth service's public calls (see API.md). */
+/** Zod schemas and operations of the auth service's public calls (see docs/api.md). */
 
 /** 3–64 characters of `[A-Za-z0-9._@-]`; unique case-insensitively. */
 export const usernameSchema = z

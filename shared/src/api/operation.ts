@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Ids chosen by clients (entry ids, attachment ids), as API.md defines them. */
+/** Ids chosen by clients (entry ids, attachment ids), as docs/api.md defines them. */
 export const clientId = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,128}$/, { error: 'must be 1-128 characters of A-Z a-z 0-9 _ -' });

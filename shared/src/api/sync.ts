@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { clientId, defineOperations, problemSchema } from './operation.js';
 
-/** Zod schemas and operations of the sync service's public calls (see API.md). */
+/** Zod schemas and operations of the sync service's public calls (see docs/api.md). */
 
-/** Limits of one push (API.md) and of one entry's content. */
+/** Limits of one push (docs/api.md) and of one entry's content. */
 export const SYNC_LIMITS = {
   maxChangesPerPush: 500,
   maxPushBytes: 10 * 1024 * 1024,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clientId } from '../../src/api/operation.js';
 
-describe('client ids (entry and attachment ids, API.md)', () => {
+describe('client ids (entry and attachment ids, docs/api.md)', () => {
   it.each(['a', 'A-z_0-9', 'x'.repeat(128), '___', '-'])('accepts %j', (id) => {
     expect(clientId.safeParse(id).success).toBe(true);
   });

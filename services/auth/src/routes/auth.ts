@@ -20,7 +20,7 @@ export interface AuthRoutesDeps {
 
 const ops = authOperations;
 
-/** The public auth calls of API.md; schemas come from shared/src/api/auth.ts. */
+/** The public auth calls of docs/api.md; schemas come from shared/src/api/auth.ts. */
 export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRoutesDeps) => {
   /**
    * A verified access token is not enough: its session must still be live in Redis, so a
