@@ -21,6 +21,7 @@ import { createLiveSessions } from './sessions/live.js';
 import { createSessionsRepository } from './sessions/repository.js';
 import { createSessionService } from './sessions/service.js';
 import { createAccessTokens } from './tokens/access.js';
+import { createDeviceTokens } from './tokens/device.js';
 import { loadSigningKeys } from './tokens/keys.js';
 import { createRefreshTokensRepository } from './tokens/refresh-repository.js';
 import { createUsersRepository } from './users/repository.js';
@@ -99,6 +100,12 @@ export async function buildApp(deps: AppDeps) {
       queueWaitMs: config.AUTH_HASH_QUEUE_WAIT_MS,
     }),
     sessions,
+    deviceTokens: createDeviceTokens({
+      keys,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      ttlSeconds: config.AUTH_DEVICE_TOKEN_TTL_SECONDS,
+    }),
     limiter: createRateLimiter(redis),
     deletions,
     onDeletionRequested: (userId) => deletion.requested(userId),
@@ -111,6 +118,16 @@ export async function buildApp(deps: AppDeps) {
       loginPerIp: {
         name: 'login-ip',
         max: config.AUTH_LOGIN_MAX_FAILURES_PER_IP,
+        windowSeconds: config.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
+      },
+      loginPerDeviceToken: {
+        name: 'login-device',
+        max: config.AUTH_LOGIN_MAX_FAILURES_PER_DEVICE_TOKEN,
+        windowSeconds: config.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
+      },
+      passwordCheckPerSession: {
+        name: 'password-session',
+        max: config.AUTH_PASSWORD_CHECK_MAX_FAILURES_PER_SESSION,
         windowSeconds: config.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
       },
       registerPerIp: {

@@ -49,6 +49,18 @@ export const configSchema = serviceConfigSchema({
   AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: envInt(1, 1_000_000).default(10),
   AUTH_LOGIN_MAX_FAILURES_PER_IP: envInt(1, 1_000_000).default(50),
   AUTH_LOGIN_FAILURE_WINDOW_SECONDS: envInt(1, 86_400).default(900),
+  /**
+   * Failed logins one device token may present per window before it is locked out itself
+   * (a login with a valid device token is not subject to the per-username limit).
+   */
+  AUTH_LOGIN_MAX_FAILURES_PER_DEVICE_TOKEN: envInt(1, 1_000_000).default(10),
+  /** Lifetime of a device token, issued by every successful login or registration. */
+  AUTH_DEVICE_TOKEN_TTL_SECONDS: envInt(60, 400 * 86_400).default(90 * 86_400),
+  /**
+   * Wrong current passwords one session may send per window (password change, account
+   * deletion) before 429: bounds a stolen access token's guessing, apart from the public limits.
+   */
+  AUTH_PASSWORD_CHECK_MAX_FAILURES_PER_SESSION: envInt(1, 1_000_000).default(5),
   AUTH_REGISTER_MAX_PER_IP: envInt(1, 1_000_000).default(20),
   AUTH_REGISTER_WINDOW_SECONDS: envInt(1, 86_400).default(3600),
 }).superRefine((config, ctx) => {

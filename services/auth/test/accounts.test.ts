@@ -37,7 +37,7 @@ describe('register', () => {
     expect(res.statusCode).toBe(201);
     const body = res.json();
     expect(Object.keys(body).sort()).toEqual(
-      ['accessToken', 'expiresIn', 'refreshToken', 'tokenType', 'user'].sort(),
+      ['accessToken', 'deviceToken', 'expiresIn', 'refreshToken', 'tokenType', 'user'].sort(),
     );
     expect(body).toMatchObject({ tokenType: 'Bearer', expiresIn: 3600, user: { username: name } });
     expect(Object.keys(body.user).sort()).toEqual(['createdAt', 'id', 'username']);

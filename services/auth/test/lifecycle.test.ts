@@ -20,6 +20,7 @@ beforeAll(async () => {
   app = (
     await h.build({
       AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '3',
+      AUTH_PASSWORD_CHECK_MAX_FAILURES_PER_SESSION: '3',
       AUTH_LOGIN_FAILURE_WINDOW_SECONDS: '120',
       // Sweeps are run by hand below.
       ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS: '0',
@@ -171,7 +172,7 @@ describe('POST /auth/password', () => {
     expect((await login(app, { username, password: PASSWORD })).statusCode).toBe(200);
   });
 
-  it('limits wrong current passwords with the failed-login limit (429, Retry-After)', async () => {
+  it('limits wrong current passwords per session (429, Retry-After)', async () => {
     const { session } = await newUser(app);
     const wrong = { currentPassword: 'wrong wrong wrong', newPassword: 'whatever whatever' };
     for (let i = 0; i < 3; i++) {

@@ -35,6 +35,15 @@ export const refreshTokenSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]{43,128}$/, { error: 'is not a refresh token' });
 
+/**
+ * A device token (JWT, EdDSA) that login and registration return: the client keeps it per
+ * username, also after signing out, and sends it with its next login for that username.
+ */
+export const deviceTokenSchema = z
+  .string()
+  .max(1024, { error: 'must be at most 1024 characters' })
+  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { error: 'is not a device token' });
+
 export const credentialsSchema = z
   .object({
     username: usernameSchema,
@@ -43,6 +52,23 @@ export const credentialsSchema = z
   })
   .strict()
   .meta({ id: 'Credentials' });
+
+export const loginRequestSchema = z
+  .object({
+    username: usernameSchema,
+    password: passwordSchema,
+    deviceName: deviceNameSchema.optional(),
+    deviceToken: deviceTokenSchema
+      .optional()
+      .describe(
+        'The `deviceToken` an earlier login or registration of this username returned on this ' +
+          'device. With a valid one, failed logins are counted for this device token (its own ' +
+          'limit) instead of for the username, so a stranger’s failures cannot lock this ' +
+          'device out. An invalid, expired or other user’s token is ignored.',
+      ),
+  })
+  .strict()
+  .meta({ id: 'LoginRequest' });
 
 export const refreshRequestSchema = z
   .object({ refreshToken: refreshTokenSchema })
@@ -79,6 +105,13 @@ export const sessionSchema = z
       .describe('Opaque; single use: each refresh returns a new one. Reuse ends the session.'),
     tokenType: z.literal('Bearer'),
     expiresIn: z.number().int().describe('Seconds until the access token expires'),
+    deviceToken: z
+      .string()
+      .optional()
+      .describe(
+        'Login and registration only: keep it for this username on this device (also after ' +
+          'signing out) and send it with the next login; a new one replaces it each time.',
+      ),
   })
   .strict()
   .meta({ id: 'Session' });
@@ -132,6 +165,7 @@ export const accountDeletionSchema = z
 export const sessionParamsSchema = z.object({ id: serverIdSchema }).strict();
 
 export type Credentials = z.infer<typeof credentialsSchema>;
+export type LoginRequest = z.infer<typeof loginRequestSchema>;
 export type SessionReply = z.infer<typeof sessionSchema>;
 export type UserReply = z.infer<typeof userSchema>;
 export type DeviceSession = z.infer<typeof deviceSessionSchema>;
@@ -173,11 +207,13 @@ export const authOperations = defineOperations(
       description:
         'Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. ' +
         'Failed logins are limited per username and per client address (429 with Retry-After); ' +
-        'a busy auth service answers 503 `upstream_unavailable` with Retry-After.',
+        'a login with a valid `deviceToken` for the username is limited per device token ' +
+        'instead, so others’ failures cannot lock a known device out. A busy auth service ' +
+        'answers 503 `upstream_unavailable` with Retry-After.',
       tags,
       auth: false,
       schema: {
-        body: credentialsSchema,
+        body: loginRequestSchema,
         response: {
           200: sessionSchema,
           400: problemSchema,
@@ -245,8 +281,9 @@ export const authOperations = defineOperations(
       path: '/auth/password',
       summary: 'Change the password; every other session of the user ends',
       description:
-        'Needs the current password (401 `invalid_credentials` when wrong; wrong attempts count ' +
-        'against the failed-login limits, 429 with Retry-After). Every other session of the user ' +
+        'Needs the current password (401 `invalid_credentials` when wrong; wrong attempts are ' +
+        'limited per session, 429 with Retry-After, never by the public failed-login limits). ' +
+        'Every other session of the user ' +
         'ends at once (its access and refresh tokens stop working); the caller’s session stays.',
       tags,
       auth: true,
@@ -286,8 +323,8 @@ export const authOperations = defineOperations(
       path: '/auth/account',
       summary: 'Delete the account and everything it stored',
       description:
-        'Needs the password (401 `invalid_credentials` when wrong; wrong attempts count against ' +
-        'the failed-login limits, 429 with Retry-After). Before the 202 every session ends, the ' +
+        'Needs the password (401 `invalid_credentials` when wrong; wrong attempts are limited ' +
+        'per session, 429 with Retry-After, never by the public failed-login limits). Before the 202 every session ends, the ' +
         'credentials stop working and the username is free. Within 60 s (by default) every ' +
         'entry, attachment, upload record, idempotency key and session of the user is gone from ' +
         'every service, and the user’s Qiniu objects from the bucket; a service that is down ' +

@@ -126,9 +126,8 @@ export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRout
     schema: ops.deleteAccount.schema,
     onRequest: requireLiveSession,
     handler: async (request, reply) => {
-      const { userId } = caller(request);
       const deletedAt = await deps.accounts.deleteAccount(
-        userId,
+        caller(request),
         request.body.password,
         request.ip,
       );

@@ -1,6 +1,7 @@
 import {
   type AccountDeletions,
   type Credentials,
+  type LoginRequest,
   ProblemError,
   type SessionReply,
 } from '@journal/shared';
@@ -8,11 +9,18 @@ import type { HashGate } from '../passwords/gate.js';
 import type { PasswordHasher } from '../passwords/hasher.js';
 import { type Limit, type RateLimiter, rateLimited } from '../ratelimit/limiter.js';
 import { type SessionService, toUserReply } from '../sessions/service.js';
+import type { DeviceToken, DeviceTokens } from '../tokens/device.js';
 import { normaliseUsername, type UsersRepository } from './repository.js';
 
 export interface AccountLimits {
+  /** Failed logins of untrusted clients (no valid device token) per username. */
   loginPerUsername: Limit;
+  /** Failed logins of untrusted clients per client address. */
   loginPerIp: Limit;
+  /** Failed logins per device token (a login that presents a valid one). */
+  loginPerDeviceToken: Limit;
+  /** Wrong current passwords per session (password change, account deletion). */
+  passwordCheckPerSession: Limit;
   registerPerIp: Limit;
 }
 
@@ -22,6 +30,8 @@ export interface AccountServiceDeps {
   /** Every hash runs through it (bounded, fair between addresses). */
   gate: HashGate;
   sessions: SessionService;
+  /** Issued on every successful login or registration; trusted on later logins. */
+  deviceTokens: DeviceTokens;
   limiter: RateLimiter;
   limits: AccountLimits;
   deletions: AccountDeletions;
@@ -75,16 +85,41 @@ export function createAccountService(deps: AccountServiceDeps) {
     ]);
   }
 
-  /** The caller's user after a successful check of its password; 401 otherwise. */
-  async function verifiedUser(userId: string, password: string, clientIp: string) {
-    const user = await deps.users.findWithHash(userId);
+  /**
+   * A login presenting a valid device token for its username: counted against that token's
+   * own limit only, so neither the username's nor the address's failures (a stranger's) can
+   * refuse it; a token that fails too often is locked out itself.
+   */
+  async function countDeviceAttempt(device: DeviceToken): Promise<void> {
+    const state = await limiter.hit(limits.loginPerDeviceToken, device.id);
+    if (state.count > limits.loginPerDeviceToken.max) {
+      throw rateLimited(state.resetMs, 'too many failed logins with this device token');
+    }
+  }
+
+  /**
+   * The caller's user after a successful check of its password; 401 otherwise. Wrong
+   * passwords are counted per session (a stolen access token guesses a bounded number of
+   * times), never against the public per-username or per-address limits, which a stranger can
+   * exhaust: they cannot stop a signed-in user from changing the password or leaving.
+   */
+  async function verifiedUser(
+    caller: { userId: string; sessionId: string },
+    password: string,
+    clientIp: string,
+  ) {
+    const user = await deps.users.findWithHash(caller.userId);
     if (!user) throw new ProblemError('unauthorized', 'the user no longer exists');
-    await countAttempt(user.usernameLower, clientIp);
+    const limit = limits.passwordCheckPerSession;
+    const state = await limiter.hit(limit, caller.sessionId);
+    if (state.count > limit.max) {
+      throw rateLimited(state.resetMs, 'too many wrong passwords in this session');
+    }
     const result = await deps.gate.run(clientIp, () =>
       deps.hasher.verify(password, user.passwordHash),
     );
     if (!result.ok) throw wrongPassword();
-    await forgiveAttempt(user.usernameLower, clientIp);
+    await limiter.reset(limit, caller.sessionId);
     return user;
   }
 
@@ -103,18 +138,26 @@ export function createAccountService(deps: AccountServiceDeps) {
       }
       const passwordHash = await deps.gate.run(clientIp, () => deps.hasher.hash(input.password));
       const user = await deps.users.create(input.username, passwordHash);
-      return deps.sessions.start(user, input.deviceName ?? null);
+      const session = await deps.sessions.start(user, input.deviceName ?? null);
+      const usernameKey = normaliseUsername(user.username);
+      return { ...session, deviceToken: await deps.deviceTokens.issue(user._id, usernameKey) };
     },
 
     /**
-     * Every attempt counts against the per-username and per-address limits before the password
-     * is checked (so parallel guesses cannot slip past the limit, and a refused one costs no
-     * hash); a success takes its count back. The check itself waits for the hash gate. An
-     * unknown user costs the same hashing time as a wrong password and gets the same answer.
+     * Every attempt counts against the limits before the password is checked (so parallel
+     * guesses cannot slip past the limit, and a refused one costs no hash); a success takes its
+     * count back. An untrusted client counts per username and per address; one that presents a
+     * valid device token for this username counts per device token only. The check itself
+     * waits for the hash gate. An unknown user costs the same hashing time as a wrong password
+     * and gets the same answer. A success returns a new device token.
      */
-    async login(input: Credentials, clientIp: string): Promise<SessionReply> {
+    async login(input: LoginRequest, clientIp: string): Promise<SessionReply> {
       const usernameKey = normaliseUsername(input.username);
-      await countAttempt(usernameKey, clientIp, 'too many failed logins, try again later');
+      const device = input.deviceToken
+        ? await deps.deviceTokens.verify(input.deviceToken, usernameKey)
+        : null;
+      if (device) await countDeviceAttempt(device);
+      else await countAttempt(usernameKey, clientIp, 'too many failed logins, try again later');
 
       // One gate slot for the lookup, the check and, when the stored hash is weaker than
       // today's, the rehash: a flood's store lookups wait in the gate too.
@@ -126,9 +169,13 @@ export function createAccountService(deps: AccountServiceDeps) {
         return { user, ok: true, rehash: await deps.hasher.hash(input.password) };
       });
       const { user } = outcome;
-      if (!user || !outcome.ok) throw invalidCredentials();
+      // A device token of an earlier account with this username proves nothing about this one.
+      if (!user || !outcome.ok || (device && device.userId !== user._id)) {
+        throw invalidCredentials();
+      }
 
-      await forgiveAttempt(usernameKey, clientIp);
+      if (device) await limiter.reset(limits.loginPerDeviceToken, device.id);
+      else await forgiveAttempt(usernameKey, clientIp);
       if (outcome.rehash) await deps.users.replaceHash(user._id, user.passwordHash, outcome.rehash);
       const session = await deps.sessions.start(user, input.deviceName ?? null);
       // Written, then checked: a password change or account deletion that ran since the check
@@ -147,7 +194,10 @@ export function createAccountService(deps: AccountServiceDeps) {
         await deps.sessions.end(sessionIdOf(session.accessToken), user._id, 'password_changed');
         throw invalidCredentials();
       }
-      return session;
+      return {
+        ...session,
+        deviceToken: await deps.deviceTokens.issue(user._id, usernameKey),
+      };
     },
 
     /**
@@ -159,7 +209,7 @@ export function createAccountService(deps: AccountServiceDeps) {
       input: { currentPassword: string; newPassword: string },
       clientIp: string,
     ): Promise<void> {
-      const user = await verifiedUser(caller.userId, input.currentPassword, clientIp);
+      const user = await verifiedUser(caller, input.currentPassword, clientIp);
       const newHash = await deps.gate.run(clientIp, () => deps.hasher.hash(input.newPassword));
       // A concurrent change won: the password this call verified is no longer the password.
       if (!(await deps.users.changePassword(user._id, user.passwordHash, newHash))) {
@@ -173,8 +223,12 @@ export function createAccountService(deps: AccountServiceDeps) {
      * out, see docs/account-deletion.md), ends every session and removes the user (the
      * credentials stop working, the username is free). Returns when it was requested.
      */
-    async deleteAccount(userId: string, password: string, clientIp: string): Promise<Date> {
-      const user = await verifiedUser(userId, password, clientIp);
+    async deleteAccount(
+      caller: { userId: string; sessionId: string },
+      password: string,
+      clientIp: string,
+    ): Promise<Date> {
+      const user = await verifiedUser(caller, password, clientIp);
       const requestedAt = await deps.deletions.request(user._id, user.usernameLower);
       await deps.sessions.endAll(user._id, 'account_deleted');
       await deps.users.deleteById(user._id);
