@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Log in and start a session for this device
-         * @description Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. Failed logins are limited per username and per client address (429 with Retry-After); a busy auth service answers 503 `upstream_unavailable` with Retry-After.
+         * @description Answers 401 `invalid_credentials` alike for an unknown user and a wrong password. Failed logins are limited per username and per client address (429 with Retry-After); a login with a valid `deviceToken` for the username is limited per device token instead, so others’ failures cannot lock a known device out. A busy auth service answers 503 `upstream_unavailable` with Retry-After.
          */
         post: operations["login"];
         delete?: never;
@@ -129,7 +129,7 @@ export interface paths {
         put?: never;
         /**
          * Change the password; every other session of the user ends
-         * @description Needs the current password (401 `invalid_credentials` when wrong; wrong attempts count against the failed-login limits, 429 with Retry-After). Every other session of the user ends at once (its access and refresh tokens stop working); the caller’s session stays.
+         * @description Needs the current password (401 `invalid_credentials` when wrong; wrong attempts are limited per session, 429 with Retry-After, never by the public failed-login limits). Every other session of the user ends at once (its access and refresh tokens stop working); the caller’s session stays.
          */
         post: operations["changePassword"];
         delete?: never;
@@ -170,7 +170,7 @@ export interface paths {
         post?: never;
         /**
          * Delete the account and everything it stored
-         * @description Needs the password (401 `invalid_credentials` when wrong; wrong attempts count against the failed-login limits, 429 with Retry-After). Before the 202 every session ends, the credentials stop working and the username is free. Within 60 s (by default) every entry, attachment, upload record, idempotency key and session of the user is gone from every service, and the user’s Qiniu objects from the bucket; a service that is down finishes its part when it is back.
+         * @description Needs the password (401 `invalid_credentials` when wrong; wrong attempts are limited per session, 429 with Retry-After, never by the public failed-login limits). Before the 202 every session ends, the credentials stop working and the username is free. Within 60 s (by default) every entry, attachment, upload record, idempotency key and session of the user is gone from every service, and the user’s Qiniu objects from the bucket; a service that is down finishes its part when it is back.
          */
         delete: operations["deleteAccount"];
         options?: never;
@@ -366,6 +366,8 @@ export interface components {
             tokenType: "Bearer";
             /** @description Seconds until the access token expires */
             expiresIn: number;
+            /** @description Login and registration only: keep it for this username on this device (also after signing out) and send it with the next login; a new one replaces it each time. */
+            deviceToken?: string;
         };
         User: {
             id: string;
@@ -392,6 +394,14 @@ export interface components {
             username: string;
             password: string;
             deviceName?: string;
+        };
+        LoginRequest: {
+            /** @example ada.lovelace */
+            username: string;
+            password: string;
+            deviceName?: string;
+            /** @description The `deviceToken` an earlier login or registration of this username returned on this device. With a valid one, failed logins are counted for this device token (its own limit) instead of for the username, so a stranger’s failures cannot lock this device out. An invalid, expired or other user’s token is ignored. */
+            deviceToken?: string;
         };
         RefreshRequest: {
             refreshToken: string;
@@ -609,7 +619,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Credentials"];
+                "application/json": components["schemas"]["LoginRequest"];
             };
         };
         responses: {
