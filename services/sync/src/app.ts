@@ -37,7 +37,16 @@ export async function buildApp(deps: AppDeps) {
 
   // Domain: wake-ups, the rules, idempotency, the purge job.
   const metricsRegistry = new Registry();
-  const notifier = createChangeNotifier({ redis, keyPrefix: config.REDIS_KEY_PREFIX, logger });
+  const notifier = createChangeNotifier({
+    redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    logger,
+    limits: {
+      perUser: config.SYNC_LONG_POLL_MAX_PER_USER,
+      perProcess: config.SYNC_LONG_POLL_MAX_PER_PROCESS,
+    },
+    registry: metricsRegistry,
+  });
   // Guesses stay far inside the tombstone retention: only purged slots are free below the max.
   const heads = createHeads({
     redis,

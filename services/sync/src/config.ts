@@ -27,6 +27,13 @@ export const configSchema = serviceConfigSchema({
   SYNC_RECENT_CHANGES: envInt(0, 100_000).default(2_000),
   SYNC_RECENT_TTL_SECONDS: envInt(1, 86_400).default(300),
   SYNC_RECENT_MAX_ENTRY_BYTES: envInt(256, 16 * 1024 * 1024).default(16 * 1024),
+  /**
+   * Long-polls this process holds at once for one user, and in all. Over either, the oldest (of
+   * that user; for the process bound, of the user holding the most) answers at once with the
+   * empty page a timed-out wait gives, and the new one waits (docs/sync.md, "Long-poll").
+   */
+  SYNC_LONG_POLL_MAX_PER_USER: envInt(1, 1_000_000).default(32),
+  SYNC_LONG_POLL_MAX_PER_PROCESS: envInt(1, 10_000_000).default(50_000),
   /** How long a reply is kept for replay under its Idempotency-Key. */
   SYNC_IDEMPOTENCY_TTL_SECONDS: envInt(60, 7 * 86_400).default(86_400),
 });

@@ -1,6 +1,21 @@
-import { distinctWarnings, duplicateRedis, type Logger, type Redis } from '@journal/shared';
+import {
+  createLongPollBounds,
+  distinctWarnings,
+  duplicateRedis,
+  type Logger,
+  type LongPollEviction,
+  type Redis,
+} from '@journal/shared';
+import { Counter, type Registry } from 'prom-client';
 
-export type WakeReason = 'notified' | 'timeout' | 'closed' | 'aborted';
+/**
+ * Why a wait ended. `evicted`: this process holds too many long-polls for the user, or in all,
+ * and this one is the oldest (see `NotifierOptions.limits`): it answers its empty page at once.
+ */
+export type WakeReason = 'notified' | 'timeout' | 'closed' | 'aborted' | 'evicted';
+
+/** Why a long-poll was answered early: the `reason` label of sync_long_polls_answered_early_total. */
+export type EarlyAnswerReason = 'per_user' | 'per_process';
 
 /** A pull waiting for news about one user. Register before querying, so nothing slips by. */
 export interface Waiter {
@@ -14,6 +29,7 @@ export interface Waiter {
 
 interface WaiterState {
   pending: boolean;
+  evicted: boolean;
   wake?: (reason: WakeReason) => void;
 }
 
@@ -23,7 +39,21 @@ export interface NotifierOptions {
   /** REDIS_KEY_PREFIX: channels are `<prefix>sync:user:<userId>`. */
   keyPrefix: string;
   logger: Logger;
+  /**
+   * SYNC_LONG_POLL_MAX_PER_USER and SYNC_LONG_POLL_MAX_PER_PROCESS: the most waiters held at once
+   * for one user and in this process. Over either, the oldest waiter of that user (for the
+   * process bound: of the user holding the most) ends at once with `evicted`; the new one waits.
+   * Unbounded when left out.
+   */
+  limits?: { perUser: number; perProcess: number };
+  /** Where sync_long_polls_answered_early_total is registered (none when left out). */
+  registry?: Registry;
 }
+
+const EARLY_REASON: Record<LongPollEviction, EarlyAnswerReason> = {
+  per_user: 'per_user',
+  total: 'per_process',
+};
 
 /**
  * Wakes waiting pulls when a push for their user applied something, on any replica: pushes
@@ -37,6 +67,19 @@ export function createChangeNotifier(options: NotifierOptions) {
   const pattern = `${channelPrefix}*`;
   const waiters = new Map<string, Set<WaiterState>>();
   let closed = false;
+  const bounds = createLongPollBounds({
+    perUser: options.limits?.perUser ?? Number.MAX_SAFE_INTEGER,
+    total: options.limits?.perProcess ?? Number.MAX_SAFE_INTEGER,
+  });
+  const answeredEarly = options.registry
+    ? new Counter({
+        name: 'sync_long_polls_answered_early_total',
+        help: 'Long-polls answered at once with an empty page because this process held too many (per_user: of that user; per_process: in all)',
+        labelNames: ['reason'] as const,
+        registers: [options.registry],
+      })
+    : undefined;
+  for (const reason of Object.values(EARLY_REASON)) answeredEarly?.inc({ reason }, 0);
 
   // The shared client fails commands while disconnected (no offline queue); the subscriber
   // must instead queue its PSUBSCRIBE until connected and subscribe again after reconnects.
@@ -96,8 +139,17 @@ export function createChangeNotifier(options: NotifierOptions) {
       throw new Error('sync subscriber is not subscribed');
     },
 
+    /**
+     * A waiter for `userId`, counted against the limits: it may push out an older waiter (which
+     * then ends with `evicted`), never itself. dispose() releases its place.
+     */
     register(userId: string, signal?: AbortSignal): Waiter {
-      const state: WaiterState = { pending: false };
+      const state: WaiterState = { pending: false, evicted: false };
+      const held = bounds.hold(userId, (reason) => {
+        state.evicted = true;
+        answeredEarly?.inc({ reason: EARLY_REASON[reason] });
+        state.wake?.('evicted');
+      });
       let set = waiters.get(userId);
       if (!set) {
         set = new Set();
@@ -110,6 +162,7 @@ export function createChangeNotifier(options: NotifierOptions) {
         next(deadline: number): Promise<WakeReason> {
           if (closed) return Promise.resolve('closed');
           if (signal?.aborted) return Promise.resolve('aborted');
+          if (state.evicted) return Promise.resolve('evicted');
           if (state.pending) {
             state.pending = false;
             return Promise.resolve('notified');
@@ -126,6 +179,7 @@ export function createChangeNotifier(options: NotifierOptions) {
           });
         },
         dispose() {
+          held.release();
           signal?.removeEventListener('abort', onAbort);
           state.wake?.('closed');
           const current = waiters.get(userId);
@@ -143,6 +197,14 @@ export function createChangeNotifier(options: NotifierOptions) {
         // The change is stored; waiting pulls still answer at their deadline.
         options.logger.warn({ err: (err as Error).message }, 'could not publish a sync wake-up');
       }
+    },
+
+    /**
+     * Waiters counted against the limits now, in all or for one user (a waiter that was let go
+     * leaves the count at once, before its reply is out).
+     */
+    held(userId?: string): number {
+      return bounds.held(userId);
     },
 
     /** How many pulls are waiting in this process. */
