@@ -3,6 +3,7 @@ import type { Emitter } from './events.js';
 import { errorFromResponse, type Http, type RequestOptions, readJson } from './http.js';
 import type { StoredTokens, TokenStore } from './tokens.js';
 import type { DeviceSession, User } from './types.js';
+import { isObject } from './util.js';
 import * as v from './validate.js';
 
 /** Refresh this long before the access token's expiry, to absorb clock skew and latency. */
@@ -33,6 +34,8 @@ export interface Credentials {
 export class Auth {
   private cached: StoredTokens | null = null;
   private inflight: Promise<StoredTokens> | undefined;
+  /** Device tokens by username when the store cannot keep them (this instance's lifetime). */
+  private readonly deviceTokens = new Map<string, string>();
 
   constructor(
     private readonly http: Http,
@@ -61,10 +64,40 @@ export class Auth {
     this.cached = t;
   }
 
+  private async deviceToken(username: string): Promise<string | null> {
+    const key = username.toLowerCase();
+    if (this.store.getDeviceToken) return (await this.store.getDeviceToken(key)) ?? null;
+    return this.deviceTokens.get(key) ?? null;
+  }
+
+  private async saveDeviceToken(username: string, token: string | null): Promise<void> {
+    const key = username.toLowerCase();
+    if (this.store.setDeviceToken) await this.store.setDeviceToken(key, token);
+    else if (token === null) this.deviceTokens.delete(key);
+    else this.deviceTokens.set(key, token);
+  }
+
   private async startSession(path: string, body: Credentials): Promise<User> {
-    const res = await this.http.send(path, { method: 'POST', json: body });
+    const isLogin = path === '/auth/login';
+    const deviceToken = isLogin ? await this.deviceToken(body.username) : null;
+    let res = await this.http.send(path, {
+      method: 'POST',
+      json: deviceToken ? { ...body, deviceToken } : body,
+    });
+    // A stored token the server refuses to parse (or a server that predates device tokens):
+    // forget it and log in as an untrusted client.
+    if (deviceToken && res.status === 400 && (await res.clone().text()).includes('deviceToken')) {
+      await this.saveDeviceToken(body.username, null);
+      res = await this.http.send(path, { method: 'POST', json: body });
+    }
     if (!res.ok) throw await errorFromResponse(res);
-    const s = v.session(await readJson(res), 'session');
+    const reply = await readJson(res);
+    const s = v.session(reply, 'session');
+    // Kept per username across sign-out: the next login of this username from this device
+    // sends it, and a stranger's failed logins cannot lock this device out.
+    if (isObject(reply) && typeof reply.deviceToken === 'string') {
+      await this.saveDeviceToken(body.username, reply.deviceToken);
+    }
     await this.save({
       accessToken: s.accessToken,
       refreshToken: s.refreshToken,
@@ -125,6 +158,9 @@ export class Auth {
     const res = await this.request('/auth/account', { method: 'DELETE', json: body });
     if (!res.ok) throw await errorFromResponse(res);
     const reply = (await readJson(res)) as { deletedAt?: unknown };
+    // The account is gone: its device token can never help again.
+    const username = (await this.tokens())?.user.username;
+    if (username) await this.saveDeviceToken(username, null);
     await this.signOut('logout');
     return { deletedAt: typeof reply?.deletedAt === 'string' ? reply.deletedAt : '' };
   }

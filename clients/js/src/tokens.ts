@@ -27,11 +27,34 @@ export interface TokenStore {
    * fallback where the Web Locks API is missing (Node, React Native, older browsers).
    */
   lock?<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * The device token the server gave this device for `username` (lower-case), kept across
+   * sign-out: sent with the next login of that username, it exempts this device from the
+   * per-username lockout strangers can trigger. Optional: without these two methods the client
+   * keeps device tokens in memory for its own lifetime.
+   */
+  getDeviceToken?(username: string): string | null | Promise<string | null>;
+  setDeviceToken?(username: string, token: string | null): void | Promise<void>;
+}
+
+/** At most this many usernames' device tokens are kept per store (the oldest go first). */
+export const MAX_DEVICE_TOKENS = 20;
+
+/** `map` with `username` set to `token` (or removed), newest last, at most MAX_DEVICE_TOKENS. */
+export function withDeviceToken(
+  map: Record<string, string>,
+  username: string,
+  token: string | null,
+): Record<string, string> {
+  const next = Object.entries(map).filter(([name]) => name !== username);
+  if (token !== null) next.push([username, token]);
+  return Object.fromEntries(next.slice(-MAX_DEVICE_TOKENS));
 }
 
 /** Tokens in memory: gone when the process ends. Share one instance to share a session. */
 export class MemoryTokenStore implements TokenStore {
   private tokens: StoredTokens | null;
+  private devices: Record<string, string> = {};
   private readonly mutex = new Mutex();
   readonly lockName: string;
 
@@ -47,6 +70,12 @@ export class MemoryTokenStore implements TokenStore {
   }
   lock<T>(fn: () => Promise<T>): Promise<T> {
     return this.mutex.run(fn);
+  }
+  getDeviceToken(username: string): string | null {
+    return Object.hasOwn(this.devices, username) ? (this.devices[username] ?? null) : null;
+  }
+  setDeviceToken(username: string, token: string | null): void {
+    this.devices = withDeviceToken(this.devices, username, token);
   }
 }
 
@@ -89,6 +118,26 @@ export class LocalStorageTokenStore implements TokenStore {
   set(tokens: StoredTokens | null): void {
     if (tokens) this.storage.setItem(this.key, JSON.stringify(tokens));
     else this.storage.removeItem(this.key);
+  }
+  /** Device tokens live under `<key>.devices`, apart from the session: sign-out keeps them. */
+  private devices(): Record<string, string> {
+    try {
+      const parsed: unknown = JSON.parse(this.storage.getItem(`${this.key}.devices`) ?? '{}');
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+      return Object.fromEntries(
+        Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'),
+      );
+    } catch {
+      return {};
+    }
+  }
+  getDeviceToken(username: string): string | null {
+    const devices = this.devices();
+    return Object.hasOwn(devices, username) ? (devices[username] ?? null) : null;
+  }
+  setDeviceToken(username: string, token: string | null): void {
+    const next = withDeviceToken(this.devices(), username, token);
+    this.storage.setItem(`${this.key}.devices`, JSON.stringify(next));
   }
   lock<T>(fn: () => Promise<T>): Promise<T> {
     let m = localMutexes.get(this.key);

@@ -197,3 +197,71 @@ describe('account lifecycle (POST /auth/password, DELETE /auth/sessions/{id}, DE
     expect(await again.entries.list()).toEqual([]);
   });
 });
+
+describe('device tokens (a stranger’s failed logins cannot lock this device out)', () => {
+  /** A stranger guesses until the username is locked for clients without a device token. */
+  async function lockOut(username: string) {
+    let status = 0;
+    for (let i = 0; i < 30 && status !== 429; i++) {
+      const res = await fetch(`${stack.gateway}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password: `stranger guess ${i}` }),
+      });
+      status = res.status;
+      await res.body?.cancel();
+    }
+    expect(status).toBe(429);
+  }
+
+  it('keeps the device token per username across sign-out and sends it on the next login', async () => {
+    const username = uniqueUser('device');
+    const tokenStore = new MemoryTokenStore();
+    const counter = countingFetch();
+    const client = new JournalClient({ baseUrl: stack.gateway, tokenStore, fetch: counter.fetch });
+    await client.auth.register({ username, password: PASSWORD });
+    const first = tokenStore.getDeviceToken(username.toLowerCase());
+    expect(first).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    await client.auth.logout();
+    expect(client.auth.isSignedIn()).toBe(false);
+    expect(tokenStore.getDeviceToken(username.toLowerCase())).toBe(first);
+
+    await lockOut(username);
+    // Another device (no device token) is refused; this one signs in, and its token renews.
+    const stranger = new JournalClient({ baseUrl: stack.gateway });
+    await expect(stranger.auth.login({ username, password: PASSWORD })).rejects.toMatchObject({
+      code: 'rate_limited',
+    });
+    const user = await client.auth.login({ username: username.toUpperCase(), password: PASSWORD });
+    expect(user.username).toBe(username);
+    expect(client.auth.isSignedIn()).toBe(true);
+    const renewed = tokenStore.getDeviceToken(username.toLowerCase());
+    expect(renewed).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(renewed).not.toBe(first);
+    expect(counter.count('POST /auth/login')).toBe(1);
+  });
+
+  it('a stored token the server refuses is forgotten and the login goes on without it', async () => {
+    const username = uniqueUser('badtoken');
+    const tokenStore = new MemoryTokenStore();
+    const client = new JournalClient({ baseUrl: stack.gateway, tokenStore });
+    await client.auth.register({ username, password: PASSWORD });
+    await client.auth.logout();
+    tokenStore.setDeviceToken(username.toLowerCase(), 'corrupted token');
+    await client.auth.login({ username, password: PASSWORD });
+    expect(client.auth.isSignedIn()).toBe(true);
+    expect(tokenStore.getDeviceToken(username.toLowerCase())).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('a live session changes the password even while the username is locked', async () => {
+    const username = uniqueUser('pwlock');
+    const client = new JournalClient({ baseUrl: stack.gateway });
+    await client.auth.register({ username, password: PASSWORD });
+    await lockOut(username);
+    await client.auth.changePassword({
+      currentPassword: PASSWORD,
+      newPassword: 'a new passphrase',
+    });
+    expect((await client.auth.me()).username).toBe(username);
+  });
+});
