@@ -1,4 +1,4 @@
-export * from './account-deletion.js';
+export * from './account-deletion/index.js';
 export * from './api/index.js';
 export * from './app.js';
 export * from './authenticate.js';
@@ -11,6 +11,7 @@ export * from './logger.js';
 export * from './long-polls.js';
 export * from './metrics.js';
 export * from './mongo.js';
+export * from './outside-faults.js';
 export * from './redis.js';
 export * from './revocations.js';
 export * from './service.js';

@@ -1,22 +1,93 @@
 import type { Logger } from './logger.js';
+import { jobFailures } from './outside-faults.js';
+
+/** Longest wait between two runs of a failing job, whatever its interval. */
+export const MAX_BACKOFF_SECONDS = 300;
+
+/** A job's metric label from its failure message: `tombstone purge failed` → `tombstone_purge`. */
+export function jobName(failure: string): string {
+  return (
+    failure
+      .replace(/\s+failed$/i, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 'job'
+  );
+}
 
 /**
- * A background job every replica runs on a timer (the sync purge, the attachments sweeper):
- * `run` every `intervalSeconds` (0 turns it off), a failure logged as a warning and retried at
- * the next tick, the timer never keeping the process alive.
+ * How long to wait before the next run after `failures` consecutive failures: the interval
+ * (none, or one: the next tick), then doubled each time (2×, 4×, …), at most
+ * MAX_BACKOFF_SECONDS (or the interval, when that is longer).
  */
-export function periodicJob(run: () => Promise<unknown>, logger: Logger, failure: string) {
+export function nextDelaySeconds(intervalSeconds: number, failures: number): number {
+  if (failures <= 1) return intervalSeconds;
+  const cap = Math.max(intervalSeconds, MAX_BACKOFF_SECONDS);
+  return Math.min(cap, intervalSeconds * 2 ** Math.min(failures - 1, 20));
+}
+
+/**
+ * A background job every replica runs on a timer (the sync purge, the attachments sweeper, the
+ * account-deletion sweeper): `run` every `intervalSeconds` (0 turns it off), one run at a time.
+ * A failure is logged as a warning, counted (`background_job_failures_total{job}`) and retried
+ * later with backoff (the next tick, then 2, 4, … intervals, at most 5 minutes); it never ends
+ * the process. The timer never keeps the process alive.
+ */
+export function periodicJob(
+  run: () => Promise<unknown>,
+  logger: Logger,
+  failure: string,
+  name = jobName(failure),
+) {
   let timer: NodeJS.Timeout | undefined;
+  let started = false;
+  let failures = 0;
+
+  function schedule(intervalSeconds: number): void {
+    timer = setTimeout(() => {
+      timer = undefined;
+      let pass: Promise<unknown>;
+      try {
+        pass = run();
+      } catch (err) {
+        pass = Promise.reject(err);
+      }
+      pass
+        .then(
+          () => {
+            if (failures > 0) logger.info({ job: name, failures }, `${name} recovered`);
+            failures = 0;
+          },
+          (err: unknown) => {
+            failures += 1;
+            jobFailures.inc({ job: name });
+            logger.warn(
+              {
+                err,
+                job: name,
+                failures,
+                retryInSeconds: nextDelaySeconds(intervalSeconds, failures),
+              },
+              failure,
+            );
+          },
+        )
+        .finally(() => {
+          if (started) schedule(intervalSeconds);
+        });
+    }, nextDelaySeconds(intervalSeconds, failures) * 1000);
+    timer.unref();
+  }
+
   return {
     start(intervalSeconds: number): void {
-      if (intervalSeconds <= 0 || timer) return;
-      timer = setInterval(() => {
-        run().catch((err: unknown) => logger.warn({ err }, failure));
-      }, intervalSeconds * 1000);
-      timer.unref();
+      if (intervalSeconds <= 0 || started) return;
+      started = true;
+      schedule(intervalSeconds);
     },
     stop(): void {
-      if (timer) clearInterval(timer);
+      started = false;
+      if (timer) clearTimeout(timer);
       timer = undefined;
     },
   };

@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, trustProxyOption } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetricsServer, metricsPortOf } from './metrics.js';
 import { connectMongo } from './mongo.js';
+import { loggableError, registerProcessMetrics, strayErrors } from './outside-faults.js';
 import { connectRedis, type Redis, type RedisConfig, redisTargetFromConfig } from './redis.js';
 import { storageChecks } from './storage.js';
 import { stopTracing } from './tracing.js';
@@ -38,10 +39,34 @@ export interface RunServiceOptions<S extends z.ZodType> {
 }
 
 /**
+ * A rejection nobody handled or an exception nobody caught (typically from inside a third-party
+ * SDK: the Qiniu SDK's region lookup leaves one when its host is unreachable) is logged and
+ * counted, never fatal: ending the process would turn one dependency's outage into a crash loop
+ * of the whole service. The failing operation itself has already answered or will be retried.
+ */
+export function containStrayErrors(logger: Logger): () => void {
+  const onRejection = (reason: unknown) => {
+    strayErrors.inc({ kind: 'unhandledRejection' });
+    logger.error({ err: loggableError(reason) }, 'unhandled rejection (contained)');
+  };
+  const onException = (err: unknown) => {
+    strayErrors.inc({ kind: 'uncaughtException' });
+    logger.error({ err: loggableError(err) }, 'uncaught exception (contained)');
+  };
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+  return () => {
+    process.off('unhandledRejection', onRejection);
+    process.off('uncaughtException', onException);
+  };
+}
+
+/**
  * The life of a service process: load config (one clear line and exit 1 when it is wrong),
  * start, listen on HOST:PORT (the API) and HOST:METRICS_PORT (`GET /metrics` only), and on
  * SIGTERM/SIGINT stop accepting, drain in-flight requests (bounded by SHUTDOWN_TIMEOUT_MS),
- * close clients and exit 0.
+ * close clients and exit 0. A stray rejection or exception is contained (`containStrayErrors`);
+ * only a failure to start exits 1.
  */
 export async function runService<S extends z.ZodType>(options: RunServiceOptions<S>) {
   let config: z.infer<S> & {
@@ -72,20 +97,32 @@ export async function runService<S extends z.ZodType>(options: RunServiceOptions
   let running: RunningService | undefined;
   let metrics: ReturnType<typeof createMetricsServer> | undefined;
 
-  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
-    if (err) logger.error({ err }, 'shutting down after an error');
-    else logger.info({ signal }, 'shutting down');
-    if (running) {
-      await running.app.close();
-      await metrics?.close();
-      await running.close?.();
-    }
-    await stopTracing().catch((err: unknown) => logger.warn({ err }, 'flushing traces failed'));
-    logger.info('stopped');
-  });
+  containStrayErrors(logger);
+  // Signals only: stray errors are contained above, not a reason to stop.
+  closeWithGrace(
+    {
+      delay: config.SHUTDOWN_TIMEOUT_MS,
+      logger,
+      skip: ['uncaughtException', 'unhandledRejection'],
+    },
+    async ({ signal, err }) => {
+      if (err) logger.error({ err }, 'shutting down after an error');
+      else logger.info({ signal }, 'shutting down');
+      if (running) {
+        await running.app.close();
+        await metrics?.close();
+        await running.close?.();
+      }
+      await stopTracing().catch((err: unknown) =>
+        logger.warn({ err: loggableError(err) }, 'flushing traces failed'),
+      );
+      logger.info('stopped');
+    },
+  );
 
   try {
     running = await options.start(config, logger);
+    registerProcessMetrics(running.app.metrics);
     // The metrics listener first: once the public port answers, /metrics does too.
     metrics = createMetricsServer({ registry: running.app.metrics, logger });
     const metricsAddress = await metrics.listen({ host: config.HOST, port: metricsPort });

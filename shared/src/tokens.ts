@@ -7,6 +7,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { ProblemError } from './errors.js';
+import { DependencyError, dependencyFailed } from './outside-faults.js';
 
 export const ACCESS_TOKEN_ALGORITHMS = ['EdDSA', 'ES256'];
 
@@ -49,15 +50,38 @@ export function parseJwks(text: string): JSONWebKeySet {
   return { keys } as JSONWebKeySet;
 }
 
-/** Where the public keys come from: given keys win over a JWKS URL. */
+/** The longest a fetch of JWT_JWKS_URL may take (DNS, connect and answer together). */
+export const JWKS_TIMEOUT_MS = 3_000;
+
+/**
+ * Where the public keys come from: given keys win over a JWKS URL. A JWKS that cannot be had
+ * (unresolvable, refused, black-holed or slow past JWKS_TIMEOUT_MS, a non-200 answer, a body
+ * that is not a JWKS) is a `DependencyError` of `jwks`, counted: the caller answers 503, never
+ * "invalid token" for a token nobody could check.
+ */
 export function keySource(options: TokenVerifierOptions): JWTVerifyGetKey {
   if (options.publicKeys) return createLocalJWKSet(parseJwks(options.publicKeys));
   if (options.jwksUrl) {
-    return createRemoteJWKSet(new URL(options.jwksUrl), {
+    const remote = createRemoteJWKSet(new URL(options.jwksUrl), {
       cacheMaxAge: 10 * 60_000,
       cooldownDuration: 30_000,
-      timeoutDuration: 3_000,
+      timeoutDuration: JWKS_TIMEOUT_MS,
     });
+    return async (header, token) => {
+      try {
+        return await remote(header, token);
+      } catch (err) {
+        // The set was fetched, and the token's key is not in it (or ambiguous): the token's fault.
+        if (
+          err instanceof joseErrors.JWKSNoMatchingKey ||
+          err instanceof joseErrors.JWKSMultipleMatchingKeys ||
+          err instanceof joseErrors.JOSENotSupported
+        ) {
+          throw err;
+        }
+        throw dependencyFailed('jwks', 'fetching JWT_JWKS_URL failed', err);
+      }
+    };
   }
   throw new Error('no JWT public keys configured: set JWT_PUBLIC_KEYS or JWT_JWKS_URL');
 }
@@ -109,7 +133,7 @@ export function createTokenVerifier(
         expiresAt: payload.exp as number,
       };
     } catch (err) {
-      if (err instanceof ProblemError) throw err;
+      if (err instanceof ProblemError || err instanceof DependencyError) throw err;
       if (err instanceof joseErrors.JWTExpired) {
         throw new ProblemError('token_expired', 'the access token has expired');
       }
@@ -161,7 +185,7 @@ export function cachedTokenVerifier(
       // Not a bad token: the JWKS (JWT_JWKS_URL) could not be fetched. Fail closed, retryably.
       throw new ProblemError('upstream_unavailable', 'the token signing keys are unavailable', {
         status: 503,
-        headers: { 'retry-after': '1' },
+        headers: { 'retry-after': '5' },
         cause: err,
       });
     }

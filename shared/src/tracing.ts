@@ -10,7 +10,18 @@
  * node:http (the gateway's proxy, `traceparent` injected), MongoDB commands and Redis commands.
  * Spans go over OTLP/HTTP (JSON) to `${OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces`; the other
  * standard `OTEL_*` variables (headers, sampler, batch delays, resource attributes) apply.
+ *
+ * The collector is an outside dependency like any other (docs/operations.md): an export that
+ * fails (unresolvable, refused, timed out after OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by default, or
+ * a 5xx) drops its batch and counts `dependency_failures_total{dependency="otlp"}`; the batch
+ * queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE, 2048 spans), and at shutdown the last flush waits
+ * at most FLUSH_AT_SHUTDOWN_MS. Nothing of it reaches a request.
  */
+
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+/** The longest the last flush of spans may hold a shutdown (a black-holed collector). */
+export const FLUSH_AT_SHUTDOWN_MS = 3_000;
 
 export interface Tracing {
   /** Sends the spans still buffered and stops; called after the app closed. */
@@ -75,7 +86,7 @@ export async function startTracing(
   }).merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({
     resource,
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    spanProcessors: [new BatchSpanProcessor(countingExporter(new OTLPTraceExporter()))],
   });
   // The global tracer provider, AsyncLocalStorage context and W3C trace-context propagation.
   provider.register();
@@ -110,7 +121,45 @@ export async function startTracing(
   return active;
 }
 
-/** Flushes and stops tracing if it was started (runService calls it on shutdown). */
+/** `exporter`, counting each export that fails as a failure of the collector. */
+function countingExporter(exporter: SpanExporter): SpanExporter {
+  return {
+    export(spans, done) {
+      exporter.export(spans, (result) => {
+        // ExportResultCode.SUCCESS is 0 (@opentelemetry/core, not loaded here for one constant).
+        // The counter's module (prom-client loads node:http) is imported only now, long after
+        // the instrumentations were in place.
+        if (result.code !== 0) {
+          import('./outside-faults.js').then(
+            (m) => m.dependencyFailures.inc({ dependency: 'otlp' }),
+            () => {},
+          );
+        }
+        done(result);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+    ...(exporter.forceFlush
+      ? { forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve() }
+      : {}),
+  };
+}
+
+/**
+ * Flushes and stops tracing if it was started (runService calls it on shutdown), waiting at
+ * most FLUSH_AT_SHUTDOWN_MS for a collector that does not answer.
+ */
 export async function stopTracing(): Promise<void> {
-  await active?.shutdown();
+  if (!active) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`flushing traces took over ${FLUSH_AT_SHUTDOWN_MS} ms`)),
+      FLUSH_AT_SHUTDOWN_MS,
+    );
+    timer.unref();
+  });
+  const shutdown = active.shutdown();
+  shutdown.catch(() => {});
+  await Promise.race([shutdown, late]).finally(() => clearTimeout(timer));
 }

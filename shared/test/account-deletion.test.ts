@@ -7,9 +7,10 @@ import {
   createAccountDeletions,
   createDeletionSweeper,
   DELETION_SERVICES,
+  DeletionPassError,
   type DeletionService,
   deleteKeysMatching,
-} from '../src/account-deletion.js';
+} from '../src/account-deletion/index.js';
 import { connectRedis } from '../src/redis.js';
 
 let mongo: Awaited<ReturnType<typeof testMongo>>;
@@ -95,11 +96,26 @@ describe('deletion records', () => {
       calls += 1;
       if (calls === 1) throw new Error('killed half-way');
     });
-    await expect(s.runOnce()).rejects.toThrow('killed half-way');
+    const failed = await s.runOnce().catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(DeletionPassError);
+    expect(((failed as Error).cause as Error).message).toBe('killed half-way');
     expect((await deletions.pending('sync')).map((r) => r._id)).toContain('user-crash');
     await s.runOnce();
     expect(calls).toBe(2);
     expect((await deletions.pending('sync')).map((r) => r._id)).not.toContain('user-crash');
+  });
+
+  it('one deletion that fails does not hold up the others of the pass', async () => {
+    const deletions = createAccountDeletions(mongo.db);
+    await deletions.request('user-stuck', 'stuck');
+    await deletions.request('user-free', 'free');
+    const s = sweeper('attachments', async (record) => {
+      if (record._id === 'user-stuck') throw new Error('Qiniu list: getaddrinfo ENOTFOUND');
+    });
+    await expect(s.runOnce()).rejects.toBeInstanceOf(DeletionPassError);
+    const pending = (await deletions.pending('attachments')).map((r) => r._id);
+    expect(pending).toContain('user-stuck');
+    expect(pending).not.toContain('user-free');
   });
 
   it('sweeps a young deletion on every pass but completes it only after the settle time', async () => {

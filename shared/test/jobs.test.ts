@@ -42,7 +42,9 @@ describe('periodicJob', () => {
     await vi.advanceTimersByTimeAsync(2_100);
     job.stop();
     expect(calls).toBe(2);
-    const warnings = lines().map((l) => JSON.parse(l) as { level: string; msg: string });
+    const warnings = lines()
+      .map((l) => JSON.parse(l) as { level: string; msg: string })
+      .filter((l) => l.level === 'warn');
     expect(warnings).toEqual([
       expect.objectContaining({
         level: 'warn',

@@ -1,4 +1,4 @@
-import { ProblemError } from '@journal/shared';
+import { dependencyFailed, dependencyFailures, ProblemError, withDeadline } from '@journal/shared';
 import qiniu from 'qiniu';
 import type { Config } from '../config.js';
 
@@ -44,6 +44,24 @@ export interface CallbackRequest {
 }
 
 /**
+ * Bounds of every resource-management call (list, batch delete), whatever the host does:
+ * connecting (DNS included) and then answering each have their own limit in the SDK's HTTP
+ * client, and the whole call (the SDK retries other endpoints of the zone) has a deadline.
+ */
+export const QINIU_CONNECT_TIMEOUT_MS = 5_000;
+export const QINIU_RESPONSE_TIMEOUT_MS = 15_000;
+export const QINIU_CALL_DEADLINE_MS = 30_000;
+
+/** One management call: bounded, and any failure counted as Qiniu's and reduced to one line. */
+async function managementCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await withDeadline(call(), QINIU_CALL_DEADLINE_MS, what);
+  } catch (err) {
+    throw dependencyFailed('qiniu', what, err);
+  }
+}
+
+/**
  * The SDK configuration of resource management: with QINIU_RS_HOST/QINIU_RSF_HOST, a zone of
  * exactly those hosts (https:// unless http:// is given); without, the SDK's region lookup.
  */
@@ -75,6 +93,13 @@ export function createQiniu(config: Config) {
   // Building a BucketManager makes no request: download URLs are computed locally; listing and
   // batch delete (account deletion) go to the RS/RSF hosts, configured or looked up by region.
   const bucketManager = new qiniu.rs.BucketManager(mac, managementConfig(config));
+  // The SDK's default is RPC_TIMEOUT, 600 s; its HTTP client takes [connect, response] (urllib).
+  (bucketManager as unknown as { _httpClient: { timeout?: number[] } })._httpClient.timeout = [
+    QINIU_CONNECT_TIMEOUT_MS,
+    QINIU_RESPONSE_TIMEOUT_MS,
+  ];
+  // A zero series from the start, so the failure counter exists before the first failure.
+  dependencyFailures.inc({ dependency: 'qiniu' }, 0);
 
   return {
     bucket,
@@ -135,25 +160,48 @@ export function createQiniu(config: Config) {
       let marker = '';
       let deleted = 0;
       do {
-        const listed = await bucketManager.listPrefix(bucket, { prefix, limit: 1000, marker });
-        if (listed.resp.statusCode !== 200) {
-          throw new Error(`Qiniu list answered ${listed.resp.statusCode}`);
-        }
-        const page = listed.data as { items?: { key: string }[]; marker?: string };
-        const keys = (page.items ?? []).map((item) => item.key).filter((k) => k.startsWith(prefix));
-        if (keys.length > 0) {
-          const result = await bucketManager.batch(
-            keys.map((key) => qiniu.rs.deleteOp(bucket, key)),
+        const listed = await managementCall('Qiniu list', () =>
+          bucketManager.listPrefix(bucket, { prefix, limit: 1000, marker }),
+        );
+        const page = listed.data as { items?: unknown; marker?: unknown } | undefined;
+        if (
+          listed.resp.statusCode !== 200 ||
+          typeof page !== 'object' ||
+          page === null ||
+          !Array.isArray(page.items) ||
+          (page.marker !== undefined && typeof page.marker !== 'string')
+        ) {
+          // A 5xx, or a 200 whose body is not a listing (garbage from a proxy): never read as
+          // "nothing left", which would complete the deletion with objects still there.
+          throw dependencyFailed(
+            'qiniu',
+            'Qiniu list',
+            new Error(`answered ${listed.resp.statusCode} without a listing`),
           );
-          const codes = (result.data as { code: number }[] | undefined)?.map((r) => r.code) ?? [];
-          const failed = codes.filter((code) => code !== 200 && code !== 612);
+        }
+        const keys = (page.items as { key?: unknown }[])
+          .map((item) => item?.key)
+          .filter((k): k is string => typeof k === 'string' && k.startsWith(prefix));
+        if (keys.length > 0) {
+          const result = await managementCall('Qiniu batch delete', () =>
+            bucketManager.batch(keys.map((key) => qiniu.rs.deleteOp(bucket, key))),
+          );
           const status = result.resp.statusCode ?? 0;
-          if (![200, 298].includes(status) || failed.length > 0) {
-            throw new Error(`Qiniu batch delete answered ${status} (${failed.join(', ')})`);
+          const replies = Array.isArray(result.data) ? (result.data as { code?: unknown }[]) : [];
+          const codes = replies.map((r) => (typeof r?.code === 'number' ? r.code : 0));
+          const failed = codes.filter((code) => code !== 200 && code !== 612);
+          if (![200, 298].includes(status) || codes.length !== keys.length || failed.length > 0) {
+            throw dependencyFailed(
+              'qiniu',
+              'Qiniu batch delete',
+              new Error(
+                `answered ${status} (${codes.length}/${keys.length} results; ${failed.join(', ')})`,
+              ),
+            );
           }
           deleted += codes.filter((code) => code === 200).length;
         }
-        marker = page.marker ?? '';
+        marker = typeof page.marker === 'string' ? page.marker : '';
       } while (marker);
       return deleted;
     },

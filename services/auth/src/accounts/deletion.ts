@@ -2,9 +2,11 @@ import {
   type AccountDeletionDoc,
   announceDeletion,
   createDeletionSweeper,
-  deleteKeysMatching,
+  deleteKeys,
   type Logger,
+  loginNameRateLimitKey,
   type Redis,
+  userRateLimitKey,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { Counter, type Registry } from 'prom-client';
@@ -29,9 +31,10 @@ export interface AuthDeletionDeps {
 /**
  * Auth's part of an account deletion, run by the sweeper until it has completed (every step
  * can run again): the live session keys first (so no token of the user passes the gateway),
- * then sessions, refresh tokens and the user, then every Redis key naming the user (the
- * gateway's per-user rate-limit counter, caches) and the login-failure counter of the name.
- * A session a racing login started after the request ended them is caught the same way.
+ * then sessions, refresh tokens and the user, then the user's other Redis keys by exact name
+ * (the gateway's per-user rate-limit counter, the login-failure counter of the name): no
+ * key-space scan. A session a racing login started after the request ended them is caught the
+ * same way.
  */
 export function createAuthDeletion(deps: AuthDeletionDeps) {
   const requested = new Counter({
@@ -47,11 +50,10 @@ export function createAuthDeletion(deps: AuthDeletionDeps) {
     await deps.refreshTokens.deleteUser(userId);
     await deps.sessions.deleteUser(userId);
     await deps.users.deleteById(userId);
-    if (record.usernameLower) {
-      await deps.redis.del(`ratelimit:login-username:${record.usernameLower}`);
-    }
-    // User ids are server-made UUIDs: nothing in them is a glob character.
-    await deleteKeysMatching(deps.redis, deps.keyPrefix, `*${userId}*`);
+    await deleteKeys(deps.redis, [
+      userRateLimitKey(userId),
+      ...(record.usernameLower ? [loginNameRateLimitKey(record.usernameLower)] : []),
+    ]);
   }
 
   const sweeper = createDeletionSweeper({

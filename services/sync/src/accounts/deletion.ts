@@ -1,7 +1,7 @@
 import {
   type AccountDeletionDoc,
   createDeletionSweeper,
-  deleteKeysMatching,
+  deleteKeys,
   type Logger,
   type Redis,
   syncHeadKey,
@@ -9,6 +9,7 @@ import {
 import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
 import { syncRecentKey } from '../changes/recent.js';
+import { idempotencyKeys } from '../entries/idempotency.js';
 import type { EntriesRepository } from '../entries/repository.js';
 
 export interface SyncDeletionDeps {
@@ -24,20 +25,22 @@ export interface SyncDeletionDeps {
 /**
  * Sync's part of an account deletion (docs/account-deletion.md): every version of every entry
  * of the user (tombstones and superseded versions included) in batches, the user's purge
- * records, then its Redis keys: idempotency replies, the head-revision hint and the recent changes. Every step
- * can run again; the shared sweeper repeats it until the deletion is settled.
+ * records, then its Redis keys, by exact name (no key-space scan): the head-revision hint, the
+ * recent changes and the two keys of its idempotency records. Every step can run again; the
+ * shared sweeper repeats it until the deletion is settled.
  */
+/** Every Redis key sync keeps for a user (relative to the key prefix). */
+export function syncRedisKeys(userId: string): string[] {
+  return [syncHeadKey(userId), syncRecentKey(userId), ...idempotencyKeys(userId)];
+}
+
 export function createSyncDeletion(deps: SyncDeletionDeps) {
   async function deleteUser(record: AccountDeletionDoc): Promise<void> {
     const userId = record._id;
     while ((await deps.repository.deleteUser(userId)) > 0) {
       // Next batch.
     }
-    // One key per DEL: a Cluster keeps them in different slots.
-    await deps.redis.del(syncHeadKey(userId));
-    await deps.redis.del(syncRecentKey(userId));
-    // User ids are server-made UUIDs: nothing in them is a glob character.
-    await deleteKeysMatching(deps.redis, deps.keyPrefix, `sync:idem:${userId}:*`);
+    await deleteKeys(deps.redis, syncRedisKeys(userId));
   }
 
   return createDeletionSweeper({
