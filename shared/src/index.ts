@@ -12,6 +12,7 @@ export * from './long-polls.js';
 export * from './metrics.js';
 export * from './mongo.js';
 export * from './outside-faults.js';
+export * from './quota.js';
 export * from './redis.js';
 export * from './revocations.js';
 export * from './service.js';

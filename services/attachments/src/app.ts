@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { createAttachmentsDeletion } from './accounts/deletion.js';
 import { createAttachmentsMetrics } from './attachments/metrics.js';
 import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
+import { createAttachmentsQuota } from './attachments/quota.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
@@ -16,6 +17,7 @@ import { createQiniuService } from './qiniu/service.js';
 import { createQiniuUploadsRepository } from './qiniu/uploads-repository.js';
 import { attachmentRoutes } from './routes/attachments.js';
 import { qiniuRoutes } from './routes/qiniu.js';
+import { usageRoutes } from './routes/usage.js';
 import { createContentStore } from './storage/content-store.js';
 
 export const SERVICE = 'attachments';
@@ -48,6 +50,15 @@ export async function buildApp(deps: AppDeps) {
   // died midway (see attachments/pending.ts).
   const metricsRegistry = new Registry();
   const metrics = createAttachmentsMetrics(metricsRegistry);
+  const quota = createAttachmentsQuota({
+    db,
+    redis: deps.redis,
+    limits: {
+      attachments: config.QUOTA_ATTACHMENTS,
+      attachmentBytes: config.QUOTA_ATTACHMENT_BYTES,
+    },
+    logger,
+  });
   const service = createAttachmentsService({
     repository,
     pending,
@@ -55,6 +66,7 @@ export async function buildApp(deps: AppDeps) {
     metrics,
     logger,
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
+    quota,
     isDeleted: (owner) => deletions.isDeleted(owner),
   });
   const qiniuClient = createQiniu(config);
@@ -63,6 +75,8 @@ export async function buildApp(deps: AppDeps) {
     uploads,
     metrics,
     callbackUrl: config.QINIU_CALLBACK_URL,
+    quota,
+    maxBytes: config.ATTACHMENTS_MAX_BYTES,
     isDeleted: (owner) => deletions.isDeleted(owner),
     logger,
   });
@@ -101,9 +115,10 @@ export async function buildApp(deps: AppDeps) {
   await registerServiceAuthentication(app, deps);
   await app.register(attachmentRoutes, { service, maxBytes: config.ATTACHMENTS_MAX_BYTES });
   await app.register(qiniuRoutes, { qiniu });
+  await app.register(usageRoutes, { quota });
 
   // Handles for tests.
-  const handles = { sweeper, pending, deletion };
+  const handles = { sweeper, pending, deletion, quota };
   app.decorate('attachments', handles);
   return app as typeof app & { attachments: typeof handles };
 }

@@ -30,6 +30,9 @@ export const configSchema = serviceConfigSchema({
   PORT: envInt(0, 65535).default(8003),
   /** Largest attachment accepted by PUT /attachments/{id} (and by Qiniu upload tokens). */
   ATTACHMENTS_MAX_BYTES: envInt(0, 2 ** 50).default(100 * MiB),
+  /** Quotas per account (docs/scaling.md, "Quotas"): attachments and their bytes; 0 = none. */
+  QUOTA_ATTACHMENTS: envInt(0, 2 ** 40).default(20_000),
+  QUOTA_ATTACHMENT_BYTES: envInt(0, 2 ** 53 - 1).default(10 * 1024 * MiB),
   /** How often each replica settles uploads and deletes left by a dead process. 0 turns it off. */
   ATTACHMENTS_SWEEP_INTERVAL_SECONDS: envInt(0, 86_400).default(600),
   /** A pending upload or delete older than this is settled (a live upload refreshes every 60 s). */

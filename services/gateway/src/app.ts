@@ -19,6 +19,7 @@ import { createBodyLimitCheck } from './proxy/body-limits.js';
 import { createIdlePulls } from './proxy/idle-pull.js';
 import { registerUpstreams } from './proxy/upstreams.js';
 import { securityHeaders, securityHeadersHook } from './security-headers.js';
+import { registerUsage } from './usage.js';
 
 export const SERVICE = 'gateway';
 
@@ -128,6 +129,8 @@ export async function buildApp(deps: AppDeps) {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
         }),
     });
+    // The gateway's own call: usage against the quotas, from sync and attachments at once.
+    await registerUsage(api, config);
     await registerUpstreams(api, config, app.metrics, calls);
   });
 

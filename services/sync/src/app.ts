@@ -14,8 +14,10 @@ import { createSyncMetrics } from './entries/metrics.js';
 import { createEntriesRepository } from './entries/repository.js';
 import { createEntriesService, type PushHooks } from './entries/service.js';
 import { createPurger } from './purge/purger.js';
+import { createEntriesQuota } from './quota/entries-quota.js';
 import { createSyncTrafficMetrics } from './routes/metrics.js';
 import { syncRoutes } from './routes/sync.js';
+import { usageRoutes } from './routes/usage.js';
 
 export const SERVICE = 'sync';
 
@@ -64,15 +66,27 @@ export async function buildApp(deps: AppDeps) {
     maxEntryBytes: config.SYNC_RECENT_MAX_ENTRY_BYTES,
     logger,
   });
-  const service = createEntriesService({
+  const quota = createEntriesQuota({
+    db,
+    redis,
+    limits: { entries: config.QUOTA_ENTRIES, entryBytes: config.QUOTA_ENTRY_BYTES },
+    logger,
+  });
+  const entries = createEntriesService({
     repository,
     notifier,
     heads,
     recent,
     metrics: createSyncMetrics(metricsRegistry),
     logger,
+    quota,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
   });
+  // Every push in the quota's scope: a reservation is settled however the push ends.
+  const service = {
+    ...entries,
+    push: (...args: Parameters<typeof entries.push>) => quota.scope(() => entries.push(...args)),
+  };
   const idempotency = createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS);
   const purger = createPurger({
     repository,
@@ -109,9 +123,10 @@ export async function buildApp(deps: AppDeps) {
     idempotency,
     traffic: createSyncTrafficMetrics(metricsRegistry, () => notifier.waiting()),
   });
+  await app.register(usageRoutes, { quota });
 
   // Handles for tests.
-  const handles = { notifier, purger, repository, heads, recent, deletion };
+  const handles = { notifier, purger, repository, heads, recent, deletion, quota };
   app.decorate('sync', handles);
   return app as typeof app & { sync: typeof handles };
 }

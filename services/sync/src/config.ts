@@ -34,6 +34,9 @@ export const configSchema = serviceConfigSchema({
    */
   SYNC_LONG_POLL_MAX_PER_USER: envInt(1, 1_000_000).default(32),
   SYNC_LONG_POLL_MAX_PER_PROCESS: envInt(1, 10_000_000).default(50_000),
+  /** Quotas per account (docs/scaling.md, "Quotas"): entries and their content's bytes; 0 = none. */
+  QUOTA_ENTRIES: envInt(0, 2 ** 40).default(100_000),
+  QUOTA_ENTRY_BYTES: envInt(0, 2 ** 50).default(512 * 1024 * 1024),
   /** How long a reply is kept for replay under its Idempotency-Key. */
   SYNC_IDEMPOTENCY_TTL_SECONDS: envInt(60, 7 * 86_400).default(86_400),
 });

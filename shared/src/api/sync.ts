@@ -273,6 +273,7 @@ export const syncOperations = defineOperations({
         200: pushReplySchema,
         400: problemSchema,
         401: problemSchema,
+        403: problemSchema.describe('`quota_exceeded`: nothing of the push was applied'),
         409: problemSchema,
         413: problemSchema,
       },

@@ -5,6 +5,7 @@ import { ObjectId } from 'mongodb';
 import type { ContentStore } from '../storage/content-store.js';
 import type { AttachmentsMetrics } from './metrics.js';
 import { keepAlive, type PendingRepository } from './pending.js';
+import type { AttachmentsQuota } from './quota.js';
 import type { AttachmentDoc, AttachmentsRepository } from './repository.js';
 
 export function toAttachment(doc: AttachmentDoc): Attachment {
@@ -23,6 +24,8 @@ export interface PutInput {
   contentType: string;
   body: AsyncIterable<Buffer>;
   expectedSha256?: string | undefined;
+  /** The body's Content-Length, when declared: reserved against the quota before streaming. */
+  declaredBytes?: number | undefined;
 }
 
 export interface AttachmentsServiceDeps {
@@ -32,6 +35,8 @@ export interface AttachmentsServiceDeps {
   metrics: AttachmentsMetrics;
   logger: Logger;
   maxBytes: number;
+  /** The attachments quotas: an upload that would go over them is refused, nothing kept. */
+  quota?: AttachmentsQuota;
   /** True while the owner's account is being deleted (see docs/account-deletion.md). */
   isDeleted?: (owner: string) => Promise<boolean>;
 }
@@ -66,11 +71,20 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
      */
     async put(input: PutInput): Promise<{ created: boolean; attachment: Attachment }> {
       if (await deps.isDeleted?.(input.owner)) throw accountDeleted();
+      // Quotas: one attachment and its declared bytes reserved before anything streams (403
+      // at once when they do not fit); undeclared bytes are reserved as they arrive.
+      const declared = input.declaredBytes;
+      const hold = await deps.quota?.reserveUpload(input.owner, declared);
+      const kept = { count: 0, bytes: 0 };
       const fileId = new ObjectId();
-      await pending.add(fileId, input.owner, input.id);
       const outcome = { settled: true };
       try {
-        return await claim(input, fileId, outcome);
+        await pending.add(fileId, input.owner, input.id);
+        const body =
+          hold && deps.quota ? deps.quota.metered(input.body, hold, declared ?? 0) : input.body;
+        const result = await claim({ ...input, body }, fileId, outcome);
+        if (result.created) Object.assign(kept, { count: 1, bytes: result.attachment.size });
+        return result;
       } catch (err) {
         // A refusal (413, digest, conflict) comes after the content was removed; anything else
         // (the store, a client gone) may leave chunks: the marker stays for the sweeper.
@@ -82,6 +96,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
             logger.warn({ err, fileId: String(fileId) }, 'could not clear a pending marker');
           });
         }
+        await hold?.settle(kept);
       }
     },
 
@@ -107,6 +122,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       if (!current) return false;
       await pending.add(current.fileId, owner, id);
       if (!(await repository.remove(owner, id, current.fileId))) return false;
+      await deps.quota?.adjust(owner, { count: -1, bytes: -current.size });
       await store.remove(current.fileId);
       await pending.remove(current.fileId);
       metrics.deletes.inc();

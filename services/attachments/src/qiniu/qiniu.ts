@@ -104,14 +104,17 @@ export function createQiniu(config: Config) {
   return {
     bucket,
 
-    /** An insert-only, size-limited upload token for exactly `users/<userId>/<key>`. */
-    uploadToken(userId: string, key: string) {
+    /**
+     * An insert-only, size-limited upload token for exactly `users/<userId>/<key>`: at most
+     * `maxBytes` (ATTACHMENTS_MAX_BYTES, or what is left of the caller's quota when less).
+     */
+    uploadToken(userId: string, key: string, maxBytes = config.ATTACHMENTS_MAX_BYTES) {
       const fullKey = namespacedKey(userId, key);
       const policy = new qiniu.rs.PutPolicy({
         scope: `${bucket}:${fullKey}`,
         expires: ttl,
         insertOnly: 1,
-        fsizeLimit: config.ATTACHMENTS_MAX_BYTES,
+        fsizeLimit: maxBytes,
         ...(config.QINIU_CALLBACK_URL
           ? {
               callbackUrl: config.QINIU_CALLBACK_URL,

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Logger, ProblemError, qiniuCallbackBodySchema } from '@journal/shared';
 import type { AttachmentsMetrics } from '../attachments/metrics.js';
+import type { AttachmentsQuota } from '../attachments/quota.js';
 import { ownerOfKey, type Qiniu } from './qiniu.js';
 import type { QiniuUploadsRepository } from './uploads-repository.js';
 
@@ -10,6 +11,10 @@ export interface QiniuServiceDeps {
   metrics: AttachmentsMetrics;
   /** QINIU_CALLBACK_URL: its origin is what Qiniu signed as the host. */
   callbackUrl: string | undefined;
+  /** The attachments quotas: a token's size limit is what is left of them; objects count. */
+  quota?: AttachmentsQuota;
+  /** ATTACHMENTS_MAX_BYTES: a token's size limit when the quota leaves more. */
+  maxBytes?: number;
   /** True while the owner's account is being deleted (see docs/account-deletion.md). */
   isDeleted?: (owner: string) => Promise<boolean>;
   logger?: Logger;
@@ -52,8 +57,15 @@ export function createQiniuService(deps: QiniuServiceDeps) {
   }
 
   return {
-    uploadToken(userId: string, key: string) {
-      const reply = configured().uploadToken(userId, key);
+    async uploadToken(userId: string, key: string) {
+      const qiniu = configured();
+      const reply = deps.quota
+        ? qiniu.uploadToken(
+            userId,
+            key,
+            await deps.quota.tokenSizeLimit(userId, deps.maxBytes ?? Number.MAX_SAFE_INTEGER),
+          )
+        : qiniu.uploadToken(userId, key);
       metrics.qiniuTokens.inc();
       return reply;
     },
@@ -114,7 +126,9 @@ export function createQiniuService(deps: QiniuServiceDeps) {
         mimeType: mimeType || null,
         uploadedAt: new Date(),
       };
-      await deps.uploads.record(record);
+      if (await deps.uploads.record(record)) {
+        await deps.quota?.adjust(owner, { count: 1, bytes: fsize });
+      }
       // Written, then checked (as uploads are): an object of an account being deleted, uploaded
       // with a token issued before the deletion, goes at once, record and object.
       if (await deps.isDeleted?.(owner)) {

@@ -22,9 +22,17 @@ export function createQiniuUploadsRepository(db: Db) {
       ]);
     },
 
-    /** One record per key; Qiniu may retry a callback, so this is an idempotent upsert. */
-    async record(doc: QiniuUploadDoc): Promise<void> {
-      await collection.updateOne({ key: doc.key }, { $set: { ...doc } }, { upsert: true });
+    /**
+     * One record per key; Qiniu may retry a callback, so this is an idempotent upsert. True
+     * when the record is new (the object counts against the owner's quota from then on).
+     */
+    async record(doc: QiniuUploadDoc): Promise<boolean> {
+      const result = await collection.updateOne(
+        { key: doc.key },
+        { $set: { ...doc } },
+        { upsert: true },
+      );
+      return result.upsertedCount > 0;
     },
 
     async remove(key: string): Promise<void> {

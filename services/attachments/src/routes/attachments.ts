@@ -64,6 +64,7 @@ const uploadRoute: FastifyPluginAsyncZod<AttachmentRoutesDeps> = async (app, dep
           contentType,
           body,
           expectedSha256: request.headers['x-content-sha256'],
+          declaredBytes: Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined,
         });
         if (result.created) reply.header('location', `/attachments/${id}`);
         return reply.code(result.created ? 201 : 200).send(result.attachment);

@@ -19,6 +19,8 @@ export interface VersionDoc {
   clientUpdatedAt: string | null;
   updatedAt: Date;
   deviceId: string | null;
+  /** Length of `content` (0 for a tombstone), kept when superseded: what the quotas count. */
+  size?: number;
   /** Set once a newer version of the same entry exists; such versions are never served. */
   superseded?: true;
   supersededAt?: Date;
@@ -102,7 +104,8 @@ export function createEntriesRepository(db: Db) {
       if (docs.length === 0) return 0;
       try {
         await versions.insertMany(
-          docs.map((doc) => ({ ...doc })),
+          // `size`: the content's JSON length, so a quota recount reads no content.
+          docs.map((doc) => ({ ...doc, size: doc.content?.length ?? 0 })),
           { ordered: true },
         );
         return docs.length;

@@ -12,6 +12,7 @@ import {
 import type { Heads } from '../changes/head.js';
 import type { ChangeNotifier } from '../changes/notifier.js';
 import type { RecentChanges } from '../changes/recent.js';
+import type { EntriesQuota } from '../quota/entries-quota.js';
 import type { SyncMetrics } from './metrics.js';
 import type { EntriesRepository, VersionDoc } from './repository.js';
 
@@ -36,6 +37,8 @@ export interface EntriesServiceDeps {
   recent: RecentChanges;
   metrics: SyncMetrics;
   logger: Logger;
+  /** The entries quotas: a push that would go over them is refused before any insert. */
+  quota?: Pick<EntriesQuota, 'reserve'>;
   hooks?: PushHooks;
 }
 
@@ -211,6 +214,9 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     const written: VersionDoc[] = [];
     let writtenObservedAt = startedAt;
     let guessRounds = 0;
+    // Quotas: the plan's net change is reserved (or the push refused, nothing written), then
+    // settled with what was written (by the quota's scope when the loop fails midway).
+    const quotaHold = await deps.quota?.reserve(userId, pending, known, written);
     for (let round = 0; pending.length > 0; round++) {
       if (round >= MAX_INSERT_ROUNDS) {
         throw new ProblemError('upstream_unavailable', 'too much contention; retry the push', {
@@ -268,6 +274,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       base = max;
     }
 
+    await quotaHold?.settle();
     await deps.hooks?.afterInsert?.();
 
     for (const doc of written) context.acceptedAt.set(doc.id, doc.revision);
