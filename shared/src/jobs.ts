@@ -1,8 +1,10 @@
 import type { Logger } from './logger.js';
 import { jobFailures } from './outside-faults.js';
 
-/** Longest wait between two runs of a failing job, whatever its interval. */
+/** Longest wait between two runs of a failing job (unless its interval is longer). */
 export const MAX_BACKOFF_SECONDS = 300;
+/** ... and at most this many intervals: a job of 5 s waits at most a minute once its store is back. */
+export const MAX_BACKOFF_INTERVALS = 12;
 
 /** A job's metric label from its failure message: `tombstone purge failed` → `tombstone_purge`. */
 export function jobName(failure: string): string {
@@ -17,12 +19,15 @@ export function jobName(failure: string): string {
 
 /**
  * How long to wait before the next run after `failures` consecutive failures: the interval
- * (none, or one: the next tick), then doubled each time (2×, 4×, …), at most
- * MAX_BACKOFF_SECONDS (or the interval, when that is longer).
+ * (none, or one: the next tick), then doubled each time (2×, 4×, …), at most 12 intervals and
+ * at most MAX_BACKOFF_SECONDS (but never less than one interval).
  */
 export function nextDelaySeconds(intervalSeconds: number, failures: number): number {
   if (failures <= 1) return intervalSeconds;
-  const cap = Math.max(intervalSeconds, MAX_BACKOFF_SECONDS);
+  const cap = Math.max(
+    intervalSeconds,
+    Math.min(intervalSeconds * MAX_BACKOFF_INTERVALS, MAX_BACKOFF_SECONDS),
+  );
   return Math.min(cap, intervalSeconds * 2 ** Math.min(failures - 1, 20));
 }
 
@@ -30,7 +35,7 @@ export function nextDelaySeconds(intervalSeconds: number, failures: number): num
  * A background job every replica runs on a timer (the sync purge, the attachments sweeper, the
  * account-deletion sweeper): `run` every `intervalSeconds` (0 turns it off), one run at a time.
  * A failure is logged as a warning, counted (`background_job_failures_total{job}`) and retried
- * later with backoff (the next tick, then 2, 4, … intervals, at most 5 minutes); it never ends
+ * later with backoff (the next tick, then 2, 4, … intervals, at most 12 intervals or 5 minutes); it never ends
  * the process. The timer never keeps the process alive.
  */
 export function periodicJob(

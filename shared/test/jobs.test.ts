@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { captureLogger } from '../../test-support/index.js';
-import { periodicJob } from '../src/jobs.js';
+import { nextDelaySeconds, periodicJob } from '../src/jobs.js';
+import { jobFailures } from '../src/outside-faults.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -52,5 +53,44 @@ describe('periodicJob', () => {
         err: expect.objectContaining({ message: 'store unreachable' }),
       }),
     ]);
+  });
+});
+
+describe('periodicJob backoff', () => {
+  it('waits 1, 2, 4, 8, then 12 intervals after consecutive failures, counts them, and is back on its interval after a success', async () => {
+    const { logger } = captureLogger();
+    const times: number[] = [];
+    let failing = true;
+    const start = Date.now();
+    const job = periodicJob(
+      async () => {
+        times.push((Date.now() - start) / 1000);
+        if (failing) throw new Error('Qiniu unreachable');
+      },
+      logger,
+      'backoff probe failed',
+    );
+    const before = (await jobFailures.get()).values.find((v) => v.labels.job === 'backoff_probe');
+    job.start(1);
+    await vi.advanceTimersByTimeAsync(41_000);
+    // Runs at 1, 2, 4, 8, 16, 28, 40 s: the gaps double, then stop growing at 12 intervals.
+    expect(times).toEqual([1, 2, 4, 8, 16, 28, 40]);
+    const after = (await jobFailures.get()).values.find((v) => v.labels.job === 'backoff_probe');
+    expect((after?.value ?? 0) - (before?.value ?? 0)).toBe(7);
+    failing = false;
+    await vi.advanceTimersByTimeAsync(11_500);
+    expect(times.at(-1)).toBe(52);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(times.slice(-3)).toEqual([52, 53, 54]);
+    job.stop();
+  });
+
+  it('caps the wait at 5 minutes, and never below the interval', () => {
+    expect(nextDelaySeconds(5, 0)).toBe(5);
+    expect(nextDelaySeconds(5, 1)).toBe(5);
+    expect(nextDelaySeconds(5, 3)).toBe(20);
+    expect(nextDelaySeconds(5, 30)).toBe(60);
+    expect(nextDelaySeconds(60, 30)).toBe(300);
+    expect(nextDelaySeconds(3600, 30)).toBe(3600);
   });
 });

@@ -1,7 +1,7 @@
-import { client, currentUser, JournalError, rememberUser, type Session } from '../client.js';
-import { field, formatWhen, h, replace } from '../dom.js';
+import { client, type Session } from '../client.js';
+import { formatWhen, h, replace } from '../dom.js';
 import { explain } from '../errors.js';
-import { navigate, type Screen, signOutOnPurpose } from '../shell.js';
+import { navigate, type Screen } from '../shell.js';
 
 export function devicesScreen(): Screen {
   const list = h('ul', { class: 'devices', 'aria-busy': 'true' });
@@ -21,65 +21,10 @@ export function devicesScreen(): Screen {
       done.textContent = `“${s.deviceName}” is signed out.`;
       await load();
     } catch (err) {
-      message.textContent = missingRoute(err)
-        ? "This server can't sign out a single device yet: use “Sign out everywhere else”."
-        : explain(err);
+      message.textContent = explain(err);
       button.disabled = false;
     }
   }
-
-  /** A gateway without DELETE /auth/sessions/{id} answers "no route" for it. */
-  const missingRoute = (err: unknown) =>
-    err instanceof JournalError &&
-    err.code === 'not_found' &&
-    /no route for/i.test(`${err.problem?.detail ?? ''} ${err.message}`);
-
-  // Fallback for servers without single-session revocation: sign out every device (this one
-  // too) and sign this one straight back in, which needs the password.
-  const fallbackPassword = field(
-    'Your password',
-    h('input', { type: 'password', name: 'password', autocomplete: 'current-password' }),
-    'This server signs out all devices at once: confirm your password to sign this one back in.',
-  );
-  const fallback = h(
-    'form',
-    { novalidate: true, hidden: true, class: 'fallback' },
-    fallbackPassword.wrap,
-    h('button', { type: 'submit', class: 'danger' }, 'Confirm and sign out everywhere else'),
-  );
-  fallback.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    fallbackPassword.setError(undefined);
-    const password = fallbackPassword.input.value;
-    const user = currentUser();
-    const me = (await client.auth.sessions().catch(() => [])).find((s) => s.current);
-    if (!password || !user) return fallbackPassword.setError('Enter your password.');
-    signOutOnPurpose.active = true;
-    try {
-      await client.auth.logout({ allDevices: true });
-      rememberUser(
-        await client.auth.login({
-          username: user.username,
-          password,
-          deviceName: me?.deviceName ?? 'This device',
-        }),
-      );
-      fallback.hidden = true;
-      fallbackPassword.input.value = '';
-      client.sync.start();
-      done.textContent = 'Your other devices are signed out.';
-      await load();
-    } catch (err) {
-      if (!client.auth.isSignedIn()) {
-        signOutOnPurpose.active = false;
-        navigate('#/signin');
-        return;
-      }
-      fallbackPassword.setError(explain(err, 'password'));
-    } finally {
-      signOutOnPurpose.active = false;
-    }
-  });
 
   async function signOutOthers(button: HTMLButtonElement) {
     message.textContent = '';
@@ -87,16 +32,7 @@ export function devicesScreen(): Screen {
     button.disabled = true;
     try {
       const others = (await client.auth.sessions()).filter((s) => !s.current);
-      for (const s of others) {
-        try {
-          await client.auth.revokeSession(s.id);
-        } catch (err) {
-          if (!missingRoute(err)) throw err;
-          fallback.hidden = false;
-          fallbackPassword.input.focus();
-          return;
-        }
-      }
+      for (const s of others) await client.auth.revokeSession(s.id);
       done.textContent =
         others.length === 1
           ? 'Your other device is signed out.'
@@ -176,7 +112,6 @@ export function devicesScreen(): Screen {
     done,
     list,
     h('div', { class: 'actions' }, others),
-    fallback,
   );
   return { el };
 }
