@@ -25,11 +25,6 @@ export function buildAll(): Promise<void> {
   return built;
 }
 
-/** `buildAll` under the name callers that start one service use. */
-export function buildOnce(_service?: string): Promise<void> {
-  return buildAll();
-}
-
 export interface ServiceProcess extends ManagedProcess {
   port: number;
   url: string;
@@ -49,7 +44,7 @@ export async function startServiceProcess(
   env: Record<string, string>,
   options: { waitForPort?: boolean } = {},
 ): Promise<ServiceProcess> {
-  await buildOnce(service);
+  await buildAll();
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const metricsPort =
     env.METRICS_PORT === undefined

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, {
-  type FastifyInstance,
   type FastifyPluginOptions,
   type FastifyServerOptions,
   LogController,
@@ -121,8 +120,6 @@ export function hopTrust(hops: number) {
   return (_address: string, hop: number) => hop < hops;
 }
 
-export type ServiceApp = Awaited<ReturnType<typeof createServiceApp>>;
-export type AnyFastify = FastifyInstance;
 export type { FastifyPluginAsyncZod };
 
 /**

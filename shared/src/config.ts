@@ -54,11 +54,6 @@ export const envInt = (min: number, max: number) =>
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
 
-/** A boolean read from the environment: true/false/1/0/yes/no. */
-export const envBool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 export const httpUrl = z
   .string({ error: 'is required' })
   .refine((v) => /^https?:\/\/[^\s]+$/.test(v), { error: 'must be an http:// or https:// URL' });

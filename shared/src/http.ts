@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { codeForStatus, type FieldError, ProblemError, problemDocument } from './errors.js';
+import { codeForStatus, type FieldError, ProblemError } from './errors.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -172,5 +172,3 @@ export const httpPlugin = fp(
   },
   { name: 'journal-http', fastify: '5.x' },
 );
-
-export { problemDocument };

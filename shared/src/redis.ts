@@ -8,7 +8,7 @@ import { distinctWarnings, type Logger } from './logger.js';
  * ONE hash slot (hash tags `{...}`, see docs/scaling.md), checked by shared/test/redis-cluster.test.ts.
  */
 export type Redis = IORedis | Cluster;
-export { Cluster as RedisCluster, IORedis as RedisServer };
+export { Cluster as RedisCluster };
 
 /**
  * Where Redis is: exactly one of a URL (one server), Sentinels (the primary they elect) or the

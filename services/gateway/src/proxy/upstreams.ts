@@ -22,9 +22,6 @@ export interface Upstream {
 /** The path of the long-poll, proxied with a pool of its own. */
 const LONG_POLL_PREFIX = '/sync/changes';
 
-/** How much longer a long-poll may wait for response headers (from shared/src/api). */
-export { LONG_POLL_EXTRA_MS };
-
 /**
  * Where each path prefix goes. `/sync/changes` has a proxy of its own so only the long-poll
  * waits longer for response headers; a stuck push still times out after UPSTREAM_TIMEOUT_MS.

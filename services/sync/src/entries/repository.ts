@@ -45,8 +45,6 @@ interface PurgeDoc {
   at: Date;
 }
 
-export { isDuplicateKey };
-
 export function createEntriesRepository(db: Db) {
   const versions = db.collection<VersionDoc>('entry_versions');
   const purges = db.collection<PurgeDoc>('sync_purges');
