@@ -41,6 +41,8 @@ export async function startAttachmentsApp(label: string, env: Record<string, str
     app,
     config,
     db: mongo.db,
+    /** The app's Redis client (its key prefix set). */
+    redis: redis.redis,
     keys,
     store,
     /** A bearer header for `userId`. */
