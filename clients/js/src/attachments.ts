@@ -17,6 +17,39 @@ export async function blobSha256(blob: Blob): Promise<string> {
   return toHex(h.digest());
 }
 
+/**
+ * Media types a downloaded Blob may carry: raster images, audio and video, which a browser only
+ * ever displays or plays. Anything else (SVG, HTML, XML, PDF, JavaScript: what can run script
+ * when opened from a `blob:` URL of the app's origin) becomes `application/octet-stream`.
+ */
+export const SAFE_MEDIA_TYPES: readonly string[] = [
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+  'image/avif',
+  'image/bmp',
+  'image/heic',
+  'image/heif',
+  'audio/mpeg',
+  'audio/mp4',
+  'audio/aac',
+  'audio/ogg',
+  'audio/wav',
+  'audio/webm',
+  'audio/flac',
+  'video/mp4',
+  'video/webm',
+  'video/ogg',
+  'video/quicktime',
+];
+
+/** The type a Blob is built with: the allowlisted essence of `contentType`, else octet-stream. */
+export function safeBlobType(contentType: string | null | undefined): string {
+  const essence = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return SAFE_MEDIA_TYPES.includes(essence) ? essence : 'application/octet-stream';
+}
+
 export interface UploadOptions {
   contentType?: string;
 }
@@ -175,7 +208,9 @@ export class Attachments {
         `downloaded ${id}: sha256 ${digest}, expected ${expected}`,
       );
     }
-    return new Blob(parts as BlobPart[], { type: contentType });
+    // Never the server's type as it is: a stored SVG or HTML opened from a blob: URL would run
+    // script in the app's origin. Only allowlisted media keep their type.
+    return new Blob(parts as BlobPart[], { type: safeBlobType(contentType) });
   }
 
   /** Every attachment of the user (follows `nextCursor`). */

@@ -1,6 +1,6 @@
 import { Attachments } from './attachments.js';
 import { Auth, type Credentials } from './auth.js';
-import { type ClientEvents, Emitter } from './events.js';
+import { type ClientEvents, Emitter, watchPending } from './events.js';
 import { exportZip } from './export.js';
 import { type FetchLike, Http } from './http.js';
 import { type LocalStore, MemoryStore } from './store.js';
@@ -96,6 +96,7 @@ export class JournalClient {
     });
     this.engine = engine;
     this.events.on('signedOut', () => void engine.signedOut());
+    watchPending(this.events, () => engine.pendingCount());
     const signedIn = async (user: User) => {
       await engine.bindUser(user.id);
       return user;
@@ -147,6 +148,15 @@ export class JournalClient {
   async exportAll(): Promise<Blob> {
     await this.engine.ready();
     return exportZip(this.core, this.attachments, this.engine.store);
+  }
+
+  /**
+   * Removes this device's copy of the journal: every entry, the outbox (edits not yet pushed
+   * are lost: push or wait for `pending` 0 first), the cursor and open conflicts; an
+   * IndexedDB store is deleted. The session is not touched (sign out first or after).
+   */
+  async forgetLocalData(): Promise<void> {
+    await this.engine.forgetLocal();
   }
 
   /** Stops syncing and closes the local store. */

@@ -10,6 +10,62 @@ export interface ClientEvents {
   signedOut: { reason: 'revoked' | 'logout' | 'expired' };
   /** A sync round failed (it is retried with backoff when transient). */
   error: Error;
+  /**
+   * How many local edits wait to be pushed, each time that number changes (an edit, a push the
+   * server accepted, a conflict settled, a sign-out that cleared the device). Read
+   * `entries.pendingCount()` once for the value before the first event.
+   */
+  pending: { count: number };
+  /**
+   * A step of a sync round finished: a push batch answered by the server (`accepted` changes,
+   * `conflicts` met) or a pull page applied (`applied` entries, `revision` reached, `hasMore`).
+   */
+  progress: SyncProgress;
+}
+
+export type SyncProgress =
+  | { phase: 'push'; accepted: number; conflicts: number }
+  | { phase: 'pull'; applied: number; revision: number; hasMore: boolean };
+
+/**
+ * Emits `pending` whenever the number of waiting edits changes: recounted after every event
+ * that can change it, one count at a time (a burst of events costs at most two counts).
+ */
+export function watchPending(emitter: Emitter, count: () => Promise<number>): () => void {
+  let last = -1;
+  let running = false;
+  let again = false;
+  const recount = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        const n = await count().catch(() => last);
+        if (n !== last && n >= 0) {
+          last = n;
+          emitter.emit('pending', { count: n });
+        }
+      } while (again);
+    } finally {
+      running = false;
+    }
+  };
+  const kick = () => void recount();
+  const offs = [
+    emitter.on('change', kick),
+    emitter.on('conflict', kick),
+    emitter.on('signedOut', kick),
+    emitter.on('progress', (p) => {
+      if (p.phase === 'push') kick();
+    }),
+  ];
+  return () => {
+    for (const off of offs) off();
+  };
 }
 
 type Listener<T> = (event: T) => void;

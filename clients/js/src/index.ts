@@ -3,12 +3,14 @@ export {
   blobSha256,
   type DownloadOptions,
   type QiniuUploadResult,
+  SAFE_MEDIA_TYPES,
+  safeBlobType,
   type UploadOptions,
 } from './attachments.js';
 export type { Credentials } from './auth.js';
 export { JournalClient, type JournalClientOptions } from './client.js';
 export { type ErrorCode, JournalError, type ProblemFields } from './errors.js';
-export type { ClientEvents } from './events.js';
+export type { ClientEvents, SyncProgress } from './events.js';
 export type { ExportedEntry } from './export.js';
 export type { FetchLike } from './http.js';
 export { IndexedDbStore } from './indexeddb.js';

@@ -50,7 +50,33 @@ export class IndexedDbStore implements LocalStore {
       entries.createIndex('pseq', 'pseq');
       db.createObjectStore('meta');
     };
-    this.db = await req(open);
+    const db = await req(open);
+    // Another tab deleting or upgrading the database: let it (this one reopens when used).
+    db.onversionchange = () => {
+      db.close();
+      if (this.db === db) this.db = undefined;
+    };
+    this.db = db;
+  }
+
+  /**
+   * Deletes the whole database from the device (after `clear()`, so nothing is left even while
+   * another tab still holds it open and the deletion waits for that tab).
+   */
+  async destroy(): Promise<void> {
+    await this.clear();
+    await this.mutex.run(async () => {
+      this.db?.close();
+      this.db = undefined;
+      const del = this.factory.deleteDatabase(this.name);
+      await new Promise<void>((resolve, reject) => {
+        del.onsuccess = () => resolve();
+        del.onerror = () => reject(del.error);
+        // Blocked by another tab: its onversionchange closes it and the deletion goes on; the
+        // data is already cleared either way.
+        del.onblocked = () => resolve();
+      });
+    });
   }
 
   async close(): Promise<void> {

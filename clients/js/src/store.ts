@@ -42,6 +42,11 @@ export interface LocalStore {
   removeSettled(): Promise<void>;
   /** Forget everything (sign-in of another user). */
   clear(): Promise<void>;
+  /**
+   * Optional: remove the store itself from the device (IndexedDB: the database is deleted), after
+   * `clear()`. The store opens afresh, empty, when used again.
+   */
+  destroy?(): Promise<void>;
 }
 
 /** Entries and metadata in memory: fast, lost when the process ends. */

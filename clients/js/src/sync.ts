@@ -303,6 +303,11 @@ export class SyncEngine {
         }
         await tx.setMeta(BATCH, undefined);
       });
+      this.events.emit('progress', {
+        phase: 'push',
+        accepted: reply.accepted.length,
+        conflicts: reply.conflicts.length,
+      });
       for (const c of reply.conflicts) await this.onConflict(c.id, c.current);
       return true;
     });
@@ -448,6 +453,12 @@ export class SyncEngine {
       }),
     );
     if (applied.length) this.events.emit('change', { ids: applied, source: 'remote' });
+    this.events.emit('progress', {
+      phase: 'pull',
+      applied: applied.length,
+      revision: page.revision,
+      hasMore: page.hasMore,
+    });
     return page.hasMore;
   }
 
@@ -515,6 +526,22 @@ export class SyncEngine {
     await this.loopDone;
     this.loopDone = undefined;
     if (this._status !== 'signed_out') this.setStatus('idle');
+  }
+
+  /**
+   * Forgets this device's copy of the journal: stops syncing, clears the store (entries, outbox,
+   * cursor, conflicts) and removes it where the store can. Pending edits are lost.
+   */
+  async forgetLocal(): Promise<void> {
+    await this.stop();
+    await this.mutex.run(async () => {
+      await this.ready().catch(() => {});
+      await this.store.clear();
+      await this.store.destroy?.();
+      this.manual = [];
+      this.opened = undefined;
+    });
+    this.events.emit('change', { ids: [], source: 'remote' });
   }
 
   /** The session ended: stop, and say so. */

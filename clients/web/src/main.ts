@@ -125,20 +125,11 @@ async function render() {
   }
 }
 
-// The SDK emits 'change' for local writes and pulled changes, not when a push is accepted:
-// watch the outbox size so "Not synced yet" and "Saved and synced" follow the server's answer.
-let lastPending = -1;
-client.on('change', (e) => {
-  if (e.source === 'local') lastPending = -1; // report the next count even if it is the same
-});
-setInterval(async () => {
-  if (!client.auth.isSignedIn()) return;
-  const n = await client.entries.pendingCount().catch(() => lastPending);
-  if (n !== lastPending) {
-    lastPending = n;
-    window.dispatchEvent(new CustomEvent(PENDING_EVENT, { detail: n }));
-  }
-}, 400);
+// "Not synced yet" and "Saved and synced" follow the server's answer: the SDK says when the
+// number of edits waiting to be pushed changes (no polling).
+client.on('pending', ({ count }) =>
+  window.dispatchEvent(new CustomEvent(PENDING_EVENT, { detail: count })),
+);
 
 setRenderer(() => void render());
 window.addEventListener('hashchange', () => void render());

@@ -72,6 +72,14 @@ export function photoUrl(id: string): Promise<string> {
   return url;
 }
 
+/** Revokes every photo's object URL of this page (sign-out: nothing of the journal stays). */
+export async function forgetPhotos(): Promise<void> {
+  const urls = [...photoUrls.values()];
+  photoUrls.clear();
+  for (const url of await Promise.allSettled(urls))
+    if (url.status === 'fulfilled') URL.revokeObjectURL(url.value);
+}
+
 /** Draft storage: what is typed is written here at once, before the debounced save. */
 export const drafts = {
   key: (id: string) => `journal.draft.${currentUser()?.id ?? 'anon'}.${id}`,

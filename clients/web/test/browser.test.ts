@@ -13,6 +13,7 @@ import { startTestStack, type TestStack } from '../../../test-support/stack.js';
 import {
   axeViolations,
   type BrowserHandle,
+  recordCspViolations,
   serveWebApp,
   startBrowser,
   type WebApp,
@@ -30,6 +31,8 @@ let a: Page;
 let b: Page;
 const username = `ada${Date.now().toString(36)}`;
 const timings: Record<string, number> = {};
+/** Content-Security-Policy violations on either device: normal use must cause none. */
+let cspViolations: string[][] = [];
 
 async function expectAccessible(page: Page, screen: string) {
   expect(await axeViolations(page), `axe on ${screen}`).toEqual([]);
@@ -74,6 +77,7 @@ beforeAll(async () => {
     hasTouch: true,
     deviceScaleFactor: 2,
   });
+  cspViolations = [await recordCspViolations(laptop), await recordCspViolations(phone)];
   a = await laptop.newPage();
   b = await phone.newPage();
   for (const [name, page] of [
@@ -92,6 +96,13 @@ beforeAll(async () => {
 // On a failure, what each device showed (the assertion alone rarely says why).
 afterEach(async (ctx) => {
   await laptop?.unrouteAll();
+  // The app's CSP is strict (clients/web/csp.ts): a refused script, style or connection fails
+  // the test that caused it.
+  const violations = cspViolations.flat();
+  cspViolations.forEach((v) => {
+    v.length = 0;
+  });
+  expect(violations, 'Content-Security-Policy violations').toEqual([]);
   if (ctx.task.result?.state !== 'fail') return;
   for (const [name, page] of [
     ['laptop', a],

@@ -3,11 +3,11 @@
  * Vite's preview server forwarding the API paths to a real test stack's gateway (same origin,
  * as in production behind nginx), and starts Debian's headless Chromium through playwright-core.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build, type PreviewServer, preview } from 'vite';
 import { freePort } from '../../../scripts/lib/proc.js';
 import { ensureChromium, ROOT } from '../../../scripts/lib/tools.js';
@@ -92,11 +92,18 @@ export async function startBrowser(): Promise<BrowserHandle> {
 }
 
 const AXE_PATH = require.resolve('axe-core/axe.min.js');
+let axeSource: Promise<string> | undefined;
 
-/** axe-core's serious and critical violations on the page as it is now. */
+/**
+ * axe-core's serious and critical violations on the page as it is now. axe is evaluated through
+ * the DevTools protocol, not added as a <script>: the app's CSP (script-src 'self') refuses an
+ * inline script, and that refusal would itself be a violation.
+ */
 export async function axeViolations(page: Page): Promise<string[]> {
-  if (!(await page.evaluate<boolean>('"axe" in window')))
-    await page.addScriptTag({ path: AXE_PATH });
+  if (!(await page.evaluate<boolean>('"axe" in window'))) {
+    axeSource ??= readFile(AXE_PATH, 'utf8');
+    await page.evaluate(await axeSource);
+  }
   const found = await page.evaluate<
     { id: string; impact: string; help: string; targets: string[] }[]
   >(
@@ -111,4 +118,22 @@ export async function axeViolations(page: Page): Promise<string[]> {
   return found
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.targets.join(', ')})`);
+}
+
+/**
+ * Records every Content-Security-Policy violation of the context's pages (each page, each
+ * reload): the returned array grows as they happen. The listener is installed by the DevTools
+ * protocol before any of the page's own scripts, so it is not subject to the policy.
+ */
+export async function recordCspViolations(context: BrowserContext): Promise<string[]> {
+  const seen: string[] = [];
+  await context.exposeBinding('__journalCspViolation', (_source, text: string) => {
+    seen.push(text);
+  });
+  await context.addInitScript(`addEventListener('securitypolicyviolation', (e) => {
+    window.__journalCspViolation(
+      e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile + ':' + e.lineNumber,
+    );
+  });`);
+  return seen;
 }

@@ -2,6 +2,7 @@ import { client, currentUser, rememberUser } from '../client.js';
 import { field, h } from '../dom.js';
 import { explain, fieldErrors } from '../errors.js';
 import { navigate, type Screen, showNotice } from '../shell.js';
+import { forgetDevice, signOutDialog } from '../signout.js';
 
 export function accountScreen(): Screen {
   // Change password
@@ -115,6 +116,7 @@ export function accountScreen(): Screen {
     }
     try {
       await client.auth.deleteAccount({ password: delPassword.input.value });
+      await forgetDevice(); // nothing of the deleted journal stays on this device
       rememberUser(undefined);
       showNotice('Your account and journal are deleted.');
       navigate('#/signup');
@@ -127,11 +129,7 @@ export function accountScreen(): Screen {
 
   const signOut = h('button', { type: 'button' }, 'Sign out');
   signOut.addEventListener('click', async () => {
-    try {
-      await client.auth.logout();
-    } finally {
-      navigate('#/signin');
-    }
+    if (await signOutDialog()) navigate('#/signin');
   });
 
   const el = h(

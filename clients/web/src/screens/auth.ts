@@ -2,6 +2,7 @@ import { client, rememberUser } from '../client.js';
 import { field, h } from '../dom.js';
 import { explain, fieldErrors } from '../errors.js';
 import { navigate, showNotice } from '../shell.js';
+import { keepsJournal, setKeepJournal } from '../signout.js';
 
 function guessDeviceName(): string {
   const ua = navigator.userAgent;
@@ -55,6 +56,22 @@ export function authScreen(mode: 'signin' | 'signup') {
     h('input', { name: 'deviceName', value: guessDeviceName(), autocomplete: 'off' }),
     'Shown in your list of devices.',
   );
+  const keep = h('input', {
+    type: 'checkbox',
+    id: 'keep-journal',
+    name: 'keep',
+    checked: keepsJournal(),
+  });
+  const keepField = h(
+    'div',
+    { class: 'check' },
+    keep,
+    h(
+      'label',
+      { for: 'keep-journal' },
+      'Keep my journal on this device after I sign out (only on a device that is yours alone)',
+    ),
+  );
   const formError = h('p', { class: 'form-error', role: 'alert' });
   const submit = h(
     'button',
@@ -67,6 +84,7 @@ export function authScreen(mode: 'signin' | 'signup') {
     username.wrap,
     password.wrap,
     device.wrap,
+    keepField,
     formError,
     submit,
   );
@@ -85,6 +103,7 @@ export function authScreen(mode: 'signin' | 'signup') {
     submit.textContent = signup ? 'Creating…' : 'Signing in…';
     try {
       rememberUser(signup ? await client.auth.register(body) : await client.auth.login(body));
+      setKeepJournal(keep.checked);
       showNotice(undefined);
       navigate('#/');
     } catch (err) {

@@ -2,6 +2,7 @@ import { client, type Session } from '../client.js';
 import { formatWhen, h, replace } from '../dom.js';
 import { explain } from '../errors.js';
 import { navigate, type Screen } from '../shell.js';
+import { signOutDialog } from '../signout.js';
 
 export function devicesScreen(): Screen {
   const list = h('ul', { class: 'devices', 'aria-busy': 'true' });
@@ -13,8 +14,8 @@ export function devicesScreen(): Screen {
     button.disabled = true;
     try {
       if (s.current) {
-        await client.auth.logout();
-        navigate('#/signin');
+        if (await signOutDialog()) navigate('#/signin');
+        else button.disabled = false;
         return;
       }
       await client.auth.revokeSession(s.id);

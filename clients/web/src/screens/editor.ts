@@ -1,4 +1,4 @@
-import { type Conflict, client } from '../client.js';
+import { type Conflict, client, safeBlobType } from '../client.js';
 import { field, formatWhen, h, replace, uid } from '../dom.js';
 import { explain } from '../errors.js';
 import {
@@ -261,8 +261,9 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
     const files = [...(fileInput.files ?? [])];
     fileInput.value = '';
     for (const file of files) {
-      if (!file.type.startsWith('image/')) {
-        photoError.textContent = `“${file.name}” is not a picture.`;
+      // Raster pictures only: an SVG can carry script, so it is refused as a photo.
+      if (!safeBlobType(file.type).startsWith('image/')) {
+        photoError.textContent = `“${file.name}” is not a picture (use JPEG, PNG, GIF, WebP…).`;
         continue;
       }
       const attId = newId();

@@ -97,6 +97,12 @@ const downloadRoutes: FastifyPluginAsyncZod<AttachmentRoutesDeps> = async (app, 
 
     const etag = `"${doc.sha256}"`;
     reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'private');
+    // Never a page of the app's origin: a file opened directly (an SVG, HTML) is a download in
+    // a sandbox, with no script and no same-origin access (docs/attachments.md).
+    reply
+      .header('content-disposition', `attachment; filename="${id}"`)
+      .header('content-security-policy', "sandbox; default-src 'none'")
+      .header('x-content-type-options', 'nosniff');
     // If-None-Match wins over Range (RFC 9110 §13.2.2).
     if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
 
