@@ -9,6 +9,7 @@ import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import { createRecentChanges } from './changes/recent.js';
 import type { Config } from './config.js';
+import { createEntryHistory } from './entries/history.js';
 import { createIdempotency } from './entries/idempotency.js';
 import { createSyncMetrics } from './entries/metrics.js';
 import { createEntriesRepository } from './entries/repository.js';
@@ -79,6 +80,7 @@ export async function buildApp(deps: AppDeps) {
     recent,
     metrics: createSyncMetrics(metricsRegistry),
     logger,
+    maxConcurrentPageReads: config.SYNC_MAX_CONCURRENT_PAGE_READS,
     quota,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
   });
@@ -87,7 +89,10 @@ export async function buildApp(deps: AppDeps) {
     ...entries,
     push: (...args: Parameters<typeof entries.push>) => quota.scope(() => entries.push(...args)),
   };
-  const idempotency = createIdempotency(redis, config.SYNC_IDEMPOTENCY_TTL_SECONDS);
+  const idempotency = createIdempotency(redis, {
+    ttlSeconds: config.SYNC_IDEMPOTENCY_TTL_SECONDS,
+    maxBytes: config.SYNC_IDEMPOTENCY_MAX_BYTES,
+  });
   const purger = createPurger({
     repository,
     retentionSeconds: config.SYNC_TOMBSTONE_RETENTION_SECONDS,
@@ -120,6 +125,11 @@ export async function buildApp(deps: AppDeps) {
   await registerServiceAuthentication(app, deps);
   await app.register(syncRoutes, {
     service,
+    history: createEntryHistory({
+      db,
+      retentionSeconds: config.SYNC_TOMBSTONE_RETENTION_SECONDS,
+    }),
+    repository,
     idempotency,
     traffic: createSyncTrafficMetrics(metricsRegistry, () => notifier.waiting()),
   });

@@ -24,9 +24,14 @@ export const configSchema = serviceConfigSchema({
    * how long after it was written a change is served from there (capped at a quarter of the
    * tombstone retention), and the largest change kept (bytes of its JSON).
    */
-  SYNC_RECENT_CHANGES: envInt(0, 100_000).default(2_000),
+  SYNC_RECENT_CHANGES: envInt(0, 100_000).default(256),
   SYNC_RECENT_TTL_SECONDS: envInt(1, 86_400).default(300),
-  SYNC_RECENT_MAX_ENTRY_BYTES: envInt(256, 16 * 1024 * 1024).default(16 * 1024),
+  SYNC_RECENT_MAX_ENTRY_BYTES: envInt(256, 16 * 1024 * 1024).default(8 * 1024),
+  /**
+   * Store page reads (pulls that Redis cannot answer) this process runs at once; more wait
+   * their turn. Bounds a burst of large pages' memory (docs/scaling.md, "Memory").
+   */
+  SYNC_MAX_CONCURRENT_PAGE_READS: envInt(1, 1000).default(4),
   /**
    * Long-polls this process holds at once for one user, and in all. Over either, the oldest (of
    * that user; for the process bound, of the user holding the most) answers at once with the
@@ -39,6 +44,8 @@ export const configSchema = serviceConfigSchema({
   QUOTA_ENTRY_BYTES: envInt(0, 2 ** 50).default(512 * 1024 * 1024),
   /** How long a reply is kept for replay under its Idempotency-Key. */
   SYNC_IDEMPOTENCY_TTL_SECONDS: envInt(60, 7 * 86_400).default(86_400),
+  /** Bytes of Idempotency-Key records kept per user in Redis (oldest go first; docs/scaling.md). */
+  SYNC_IDEMPOTENCY_MAX_BYTES: envInt(100 * 1024, 64 * 1024 * 1024).default(1024 * 1024),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -267,7 +267,12 @@ describe('push and pull', () => {
 
   it('answers 409 while a push with the same key is still in progress beyond the wait', async () => {
     const { userId, token } = await user();
-    await h.redis.set(`sync:idem:${userId}:stuck-key`, 'pending', 'EX', 30);
+    // A claim held by another request, its lease 30 s away (idempotency.ts's layout).
+    await h.redis.hset(
+      `sync:idem:{${userId}}:replies`,
+      'stuck-key',
+      `p:other-request:${Date.now() + 30_000}`,
+    );
     const started = Date.now();
     const { res } = await push(app, token, [{ id: 'z', baseRevision: 0, content: {} }], {
       headers: { 'idempotency-key': 'stuck-key' },

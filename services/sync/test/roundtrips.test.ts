@@ -21,7 +21,11 @@ const BACKGROUND = new Set(['session_revocations', 'user_revocations']);
 beforeAll(async () => {
   h = await syncHarness('sync_roundtrips', { monitorCommands: true });
   // No background job (the account-deletion sweeper) may add its commands to a request's.
-  app = await h.build({ ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS: '0' });
+  // Recent changes deep enough for the 400 versions the recent-pages test pushes.
+  app = await h.build({
+    ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS: '0',
+    SYNC_RECENT_CHANGES: '1000',
+  });
   h.client.on('commandStarted', (event: CommandStartedEvent) => {
     if (IGNORED.has(event.commandName)) return;
     // Background reads of the revocation set (at start-up, when its Redis subscription comes

@@ -1,10 +1,5 @@
-import {
-  type ChangesReply,
-  distinctWarnings,
-  type Entry,
-  type Logger,
-  type Redis,
-} from '@journal/shared';
+import { distinctWarnings, type Logger, type Redis } from '@journal/shared';
+import type { PageText } from '../entries/json.js';
 
 /**
  * A user's recent changes in Redis, so that a device following the feed live (a long-poll woken
@@ -77,13 +72,12 @@ export function createRecentChanges(options: RecentOptions) {
      * Adds changes just written (their insert succeeded). A failure is logged and ignored: the
      * gap it leaves makes pages over it read MongoDB.
      */
-    async append(userId: string, entries: Entry[]): Promise<void> {
+    async append(userId: string, entries: { revision: number; json: string }[]): Promise<void> {
       if (!enabled || entries.length === 0) return;
       const args: string[] = [String(maxEntries), String(maxAgeMs)];
       for (const entry of entries) {
-        const member = JSON.stringify(entry);
-        if (member.length > maxEntryBytes) continue;
-        args.push(String(entry.revision), member);
+        if (entry.json.length > maxEntryBytes) continue;
+        args.push(String(entry.revision), entry.json);
       }
       if (args.length === 2) return;
       try {
@@ -105,7 +99,7 @@ export function createRecentChanges(options: RecentOptions) {
       head: number,
       budget: PageBudget,
       now = Date.now(),
-    ): Promise<ChangesReply | null> {
+    ): Promise<PageText | null> {
       if (!enabled || head <= since || head - since > maxEntries) return null;
       let raw: string[];
       try {
@@ -122,12 +116,12 @@ export function createRecentChanges(options: RecentOptions) {
         warnings.warn(err, 'sync recent changes: Redis read failed (pages read MongoDB)');
         return null;
       }
-      const run: Entry[] = [];
-      for (const member of raw) {
-        const entry = parseMember(member);
-        if (!entry || entry.revision !== since + run.length + 1) break;
-        if (now - Date.parse(entry.updatedAt) > maxAgeMs) return null;
-        run.push(entry);
+      const run: Member[] = [];
+      for (const text of raw) {
+        const member = parseMember(text);
+        if (!member || member.revision !== since + run.length + 1) break;
+        if (now - Date.parse(member.updatedAt) > maxAgeMs) return null;
+        run.push(member);
       }
       // Only a run to the head: a version it holds is replaced by a later one exactly when the
       // later one is in the run too, so dropping those is what MongoDB's superseded mark does.
@@ -139,10 +133,39 @@ export function createRecentChanges(options: RecentOptions) {
 
 export type RecentChanges = ReturnType<typeof createRecentChanges>;
 
-function parseMember(member: string): Entry | null {
+/** A member: what a page needs of it, and its text as the reply carries it. */
+export interface Member {
+  id: string;
+  revision: number;
+  updatedAt: string;
+  /** Bytes of its content's JSON (0 for a tombstone). */
+  size: number;
+  json: string;
+}
+
+function parseMember(json: string): Member | null {
   try {
-    const entry = JSON.parse(member) as Entry;
-    return Number.isSafeInteger(entry.revision) && typeof entry.id === 'string' ? entry : null;
+    const entry = JSON.parse(json) as {
+      id: unknown;
+      revision: unknown;
+      updatedAt: unknown;
+      content: unknown;
+    };
+    if (
+      !Number.isSafeInteger(entry.revision) ||
+      typeof entry.id !== 'string' ||
+      typeof entry.updatedAt !== 'string'
+    ) {
+      return null;
+    }
+    const size = entry.content === null ? 0 : JSON.stringify(entry.content).length;
+    return {
+      id: entry.id,
+      revision: entry.revision as number,
+      updatedAt: entry.updatedAt,
+      size,
+      json,
+    };
   } catch {
     return null;
   }
@@ -153,24 +176,27 @@ function parseMember(member: string): Entry | null {
  * dropped, at most `limit` changes and about `maxContentBytes` of content, `hasMore` when the
  * run goes on past the page.
  */
-export function pageOf(run: Entry[], since: number, budget: PageBudget): ChangesReply {
+export function pageOf(
+  run: Pick<Member, 'id' | 'revision' | 'size' | 'json'>[],
+  since: number,
+  budget: PageBudget,
+): PageText {
   const last = new Map<string, number>();
   for (const entry of run) last.set(entry.id, entry.revision);
-  const changes: Entry[] = [];
+  const changes: string[] = [];
   let revision = since;
   let bytes = 0;
   let i = 0;
   for (; i < run.length; i++) {
-    const entry = run[i] as Entry;
+    const entry = run[i] as Member;
     if (last.get(entry.id) !== entry.revision) {
       revision = entry.revision;
       continue;
     }
     if (changes.length >= budget.limit) break;
-    const size = entry.content === null ? 0 : JSON.stringify(entry.content).length;
-    if (changes.length > 0 && bytes + size > budget.maxContentBytes) break;
-    bytes += size;
-    changes.push(entry);
+    if (changes.length > 0 && bytes + entry.size > budget.maxContentBytes) break;
+    bytes += entry.size;
+    changes.push(entry.json);
     revision = entry.revision;
   }
   return { changes, revision, hasMore: i < run.length };

@@ -45,6 +45,12 @@ interface PurgeDoc {
   at: Date;
 }
 
+/**
+ * Documents per reply of the streamed reads of whole versions (heads of a push, conflicts'
+ * current versions): with 1 MiB entries a batch stays within a few MiB.
+ */
+const STREAM_BATCH = 8;
+
 export function createEntriesRepository(db: Db) {
   const versions = db.collection<VersionDoc>('entry_versions');
   const purges = db.collection<PurgeDoc>('sync_purges');
@@ -65,23 +71,28 @@ export function createEntriesRepository(db: Db) {
       ]);
     },
 
-    /** The newest version of each of `ids` (the entries' current state). One query. */
-    async heads(userId: string, ids: string[]): Promise<Map<string, VersionDoc>> {
-      const heads = new Map<string, VersionDoc>();
-      if (ids.length === 0) return heads;
-      const docs = await versions
+    /**
+     * The current versions of `ids` (at most two per id: a replaced one whose mark has not
+     * landed yet, so callers keep the higher revision), streamed in batches of a few: with
+     * entries of up to 1 MiB, a push's 500 heads are never all in memory at once.
+     */
+    currentVersions(userId: string, ids: string[]): AsyncIterable<VersionDoc> {
+      return versions
         .find(
           { userId, id: { $in: ids }, superseded: { $ne: true } },
           { projection: { ...VERSION_FIELDS, userId: 1 } },
         )
-        // One reply, not a first batch of 101 and getMores (up to the 16 MiB reply size).
-        .batchSize(Math.max(ids.length * 2, 101))
-        .toArray();
-      for (const doc of docs) {
-        const known = heads.get(doc.id);
-        if (!known || doc.revision > known.revision) heads.set(doc.id, doc);
-      }
-      return heads;
+        .batchSize(STREAM_BATCH) as unknown as AsyncIterable<VersionDoc>;
+    },
+
+    /** The versions at `revisions` (replaced ones included), streamed like `currentVersions`. */
+    versionsAt(userId: string, revisions: number[]): AsyncIterable<VersionDoc> {
+      return versions
+        .find(
+          { userId, revision: { $in: revisions } },
+          { projection: { ...VERSION_FIELDS, userId: 1, superseded: 1 } },
+        )
+        .batchSize(STREAM_BATCH) as unknown as AsyncIterable<VersionDoc>;
     },
 
     /** The user's highest revision (0 when none). One query on `user_revision`. */
@@ -136,21 +147,49 @@ export function createEntriesRepository(db: Db) {
       if (replacedRevisions.length === 0) return;
       await versions.updateMany(
         { userId, revision: { $in: replacedRevisions }, superseded: { $ne: true } },
-        { $set: { superseded: true, supersededAt: new Date(), content: null } },
+        // Content is kept: an entry's history shows replaced versions until the purge deletes
+        // them (entries/history.ts).
+        { $set: { superseded: true, supersededAt: new Date() } },
       );
     },
 
-    /** Up to `limit + 1` current versions with `since < revision`, ascending. One query. */
-    page(userId: string, since: number, limit: number): Promise<VersionDoc[]> {
-      return versions
+    /**
+     * One page of current versions with `since < revision`, ascending: at most `limit`, and
+     * cut while it is read (a streamed cursor, never the whole `limit` in memory) once their
+     * content passes `maxContentBytes` (the first version always fits). `hasMore` when the
+     * page stopped before the end. One query.
+     */
+    async page(
+      userId: string,
+      since: number,
+      limit: number,
+      maxContentBytes: number,
+    ): Promise<{ docs: VersionDoc[]; hasMore: boolean }> {
+      const cursor = versions
         .find(
           { userId, revision: { $gt: since }, superseded: { $ne: true } },
           { projection: VERSION_FIELDS },
         )
         .sort({ userId: 1, revision: 1 })
         .limit(limit + 1)
-        .batchSize(limit + 1)
-        .toArray() as Promise<VersionDoc[]>;
+        .batchSize(limit + 1);
+      const docs: VersionDoc[] = [];
+      let bytes = 0;
+      let hasMore = false;
+      try {
+        for await (const doc of cursor as unknown as AsyncIterable<VersionDoc>) {
+          const size = doc.content?.length ?? 0;
+          if (docs.length === limit || (docs.length > 0 && bytes + size > maxContentBytes)) {
+            hasMore = true;
+            break;
+          }
+          bytes += size;
+          docs.push(doc);
+        }
+      } finally {
+        await cursor.close();
+      }
+      return { docs, hasMore };
     },
 
     /** The user's purge horizon (0 when nothing was ever purged). One query. */

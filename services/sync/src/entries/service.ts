@@ -1,23 +1,24 @@
 import { isDeepStrictEqual } from 'node:util';
-import {
-  type ChangesReply,
-  type Entry,
-  emptyPullReply,
-  type Logger,
-  ProblemError,
-  type PushReply,
-  type PushRequest,
-  type SyncHead,
-} from '@journal/shared';
+import { type Logger, ProblemError, type PushRequest, type SyncHead } from '@journal/shared';
+import pLimit from 'p-limit';
 import type { Heads } from '../changes/head.js';
 import type { ChangeNotifier } from '../changes/notifier.js';
 import type { RecentChanges } from '../changes/recent.js';
 import type { EntriesQuota } from '../quota/entries-quota.js';
+import { entryJson, type PageText } from './json.js';
 import type { SyncMetrics } from './metrics.js';
+import type { PushOutcome } from './push-reply.js';
 import type { EntriesRepository, VersionDoc } from './repository.js';
 
-/** A page ends early (hasMore) once its entries' content passes this many bytes. */
-export const MAX_PAGE_CONTENT_BYTES = 8 * 1024 * 1024;
+/**
+ * A page ends early (hasMore) once its entries' content passes this many bytes; with the
+ * page reads bounded per process (`maxConcurrentPageReads`), this bounds a pull's memory
+ * (docs/scaling.md, "Memory of a sync process").
+ */
+export const MAX_PAGE_CONTENT_BYTES = 4 * 1024 * 1024;
+
+/** Store page reads at once per process by default (SYNC_MAX_CONCURRENT_PAGE_READS). */
+export const DEFAULT_CONCURRENT_PAGE_READS = 4;
 
 /** A push gives up (503, retry) after this many collisions with concurrent pushes. */
 const MAX_INSERT_ROUNDS = 200;
@@ -39,25 +40,38 @@ export interface EntriesServiceDeps {
   logger: Logger;
   /** The entries quotas: a push that would go over them is refused before any insert. */
   quota?: Pick<EntriesQuota, 'reserve'>;
+  /** Store page reads run at once in this process; more wait their turn (memory bound). */
+  maxConcurrentPageReads?: number;
   hooks?: PushHooks;
 }
 
-export function toEntry(doc: VersionDoc): Entry {
-  return {
-    id: doc.id,
-    revision: doc.revision,
-    deleted: doc.deleted,
-    content: doc.content === null ? null : (JSON.parse(doc.content) as Record<string, unknown>),
-    clientUpdatedAt: doc.clientUpdatedAt ?? null,
-    updatedAt: doc.updatedAt.toISOString(),
-    deviceId: doc.deviceId ?? null,
-  };
+/**
+ * What a push needs of an entry's current version: its revision, whether it is a tombstone,
+ * its content's size, and whether the change pushed for it is identical to it (decided while
+ * the version streams by, so its content is not kept).
+ */
+export interface HeadInfo {
+  revision: number;
+  deleted: boolean;
+  size: number;
+  same: boolean;
+  /** The version itself, kept when the change conflicts with it (within the reply's budget). */
+  doc?: VersionDoc;
 }
 
-function sameState(head: VersionDoc, deleted: boolean, content: unknown): boolean {
+/**
+ * Content of conflicting versions a push keeps for its reply; beyond it the reply reads them
+ * again a few at a time while it streams (push-reply.ts).
+ */
+const CONFLICT_CONTENT_BUDGET = 4 * 1024 * 1024;
+
+type Change = PushRequest['changes'][number];
+
+function sameState(head: VersionDoc, change: Change): boolean {
+  const deleted = change.deleted === true;
   if (head.deleted !== deleted) return false;
   if (deleted) return true;
-  return head.content !== null && isDeepStrictEqual(JSON.parse(head.content), content);
+  return head.content !== null && isDeepStrictEqual(JSON.parse(head.content), change.content);
 }
 
 /** Rounds a guessed push retries from a newer head before it falls back to MongoDB's reads. */
@@ -72,6 +86,9 @@ interface Planned {
 
 export function createEntriesService(deps: EntriesServiceDeps) {
   const { repository, notifier, metrics, heads, recent } = deps;
+  // Each store page read holds up to a page's content plus one undecoded batch; a bounded
+  // number at once keeps a burst of first syncs of large journals inside the pod's memory.
+  const pageReads = pLimit(deps.maxConcurrentPageReads ?? DEFAULT_CONCURRENT_PAGE_READS);
 
   /**
    * Decides each change against `known` heads: identical to the head → accepted at its
@@ -82,13 +99,13 @@ export function createEntriesService(deps: EntriesServiceDeps) {
   function plan(
     userId: string,
     changes: PushRequest['changes'],
-    known: Map<string, VersionDoc>,
+    known: Map<string, HeadInfo>,
     optimistic: boolean,
     context: {
       deviceId: string | null;
       now: Date;
       acceptedAt: Map<string, number>;
-      conflictWith: Map<string, VersionDoc | null>;
+      conflictWith: Map<string, HeadInfo | null>;
     },
   ): Planned[] {
     const toApply: Planned[] = [];
@@ -96,7 +113,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       const head = known.get(change.id);
       const deleted = change.deleted === true;
       if (!(optimistic && change.baseRevision === 0)) {
-        if (head && sameState(head, deleted, change.content)) {
+        if (head?.same) {
           // Identical to the server's state (e.g. a retry whose reply was lost): no new revision.
           context.acceptedAt.set(change.id, head.revision);
           continue;
@@ -143,6 +160,35 @@ export function createEntriesService(deps: EntriesServiceDeps) {
   }
 
   /**
+   * The current versions of the entries `changes` name, as `HeadInfo`: streamed, so only the
+   * facts a plan needs are kept, never 500 contents of up to 1 MiB.
+   */
+  async function readHeads(userId: string, changes: Change[]): Promise<Map<string, HeadInfo>> {
+    const heads = new Map<string, HeadInfo>();
+    if (changes.length === 0) return heads;
+    const byId = new Map(changes.map((change) => [change.id, change]));
+    let kept = 0;
+    for await (const doc of repository.currentVersions(userId, [...byId.keys()])) {
+      const known = heads.get(doc.id);
+      if (known && known.revision > doc.revision) continue;
+      const change = byId.get(doc.id) as Change;
+      const size = doc.content?.length ?? 0;
+      const same = sameState(doc, change);
+      const keep =
+        !same && doc.revision !== change.baseRevision && kept + size <= CONFLICT_CONTENT_BUDGET;
+      if (keep) kept += size;
+      heads.set(doc.id, {
+        revision: doc.revision,
+        deleted: doc.deleted,
+        size,
+        same,
+        ...(keep ? { doc } : {}),
+      });
+    }
+    return heads;
+  }
+
+  /**
    * The user's highest revision read from MongoDB and recorded as the head. Concurrent misses
    * for one user in this process share one query (devices of a user idle together, and their
    * head expires for all of them at once).
@@ -170,7 +216,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
    * entries' heads and the highest revision: the unique indexes decide, never the guess. With
    * the head turned off every push reads those two first, as before the head existed.
    */
-  async function push(userId: string, body: PushRequest): Promise<PushReply> {
+  async function push(userId: string, body: PushRequest): Promise<PushOutcome> {
     const startedAt = Date.now();
     let head = await heads.get(userId);
     metrics.guesses.inc({ outcome: head ? 'guessed' : 'no_head' });
@@ -183,22 +229,19 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       deviceId: body.deviceId ?? null,
       now: new Date(),
       acceptedAt: new Map<string, number>(),
-      conflictWith: new Map<string, VersionDoc | null>(),
+      conflictWith: new Map<string, HeadInfo | null>(),
     };
 
     let base: number;
-    let known: Map<string, VersionDoc>;
+    let known: Map<string, HeadInfo>;
     let maxObservedAt = startedAt;
     if (optimistic && head) {
       base = head.revision;
-      const edits = body.changes.filter((c) => c.baseRevision > 0).map((c) => c.id);
-      known = await repository.heads(userId, edits);
+      const edits = body.changes.filter((c) => c.baseRevision > 0);
+      known = await readHeads(userId, edits);
     } else {
       [known, base] = await Promise.all([
-        repository.heads(
-          userId,
-          body.changes.map((change) => change.id),
-        ),
+        readHeads(userId, body.changes),
         repository.maxRevision(userId),
       ]);
     }
@@ -210,7 +253,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     // revision can only exist once every lower one does, so readers never pass a gap that
     // fills later. A collision means a concurrent push took the number (re-read the max) or
     // changed the entry first (its base is taken: a conflict).
-    const lostRace: string[] = [];
+    const lostRace: Change[] = [];
     const written: VersionDoc[] = [];
     let writtenObservedAt = startedAt;
     let guessRounds = 0;
@@ -247,9 +290,9 @@ export function createEntriesService(deps: EntriesServiceDeps) {
         optimistic = false;
         maxObservedAt = Date.now();
         const [again, max] = await Promise.all([
-          repository.heads(
+          readHeads(
             userId,
-            pending.map((p) => p.change.id),
+            pending.map((p) => p.change),
           ),
           repository.maxRevision(userId),
         ]);
@@ -269,7 +312,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
         repository.baseTaken(userId, collided.id, collided.baseRevision),
         repository.maxRevision(userId),
       ]);
-      if (baseTaken) lostRace.push(collided.id);
+      if (baseTaken) lostRace.push(pending[0]?.change as Change);
       pending = pending.slice(baseTaken ? 1 : 0);
       base = max;
     }
@@ -283,8 +326,8 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       written.filter((doc) => doc.baseRevision > 0).map((doc) => doc.baseRevision),
     );
     if (lostRace.length > 0) {
-      const current = await repository.heads(userId, lostRace);
-      for (const id of lostRace) context.conflictWith.set(id, current.get(id) ?? null);
+      const current = await readHeads(userId, lostRace);
+      for (const { id } of lostRace) context.conflictWith.set(id, current.get(id) ?? null);
     }
 
     const highestWritten = Math.max(0, ...written.map((doc) => doc.revision));
@@ -293,7 +336,10 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     // versions go to the recent changes in the same round trip (followers read them there).
     if (written.length > 0) {
       await Promise.all([
-        recent.append(userId, written.map(toEntry)),
+        recent.append(
+          userId,
+          written.map((doc) => ({ revision: doc.revision, json: entryJson(doc) })),
+        ),
         heads.raise(userId, highestWritten, writtenObservedAt),
       ]);
     } else if (!optimistic) await heads.raise(userId, base, maxObservedAt);
@@ -302,21 +348,20 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     metrics.changesApplied.inc(written.length);
     metrics.conflicts.inc(context.conflictWith.size);
 
-    const accepted: PushReply['accepted'] = [];
-    const conflicts: PushReply['conflicts'] = [];
+    const outcome: PushOutcome = { accepted: [], conflicts: [], revision: highest };
     for (const change of body.changes) {
       const revision = context.acceptedAt.get(change.id);
-      if (revision !== undefined) accepted.push({ id: change.id, revision });
+      if (revision !== undefined) outcome.accepted.push({ id: change.id, revision });
       else {
-        const current = context.conflictWith.get(change.id);
-        conflicts.push({
+        const head = context.conflictWith.get(change.id) ?? null;
+        outcome.conflicts.push({
           id: change.id,
-          reason: 'revision_mismatch',
-          current: current ? toEntry(current) : null,
+          currentRevision: head?.revision ?? null,
+          ...(head?.doc ? { current: head.doc } : {}),
         });
       }
     }
-    return { accepted, conflicts, revision: highest };
+    return outcome;
   }
 
   /**
@@ -327,13 +372,13 @@ export function createEntriesService(deps: EntriesServiceDeps) {
    * query (plus the purge horizon when `since > 0`, read AFTER the page so a tombstone purged
    * meanwhile cannot slip through).
    */
-  async function pull(userId: string, since: number, limit: number): Promise<ChangesReply> {
+  async function pull(userId: string, since: number, limit: number): Promise<PageText> {
     if (heads.enabled) {
       const observedAt = Date.now();
       let head = await heads.get(userId);
       metrics.headReads.inc({ outcome: head ? 'hit' : 'miss' });
       head ??= await headFromStore(userId, observedAt);
-      if (since >= head.revision) return emptyPullReply(since);
+      if (since >= head.revision) return { changes: [], revision: since, hasMore: false };
       if (recent.enabled) {
         const cached = await recent.page(userId, since, head.revision, {
           limit,
@@ -344,19 +389,9 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       }
     }
     const observedAt = Date.now();
-    const docs = await repository.page(userId, since, limit);
-    let hasMore = docs.length > limit;
-    let page = docs.slice(0, limit);
-    // Large entries: end the page early rather than build a reply of up to 1000 MiB.
-    let bytes = 0;
-    const cut = page.findIndex((doc, i) => {
-      bytes += doc.content?.length ?? 0;
-      return i > 0 && bytes > MAX_PAGE_CONTENT_BYTES;
-    });
-    if (cut > 0) {
-      page = page.slice(0, cut);
-      hasMore = true;
-    }
+    const { docs: page, hasMore } = await pageReads(() =>
+      repository.page(userId, since, limit, MAX_PAGE_CONTENT_BYTES),
+    );
     if (since > 0) {
       const purgedThrough = await repository.purgedThrough(userId);
       if (since < purgedThrough) {
@@ -371,7 +406,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     // marked) is dropped: the newer one follows in the same page.
     const last = new Map<string, number>();
     for (const doc of page) last.set(doc.id, doc.revision);
-    const changes = page.filter((doc) => last.get(doc.id) === doc.revision).map(toEntry);
+    const changes = page.filter((doc) => last.get(doc.id) === doc.revision).map(entryJson);
     const revision = page.length > 0 ? (page[page.length - 1] as VersionDoc).revision : since;
     // The last page ends at the user's highest revision (never superseded, never purged).
     if (!hasMore && page.length > 0) await heads.raise(userId, revision, observedAt);
@@ -390,7 +425,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     userId: string,
     query: { since: number; limit: number; wait: number },
     signal?: AbortSignal,
-  ): Promise<ChangesReply> {
+  ): Promise<PageText> {
     if (query.wait === 0) return pull(userId, query.since, query.limit);
     const deadline = Date.now() + query.wait * 1000;
     const waiter = notifier.register(userId, signal);

@@ -1,10 +1,18 @@
+import { Readable } from 'node:stream';
 import { caller, syncOperations as ops, routesPlugin, SYNC_LIMITS } from '@journal/shared';
+import type { EntryHistory } from '../entries/history.js';
 import { type Idempotency, withIdempotency } from '../entries/idempotency.js';
+import { pageJson, sendJsonText } from '../entries/json.js';
+import { pushReplyJson } from '../entries/push-reply.js';
+import type { EntriesRepository } from '../entries/repository.js';
 import type { EntriesService } from '../entries/service.js';
 import type { SyncTrafficMetrics } from './metrics.js';
 
 export interface SyncRoutesDeps {
   service: EntriesService;
+  /** An entry's kept versions (entries/history.ts). */
+  history: EntryHistory;
+  repository: EntriesRepository;
   idempotency: Idempotency;
   traffic: SyncTrafficMetrics;
 }
@@ -21,7 +29,8 @@ export const syncRoutes = routesPlugin('sync-routes', async (app, deps: SyncRout
       reply.raw.once('close', () => gone.abort());
       const page = await deps.service.changes(userId, request.query, gone.signal);
       deps.traffic.pullChanges.observe(page.changes.length);
-      return page;
+      // JSON text already (json.ts): sent as it is, not serialized again.
+      return sendJsonText(reply, pageJson(page));
     },
   );
 
@@ -32,12 +41,27 @@ export const syncRoutes = routesPlugin('sync-routes', async (app, deps: SyncRout
       onRequest: app.authenticate,
       bodyLimit: SYNC_LIMITS.maxPushBytes,
     },
+    async (request, reply) => {
+      const { userId } = caller(request);
+      const { body } = request;
+      deps.traffic.pushChanges.observe(body.changes.length);
+      const outcome = await withIdempotency(
+        deps.idempotency,
+        userId,
+        request.headers['idempotency-key'],
+        () => deps.service.push(userId, body),
+      );
+      // Streamed: the conflicts' current versions are read a few at a time (push-reply.ts).
+      return sendJsonText(reply, Readable.from(pushReplyJson(deps.repository, userId, outcome)));
+    },
+  );
+
+  app.get(
+    ops.history.path,
+    { schema: ops.history.schema, onRequest: app.authenticate },
     async (request) => {
       const { userId } = caller(request);
-      deps.traffic.pushChanges.observe(request.body.changes.length);
-      return withIdempotency(deps.idempotency, userId, request.headers['idempotency-key'], () =>
-        deps.service.push(userId, request.body),
-      );
+      return deps.history.list(userId, request.params.id, request.query);
     },
   );
 });

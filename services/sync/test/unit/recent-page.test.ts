@@ -2,8 +2,9 @@ import type { Entry } from '@journal/shared';
 import { describe, expect, it } from 'vitest';
 import { pageOf } from '../../src/changes/recent.js';
 
-const entry = (revision: number, id: string, content: Record<string, unknown> | null = {}) =>
-  ({
+/** A member of the recent changes as the page sees it: the entry's JSON and its facts. */
+const entry = (revision: number, id: string, content: Record<string, unknown> | null = {}) => {
+  const value = {
     id,
     revision,
     deleted: content === null,
@@ -11,10 +12,14 @@ const entry = (revision: number, id: string, content: Record<string, unknown> | 
     clientUpdatedAt: null,
     updatedAt: new Date(0).toISOString(),
     deviceId: null,
-  }) satisfies Entry;
+  } satisfies Entry;
+  const size = content === null ? 0 : JSON.stringify(content).length;
+  return { id, revision, size, json: JSON.stringify(value) };
+};
 
 const budget = { limit: 1000, maxContentBytes: 8 * 1024 * 1024 };
-const ids = (changes: Entry[]) => changes.map((c) => `${c.id}@${c.revision}`);
+const ids = (changes: string[]) =>
+  changes.map((json) => JSON.parse(json) as Entry).map((c) => `${c.id}@${c.revision}`);
 
 describe('a page of the recent changes', () => {
   it('drops a version a later one in the run replaces, and ends at the run’s last revision', () => {
