@@ -220,6 +220,51 @@ export const changesReplySchema = z
   .strict()
   .meta({ id: 'Changes' });
 
+export const historyParamsSchema = z.object({ id: clientId }).strict();
+
+export const historyQuerySchema = z
+  .object({
+    limit: queryInt('limit', 1, 200)
+      .default(50)
+      .describe('At most this many versions (1-200, default 50)'),
+    before: queryInt('before', 1, Number.MAX_SAFE_INTEGER)
+      .optional()
+      .describe('Only versions with a lower revision: the `nextBefore` of the previous reply'),
+  })
+  .strict();
+
+export const entryVersionSchema = z
+  .object({
+    revision: z.number().int().describe('The version’s revision'),
+    current: z.boolean().describe('True for the entry’s current version'),
+    deleted: z.boolean(),
+    content: entryContentSchema
+      .nullable()
+      .describe('Null for a deletion, or for a version replaced before contents were kept'),
+    clientUpdatedAt: z.string().nullable(),
+    updatedAt: z.iso.datetime().describe('When the server accepted this version'),
+    replacedAt: z.iso.datetime().nullable().describe('When a newer version replaced it'),
+    deviceId: z.string().nullable(),
+  })
+  .strict()
+  .meta({ id: 'EntryVersion' });
+
+export const entryHistorySchema = z
+  .object({
+    id: z.string(),
+    versions: z.array(entryVersionSchema).describe('Newest first'),
+    nextBefore: z
+      .number()
+      .int()
+      .nullable()
+      .describe('More versions: pass it as `before`; null when this is the oldest page'),
+  })
+  .strict()
+  .meta({ id: 'EntryHistory' });
+
+export type HistoryQuery = z.infer<typeof historyQuerySchema>;
+export type EntryVersion = z.infer<typeof entryVersionSchema>;
+export type EntryHistory = z.infer<typeof entryHistorySchema>;
 export type Entry = z.infer<typeof entrySchema>;
 export type Change = z.infer<typeof changeSchema>;
 export type PushRequest = z.infer<typeof pushRequestSchema>;
@@ -276,6 +321,30 @@ export const syncOperations = defineOperations({
         403: problemSchema.describe('`quota_exceeded`: nothing of the push was applied'),
         409: problemSchema,
         413: problemSchema,
+      },
+    },
+  },
+  history: {
+    operationId: 'getEntryHistory',
+    method: 'GET',
+    path: '/sync/entries/:id/versions',
+    summary: 'An entry’s versions kept by the server, newest first',
+    description:
+      'The current version and the versions it replaced within the retention ' +
+      '(`SYNC_TOMBSTONE_RETENTION_SECONDS`, 90 days by default), newest first, each with its ' +
+      'revision, content and times. Restoring one is an ordinary push of its content. Only the ' +
+      'owner’s entries: 404 `not_found` for an id the caller has no version of (another ' +
+      'user’s too).',
+    tags,
+    auth: true,
+    schema: {
+      params: historyParamsSchema,
+      querystring: historyQuerySchema,
+      response: {
+        200: entryHistorySchema,
+        400: problemSchema,
+        401: problemSchema,
+        404: problemSchema,
       },
     },
   },
