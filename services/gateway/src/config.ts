@@ -15,6 +15,15 @@ export const configSchema = serviceConfigSchema({
    * so this bounds how many pulls one gateway can hold open at once.
    */
   UPSTREAM_LONG_POLL_CONNECTIONS: envInt(1, 1_000_000).default(10_000),
+  /**
+   * Long-polls (`GET /sync/changes` with `wait` > 0) this gateway holds at once for one user, and
+   * in all. Over either, the oldest (of that user; for the gateway bound, of the user holding the
+   * most) is answered at once with the empty page a timed-out wait gives, and the new one is
+   * proxied. Keep LONG_POLL_MAX_PER_GATEWAY below UPSTREAM_LONG_POLL_CONNECTIONS, so held
+   * long-polls leave connections for pulls without `wait` (docs/gateway.md, "Long-poll bounds").
+   */
+  LONG_POLL_MAX_PER_USER: envInt(1, 1_000_000).default(32),
+  LONG_POLL_MAX_PER_GATEWAY: envInt(1, 1_000_000).default(9_000),
   /** Requests per window per client address for anonymous calls. */
   RATE_LIMIT_MAX: envInt(1, 1_000_000_000).default(300),
   /** Requests per window per user for authenticated calls. */

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { OperationMatcher } from '../operations.js';
+import { createLongPollLimiter } from './long-polls.js';
 
 /** Headers a client could use to claim an identity; never passed upstream as sent. */
 const IDENTITY_HEADER =
@@ -141,16 +142,43 @@ export async function registerUpstreams(
     help: 'UPSTREAM_LONG_POLL_CONNECTIONS: connections to sync for long-polls; pulls beyond it queue',
     registers: [registry],
   }).set(config.UPSTREAM_LONG_POLL_CONNECTIONS);
+  // At most LONG_POLL_MAX_PER_USER held per user and LONG_POLL_MAX_PER_GATEWAY in all.
+  if (config.LONG_POLL_MAX_PER_GATEWAY >= config.UPSTREAM_LONG_POLL_CONNECTIONS) {
+    app.log.warn(
+      'LONG_POLL_MAX_PER_GATEWAY is not below UPSTREAM_LONG_POLL_CONNECTIONS: pulls may queue behind held long-polls',
+    );
+  }
+  const limiter = createLongPollLimiter({
+    perUser: config.LONG_POLL_MAX_PER_USER,
+    perGateway: config.LONG_POLL_MAX_PER_GATEWAY,
+    registry,
+  });
 
   const tracing = tracingConfigured();
   for (const upstream of upstreams(config)) {
     const fallback = `${upstream.prefix}/*`;
+    const isLongPoll = upstream.prefix === LONG_POLL_PREFIX;
+    const undiciOptions = {
+      connections: upstream.connections,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      connectTimeout: config.UPSTREAM_TIMEOUT_MS,
+      headersTimeout: upstream.headersTimeoutMs,
+      // Between two chunks, not in total: a long download or upload is never cut.
+      bodyTimeout: config.UPSTREAM_TIMEOUT_MS + LONG_POLL_EXTRA_MS,
+    };
     await app.register(async (scope) => {
-      if (upstream.prefix === LONG_POLL_PREFIX) {
+      // The long-poll's own dispatcher: a long-poll answered early ends its call to sync.
+      const dispatcher = isLongPoll ? limiter.dispatcher(upstream.url, undiciOptions) : undefined;
+      if (isLongPoll) {
         scope.addHook('onRequest', async (_request, reply) => {
           longPolls.inc();
           // 'close' comes once however the call ends: answered, failed or the client gone.
           reply.raw.once('close', () => longPolls.dec());
+        });
+        scope.addHook('preHandler', limiter.hold);
+        scope.addHook('onClose', async () => {
+          await dispatcher?.destroy();
         });
       }
       scope.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -170,21 +198,16 @@ export async function registerUpstreams(
         // One line per request comes from the shared http plugin; none from reply-from.
         disableRequestLogging: true,
         // Bodies are never parsed here (http-proxy's pass-through parsers): they stream upstream.
-        undici: {
-          connections: upstream.connections,
-          pipelining: 1,
-          keepAliveTimeout: 60_000,
-          connectTimeout: config.UPSTREAM_TIMEOUT_MS,
-          headersTimeout: upstream.headersTimeoutMs,
-          // Between two chunks, not in total: a long download or upload is never cut.
-          bodyTimeout: config.UPSTREAM_TIMEOUT_MS + LONG_POLL_EXTRA_MS,
-        },
+        undici: (dispatcher ?? undiciOptions) as never,
         replyOptions: {
           rewriteRequestHeaders: (request, headers) =>
-            upstreamHeaders(
+            limiter.tagHeaders(
               request as unknown as FastifyRequest,
-              headers as Record<string, unknown>,
-              tracing,
+              upstreamHeaders(
+                request as unknown as FastifyRequest,
+                headers as Record<string, unknown>,
+                tracing,
+              ),
             ) as typeof headers,
           // reply-from would retry a GET answered 503 up to 10 times (honouring Retry-After):
           // an upstream's 503 (storage_not_configured, its Redis down) goes to the client as is.
