@@ -260,6 +260,17 @@ export function createEntriesRepository(db: Db) {
         supersededAt: { $lt: cutoff },
         baseRevision: { $gt: 0 },
       });
+      // The first version stays as a stub: its content (kept for the entry's history until
+      // now) is dropped.
+      await versions.updateMany(
+        {
+          superseded: true,
+          supersededAt: { $lt: cutoff },
+          baseRevision: 0,
+          content: { $ne: null },
+        },
+        { $set: { content: null } },
+      );
       return result.deletedCount;
     },
   };
