@@ -1,5 +1,6 @@
 import { Attachments } from './attachments.js';
 import { Auth, type Credentials } from './auth.js';
+import { badReply, type JournalError, type QuotaName } from './errors.js';
 import { type ClientEvents, Emitter, watchPending } from './events.js';
 import { exportZip } from './export.js';
 import { type FetchLike, Http } from './http.js';
@@ -14,6 +15,29 @@ import {
 import { MemoryTokenStore, type TokenStore } from './tokens.js';
 import type { DeviceSession, EntryContent, LocalEntry, User } from './types.js';
 import { newId } from './util.js';
+
+/** One quota: what the account uses and the limit (null: this server sets none). */
+export interface QuotaReading {
+  usage: number;
+  limit: number | null;
+}
+
+/** `client.usage()`: the account's usage against each of its quotas. */
+export type Usage = Record<QuotaName, QuotaReading>;
+
+const QUOTAS: QuotaName[] = ['entries', 'entryBytes', 'attachments', 'attachmentBytes'];
+
+function usageOf(body: unknown): Usage {
+  const out = {} as Usage;
+  for (const name of QUOTAS) {
+    const r = (body as Record<string, { usage?: unknown; limit?: unknown }> | null)?.[name];
+    const okUsage = typeof r?.usage === 'number' && Number.isSafeInteger(r.usage) && r.usage >= 0;
+    const okLimit = r?.limit === null || (typeof r?.limit === 'number' && r.limit > 0);
+    if (!r || !okUsage || !okLimit) throw badReply(`usage: ${name}`, 200);
+    out[name] = { usage: r.usage as number, limit: r.limit as number | null };
+  }
+  return out;
+}
 
 export interface JournalClientOptions {
   /** The gateway, e.g. `https://journal.example.com`. */
@@ -70,6 +94,12 @@ export class JournalClient {
     readonly status: SyncStatus;
     /** Tell the engine about connectivity (React Native NetInfo); browsers report it. */
     setOnline(online: boolean): void;
+    /**
+     * Set while the server refuses pushes for a quota (`err.quota` says which): those edits
+     * stay in the outbox and go once a local change (e.g. a delete) frees room; deletions are
+     * always pushed. Cleared by the next local change.
+     */
+    readonly quotaExceeded: JournalError | undefined;
   };
   readonly conflicts: {
     list(): Conflict[];
@@ -130,6 +160,9 @@ export class JournalClient {
       get status() {
         return engine.status;
       },
+      get quotaExceeded() {
+        return engine.quotaExceeded;
+      },
       setOnline: (online) => engine.setOnline(online),
     };
     this.conflicts = {
@@ -137,6 +170,16 @@ export class JournalClient {
       resolve: (id, choice) => engine.resolveConflict(id, choice),
     };
     this.attachments = new Attachments(auth, fetchImpl);
+  }
+
+  /**
+   * The account's usage against each quota (`GET /usage`): entries, their bytes, attachments
+   * and their bytes. A write over a quota fails with `JournalError` code `quota_exceeded`
+   * (`err.quota` names it); the sync engine keeps such edits in the outbox
+   * (`client.sync.quotaExceeded`).
+   */
+  async usage(): Promise<Usage> {
+    return usageOf(await this.core.json('/usage'));
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */

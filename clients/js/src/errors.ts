@@ -6,6 +6,8 @@ export type ErrorCode =
   | 'token_expired'
   | 'invalid_credentials'
   | 'forbidden'
+  /** A write would go over one of the account's quotas (`JournalError.quota` says which). */
+  | 'quota_exceeded'
   | 'not_found'
   | 'conflict'
   | 'username_taken'
@@ -28,6 +30,18 @@ export type ErrorCode =
   | 'digest_mismatch'
   | 'aborted'
   | (string & {});
+
+/** The account's quotas, as `quota_exceeded` and `client.usage()` name them. */
+export type QuotaName = 'entries' | 'entryBytes' | 'attachments' | 'attachmentBytes';
+
+/** What a `quota_exceeded` refusal says: the quota, its limit, the usage, what was asked. */
+export interface QuotaExceeded {
+  quota: QuotaName | (string & {});
+  limit: number;
+  usage: number;
+  /** What the refused request would have added. */
+  requested: number;
+}
 
 export interface ProblemFields {
   type?: string;
@@ -63,6 +77,22 @@ export class JournalError extends Error {
     this.status = options.status ?? 0;
     this.problem = options.problem;
     this.retryAfter = options.retryAfter;
+  }
+
+  /**
+   * For `quota_exceeded` (403): which quota, its limit, the usage and what the request would
+   * have added (nothing of the request was stored); undefined for any other error.
+   */
+  get quota(): QuotaExceeded | undefined {
+    const p = this.problem;
+    if (this.code !== 'quota_exceeded' || !p) return undefined;
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    return {
+      quota: typeof p.quota === 'string' ? p.quota : 'unknown',
+      limit: num(p.limit),
+      usage: num(p.usage),
+      requested: num(p.requested),
+    };
   }
 
   /** Worth retrying later: no answer, rate limited, or the service unavailable. */

@@ -102,6 +102,8 @@ export class SyncEngine {
   private online: boolean;
   private wake: (() => void) | undefined;
   private batchSize: number;
+  /** A push refused for a quota, until the next local change (see `quotaExceeded`). */
+  private overQuota: JournalError | undefined;
   private _status: SyncStatus = 'idle';
   private readonly resolver: ConflictResolver;
   private readonly detach: (() => void) | undefined;
@@ -134,6 +136,15 @@ export class SyncEngine {
 
   get status(): SyncStatus {
     return this._status;
+  }
+
+  /**
+   * The refusal while the server refuses pushes for a quota (`quota_exceeded`, `err.quota`):
+   * those edits stay in the outbox, deletions still go, and the next local change (a delete
+   * freeing room, an edit) tries the rest again. Never a tight loop of refused pushes.
+   */
+  get quotaExceeded(): JournalError | undefined {
+    return this.overQuota;
   }
 
   private setStatus(s: SyncStatus): void {
@@ -236,6 +247,10 @@ export class SyncEngine {
 
   /** Tells the live loop to push now instead of waiting for its long-poll. */
   private nudge(): void {
+    if (this.overQuota) {
+      this.overQuota = undefined;
+      this.batchSize = Math.min(500, Math.max(1, this.options.batchSize ?? 500));
+    }
     if (!this.running) return;
     this.nudged = true;
     this.pollController?.abort();
@@ -254,8 +269,10 @@ export class SyncEngine {
         return raw ? (JSON.parse(raw) as OutboxBatch) : undefined;
       });
       if (!batch) {
-        const pending = (await this.store.pending(this.batchSize + skip.size)).filter(
-          (e) => !skip.has(e.id),
+        // Over a quota only deletions go: they may be anywhere in the outbox.
+        const limit = this.overQuota ? Number.MAX_SAFE_INTEGER : this.batchSize + skip.size;
+        const pending = (await this.store.pending(limit)).filter(
+          (e) => !skip.has(e.id) && (!this.overQuota || e.deleted),
         );
         const take = pending.slice(0, this.batchSize);
         if (take.length === 0) return false;
@@ -279,6 +296,18 @@ export class SyncEngine {
           // Too many bytes in one push: smaller batches from now on.
           this.batchSize = Math.max(1, Math.floor(batch.changes.length / 2));
           await this.store.transaction(async (tx) => tx.setMeta(BATCH, undefined));
+          return true;
+        }
+        if (err.code === 'quota_exceeded') {
+          // Over a quota: nothing of the batch was applied; it stays in the outbox. Changes go
+          // one at a time (deletions and shrinking edits are accepted), then only deletions
+          // until the next local change.
+          await this.store.transaction(async (tx) => tx.setMeta(BATCH, undefined));
+          if (batch.changes.length > 1) this.batchSize = 1;
+          else {
+            if (!this.overQuota) this.events.emit('error', err);
+            this.overQuota = err;
+          }
           return true;
         }
         if (!err.transient && err.status !== 401) {
