@@ -25,9 +25,6 @@ function fixture(files: Record<string, string>) {
 const brief = (dead: DeadReference[]) =>
   dead.map((d) => `${d.file}:${d.line} ${d.reference}: ${d.reason}`);
 
-// Names built at run time, so that this file does not name missing documents itself.
-const missing = (stem: string) => `${stem}.md`;
-
 describe('references (a fresh clone has no dead reference)', () => {
   it('every link, named document and anchor of the tracked files resolves inside the repository', () => {
     const dead = findDeadReferences(gitRepository(root));
@@ -55,13 +52,13 @@ describe('references (a fresh clone has no dead reference)', () => {
   it('fails on a document named in a comment or in prose that the repository does not have', () => {
     const dead = fixture({
       'docs/api.md': '# API\n',
-      'docs/sync.md': `# Sync\n\nThe contract is api.md; the rules are in ${missing('ARCHITECTURE')}.\n`,
+      'docs/sync.md': `# Sync\n\nThe contract is api.md; the rules are in ARCHITECTURE.md.\n`,
       'services/x/src/a.ts': [
-        `/** The calls of docs/api.md (see ${missing('API')}). */`,
+        `/** The calls of docs/api.md (see API.md). */`,
         'export const a = 1;',
-        `// ${missing('CONVENTIONS')} and ../../../../shared/notes`,
+        `// CONVENTIONS.md and ../../../../shared/notes`,
       ].join('\n'),
-      'clients/js/README.md': `# SDK\n\nChanges vs ${missing('SDK-API')}; the contract: ../../docs/api.md.\n`,
+      'clients/js/README.md': `# SDK\n\nChanges vs SDK-API.md; the contract: ../../docs/api.md.\n`,
     });
     expect(brief(dead)).toEqual([
       'docs/sync.md:3 ARCHITECTURE.md: names a document the repository does not have',
