@@ -218,6 +218,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sync/entries/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An entry’s versions kept by the server, newest first
+         * @description The current version and the versions it replaced within the retention (`SYNC_TOMBSTONE_RETENTION_SECONDS`, 90 days by default), newest first, each with its revision, content and times. Restoring one is an ordinary push of its content. Only the owner’s entries: 404 `not_found` for an id the caller has no version of (another user’s too).
+         */
+        get: operations["getEntryHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/attachments/{id}": {
         parameters: {
             query?: never;
@@ -312,6 +332,60 @@ export interface paths {
          * @description Authenticated by Qiniu’s callback signature in `Authorization`, not by a bearer token. Records the uploaded object (key, size, hash, MIME type, owner from the key).
          */
         post: operations["qiniuUploadCallback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller’s usage against each of the account’s quotas
+         * @description Entries, bytes of entries, attachments and bytes of attachments, each with the limit this server sets (null: none). Answered by the gateway from `GET /sync/usage` and `GET /storage/usage`, asked at once with the caller’s token. A write that would go over a quota answers 403 `quota_exceeded` naming the quota, its `limit` and the `usage`; deletions are always accepted.
+         */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sync/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller’s entries and their bytes against the entries quotas */
+        get: operations["getEntriesUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/storage/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller’s attachments and their bytes against the attachments quotas */
+        get: operations["getAttachmentsUsage"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -498,6 +572,33 @@ export interface components {
             /** @description The client’s own edit time; stored and returned, never used to decide conflicts */
             clientUpdatedAt?: string | null;
         };
+        EntryHistory: {
+            id: string;
+            /** @description Newest first */
+            versions: components["schemas"]["EntryVersion"][];
+            /** @description More versions: pass it as `before`; null when this is the oldest page */
+            nextBefore: number | null;
+        };
+        EntryVersion: {
+            /** @description The version’s revision */
+            revision: number;
+            /** @description True for the entry’s current version */
+            current: boolean;
+            deleted: boolean;
+            /** @description Null for a deletion, or for a version replaced before contents were kept */
+            content: {
+                [key: string]: unknown;
+            } | null;
+            clientUpdatedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the server accepted this version
+             */
+            updatedAt: string;
+            /** @description When a newer version replaced it */
+            replacedAt: string | null;
+            deviceId: string | null;
+        };
         Attachment: {
             id: string;
             /** @description Bytes */
@@ -540,6 +641,34 @@ export interface components {
             mimeType: string | null;
             /** Format: date-time */
             uploadedAt: string;
+        };
+        Usage: {
+            /** @description Entries that exist (not deleted) */
+            entries: components["schemas"]["QuotaReading"];
+            /** @description Length of those entries’ content as JSON text */
+            entryBytes: components["schemas"]["QuotaReading"];
+            /** @description Attachments stored (uploads and Qiniu objects) */
+            attachments: components["schemas"]["QuotaReading"];
+            /** @description Bytes of those attachments */
+            attachmentBytes: components["schemas"]["QuotaReading"];
+        };
+        QuotaReading: {
+            /** @description What the account uses now */
+            usage: number;
+            /** @description The quota; null when this server sets none (unlimited) */
+            limit: number | null;
+        };
+        EntriesUsage: {
+            /** @description Entries that exist (not deleted) */
+            entries: components["schemas"]["QuotaReading"];
+            /** @description Length of those entries’ content as JSON text */
+            entryBytes: components["schemas"]["QuotaReading"];
+        };
+        AttachmentsUsage: {
+            /** @description Attachments stored (uploads and Qiniu objects) */
+            attachments: components["schemas"]["QuotaReading"];
+            /** @description Bytes of those attachments */
+            attachmentBytes: components["schemas"]["QuotaReading"];
         };
     };
     responses: never;
@@ -1054,6 +1183,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `quota_exceeded`: nothing of the push was applied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem document (RFC 9457) */
             409: {
                 headers: {
@@ -1065,6 +1203,60 @@ export interface operations {
             };
             /** @description Problem document (RFC 9457) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEntryHistory: {
+        parameters: {
+            query?: {
+                /** @description At most this many versions (1-200, default 50) */
+                limit?: string;
+                /** @description Only versions with a lower revision: the `nextBefore` of the previous reply */
+                before?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryHistory"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1202,6 +1394,15 @@ export interface operations {
             };
             /** @description Problem document (RFC 9457) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `quota_exceeded`: nothing of the upload was kept */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1438,6 +1639,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `quota_exceeded`: no attachment or byte of the quota is left */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem document (RFC 9457) */
             503: {
                 headers: {
@@ -1529,6 +1739,120 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEntriesUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntriesUsage"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAttachmentsUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentsUsage"];
                 };
             };
             /** @description Problem document (RFC 9457) */
