@@ -42,7 +42,11 @@ RUN npm run build --workspace @journal/web
 # The web app: nginx serving the build and forwarding the API paths to GATEWAY_URL.
 FROM ${NGINX_IMAGE} AS web
 ENV GATEWAY_URL=http://gateway:8000
+# The proxy in front whose X-Forwarded-For is believed (deploy/web/real-ip.conf.template);
+# `unix:` trusts no TCP peer: the client is whoever connects.
+ENV REAL_IP_FROM=unix:
 COPY deploy/web/default.conf.template /etc/nginx/templates/default.conf.template
+COPY deploy/web/real-ip.conf.template /etc/nginx/templates/real-ip.conf.template
 COPY --from=web-build /app/clients/web/dist /usr/share/nginx/html
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 \

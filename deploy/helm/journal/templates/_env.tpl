@@ -132,12 +132,13 @@ Call with (dict "root" $ "component" "gateway").
 {{- /*
 Proxies in front: the services have exactly one, the gateway (which overwrites
 X-Forwarded-For with the one address it determined); the gateway has the Ingress controller
-when the Ingress is on, else none (gateway.trustProxyHops overrides, e.g. behind a load
-balancer that sets X-Forwarded-For).
+when the Ingress is on, the web app's nginx when it is on (it forwards exactly the client's
+address), else none (gateway.trustProxyHops overrides, e.g. behind a load balancer that sets
+X-Forwarded-For).
 */}}
 - name: TRUST_PROXY_HOPS
 {{- if eq $c "gateway" }}
-  {{- $hops := ternary 1 0 $root.Values.gateway.ingress.enabled }}
+  {{- $hops := ternary 1 0 (or $root.Values.gateway.ingress.enabled $root.Values.web.enabled) }}
   {{- if not (kindIs "string" $root.Values.gateway.trustProxyHops) }}{{ $hops = $root.Values.gateway.trustProxyHops }}{{ end }}
   value: {{ include "journal.envString" $hops | quote }}
 {{- else }}
