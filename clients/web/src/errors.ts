@@ -30,6 +30,8 @@ export function explain(err: unknown, context: 'signin' | 'password' | 'general'
       return 'This device was signed out. Sign in again: nothing you wrote is lost.';
     case 'payload_too_large':
       return 'That file is too large to upload.';
+    case 'quota_exceeded':
+      return quotaMessage(err);
     case 'unsupported_media_type':
       return "That kind of file can't be uploaded.";
     case 'not_found':
@@ -41,6 +43,36 @@ export function explain(err: unknown, context: 'signin' | 'password' | 'general'
     default:
       return err.message || 'Something went wrong. Please try again.';
   }
+}
+
+const QUOTA_WORDS: Record<string, string> = {
+  entries: 'You have reached the most entries your account can hold',
+  entryBytes: 'Your entries have reached the most text your account can hold',
+  attachments: 'You have reached the most photos your account can hold',
+  attachmentBytes: 'Your photos have reached the most space your account can hold',
+};
+
+/** An amount of a quota: a count as is, bytes in KiB/MiB/GiB. */
+export function formatQuota(name: string, n: number): string {
+  if (!name.endsWith('Bytes')) return n.toLocaleString('en');
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A refusal for a quota, in words: which one, and how to make room (Account shows usage). */
+export function quotaMessage(err: JournalError): string {
+  const q = err.quota;
+  const what = (q && QUOTA_WORDS[q.quota]) ?? 'Your account is full';
+  const figures = q
+    ? ` (${formatQuota(q.quota, q.usage)} of ${formatQuota(q.quota, q.limit)})`
+    : '';
+  return `Not saved to the server: ${what}${figures}. It is kept on this device; delete something to make room, and it syncs.`;
 }
 
 /** Field name -> message, from a validation problem's `errors`. */

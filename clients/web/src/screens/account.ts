@@ -1,8 +1,58 @@
 import { client, currentUser, rememberUser } from '../client.js';
 import { field, h } from '../dom.js';
-import { explain, fieldErrors } from '../errors.js';
+import { explain, fieldErrors, formatQuota } from '../errors.js';
 import { navigate, type Screen, showNotice } from '../shell.js';
 import { forgetDevice, signOutDialog } from '../signout.js';
+
+const QUOTA_LABELS: [
+  name: 'entries' | 'entryBytes' | 'attachments' | 'attachmentBytes',
+  label: string,
+][] = [
+  ['entries', 'Entries'],
+  ['entryBytes', 'Text of entries'],
+  ['attachments', 'Photos'],
+  ['attachmentBytes', 'Space for photos'],
+];
+
+/** Usage against each of the account's quotas (`client.usage()`), read when the screen opens. */
+function usageSection(): HTMLElement {
+  const state = h('p', { class: 'muted', role: 'status' }, 'Reading your usage…');
+  const list = h('ul', { class: 'usage', id: 'usage' });
+  void client
+    .usage()
+    .then((usage) => {
+      state.textContent = '';
+      for (const [name, label] of QUOTA_LABELS) {
+        const { usage: used, limit } = usage[name];
+        const text = limit
+          ? `${formatQuota(name, used)} of ${formatQuota(name, limit)}`
+          : `${formatQuota(name, used)} (no limit)`;
+        const item = h('li', { 'data-quota': name }, h('span', null, `${label}: ${text}`));
+        if (limit) {
+          item.append(
+            h('progress', {
+              max: String(limit),
+              value: String(Math.min(used, limit)),
+              'aria-label': `${label} used`,
+            }),
+          );
+        }
+        if (limit && used >= limit) item.classList.add('full');
+        list.append(item);
+      }
+    })
+    .catch((err: unknown) => {
+      state.textContent = explain(err);
+    });
+  return h(
+    'section',
+    { 'aria-labelledby': 'usage-title' },
+    h('h2', { id: 'usage-title' }, 'Your space'),
+    h('p', null, 'What your journal uses of what your account can hold. Deleting frees space.'),
+    state,
+    list,
+  );
+}
 
 export function accountScreen(): Screen {
   // Change password
@@ -138,6 +188,7 @@ export function accountScreen(): Screen {
     h('h1', null, 'Account'),
     h('p', { class: 'muted' }, `Signed in as ${currentUser()?.username ?? ''}.`),
     h('div', { class: 'actions' }, signOut),
+    usageSection(),
     pwForm,
     h(
       'section',

@@ -1,6 +1,6 @@
 import { type Conflict, client, safeBlobType } from '../client.js';
 import { field, formatWhen, h, replace, uid } from '../dom.js';
-import { explain } from '../errors.js';
+import { explain, quotaMessage } from '../errors.js';
 import {
   drafts,
   type EntryContent,
@@ -167,6 +167,8 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
       if (client.conflicts.list().some((c) => c.id === id))
         saveState.textContent = 'Waiting for your choice above.';
       else if (!e) saveState.textContent = isNew ? 'Start writing: it saves as you type.' : '';
+      else if (e.pending && client.sync.quotaExceeded)
+        saveState.textContent = quotaMessage(client.sync.quotaExceeded);
       else if (e.pending)
         saveState.textContent = navigator.onLine
           ? 'Saved on this device, syncing…'
@@ -295,6 +297,8 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
     client.on('conflict', (c) => {
       if (c.id === id) drawConflict();
     }),
+    // A push refused for a quota: the edit stays on this device, and the editor says why.
+    client.on('error', setSaveState),
   ];
   window.addEventListener('online', setSaveState);
   window.addEventListener('offline', setSaveState);
