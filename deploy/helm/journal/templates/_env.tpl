@@ -101,6 +101,16 @@ Call with (dict "root" $ "component" "gateway").
       key: {{ upper $upstream }}_URL
 {{- end }}
 {{- end }}
+{{- range $key, $name := dict "entries" "QUOTA_ENTRIES" "entryBytes" "QUOTA_ENTRY_BYTES" "attachments" "QUOTA_ATTACHMENTS" "attachmentBytes" "QUOTA_ATTACHMENT_BYTES" }}
+{{- $value := index $root.Values.config.quotas $key }}
+{{- if and (eq $c (ternary "sync" "attachments" (hasPrefix "entr" $key))) (or $value (eq (toString $value) "0")) }}
+- name: {{ $name }}
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: {{ $name }}
+{{- end }}
+{{- end }}
 {{- if and (has $c (list "gateway" "attachments")) $root.Values.config.attachmentsMaxBytes }}
 - name: ATTACHMENTS_MAX_BYTES
   valueFrom:
