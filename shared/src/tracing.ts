@@ -13,7 +13,8 @@
  *
  * The collector is an outside dependency like any other (docs/operations.md): an export that
  * fails (unresolvable, refused, timed out after OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by default, or
- * a 5xx) drops its batch and counts `dependency_failures_total{dependency="otlp"}`; the batch
+ * a 5xx, or a connect never answered for as long) drops its batch and counts
+ * `dependency_failures_total{dependency="otlp"}`; the batch
  * queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE, 2048 spans), and at shutdown the last flush waits
  * at most FLUSH_AT_SHUTDOWN_MS. Nothing of it reaches a request.
  */
@@ -121,22 +122,50 @@ export async function startTracing(
   return active;
 }
 
-/** `exporter`, counting each export that fails as a failure of the collector. */
+type ExportDone = Parameters<SpanExporter['export']>[1];
+type ExportResult = Parameters<ExportDone>[0];
+
+/** The exporter's own timeout (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / _TIMEOUT, 10 s by default). */
+function exportTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT);
+  return Number.isFinite(value) && value > 0 ? value : 10_000;
+}
+
+/**
+ * `exporter`, counting each export that fails as a failure of the collector, and ending an
+ * export that takes longer than the exporter's timeout (+1 s) as failed: Node starts a request's
+ * timeout only once its socket has connected, so a black-holed collector (a connect never
+ * answered) would otherwise hold each export until the kernel gives up, minutes later, unseen.
+ */
 function countingExporter(exporter: SpanExporter): SpanExporter {
+  const deadlineMs = exportTimeoutMs() + 1_000;
+  const countFailure = () => {
+    // The counter's module (prom-client loads node:http) is imported only now, long after the
+    // instrumentations were in place.
+    import('./outside-faults.js').then(
+      (m) => m.dependencyFailures.inc({ dependency: 'otlp' }),
+      () => {},
+    );
+  };
   return {
     export(spans, done) {
-      exporter.export(spans, (result) => {
+      let settled = false;
+      const finish = (result: ExportResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         // ExportResultCode.SUCCESS is 0 (@opentelemetry/core, not loaded here for one constant).
-        // The counter's module (prom-client loads node:http) is imported only now, long after
-        // the instrumentations were in place.
-        if (result.code !== 0) {
-          import('./outside-faults.js').then(
-            (m) => m.dependencyFailures.inc({ dependency: 'otlp' }),
-            () => {},
-          );
-        }
+        if (result.code !== 0) countFailure();
         done(result);
-      });
+      };
+      const timer = setTimeout(() => {
+        finish({
+          code: 1,
+          error: new Error(`OTLP export took over ${deadlineMs} ms`),
+        } as ExportResult);
+      }, deadlineMs);
+      timer.unref();
+      exporter.export(spans, finish);
     },
     shutdown: () => exporter.shutdown(),
     ...(exporter.forceFlush
