@@ -1,4 +1,6 @@
 import {
+  attachmentsUsageSchema,
+  entriesUsageSchema,
   ProblemError,
   problemCodes,
   sendProblem,
@@ -45,6 +47,7 @@ export async function registerUsage(app: FastifyInstance, config: Config) {
     upstream: 'sync' | 'attachments',
     base: string,
     path: string,
+    schema: typeof entriesUsageSchema | typeof attachmentsUsageSchema,
   ): Promise<Part> {
     const headers: Record<string, string> = {
       accept: 'application/json',
@@ -66,8 +69,12 @@ export async function registerUsage(app: FastifyInstance, config: Config) {
       } catch {
         body = null;
       }
-      if (response.status === 200 && body && typeof body === 'object') {
-        return { ok: true, body: body as Record<string, unknown> };
+      if (response.status === 200) {
+        // Checked against the contract: a reply of another shape is the upstream's fault (502).
+        const parsed = schema.safeParse(body);
+        if (parsed.success) return { ok: true, body: parsed.data };
+        request.log.warn({ upstream }, 'usage: the upstream answered another shape');
+        return { ok: false, problem: passedOn(200, null, upstream) };
       }
       return { ok: false, problem: passedOn(response.status, body, upstream) };
     } catch (err) {
@@ -94,8 +101,14 @@ export async function registerUsage(app: FastifyInstance, config: Config) {
 
   app.get(op.path, async (request: FastifyRequest, reply: FastifyReply) => {
     const [entries, attachments] = await Promise.all([
-      ask(request, 'sync', config.SYNC_URL, usageOperations.syncUsage.path),
-      ask(request, 'attachments', config.ATTACHMENTS_URL, usageOperations.storageUsage.path),
+      ask(request, 'sync', config.SYNC_URL, usageOperations.syncUsage.path, entriesUsageSchema),
+      ask(
+        request,
+        'attachments',
+        config.ATTACHMENTS_URL,
+        usageOperations.storageUsage.path,
+        attachmentsUsageSchema,
+      ),
     ]);
     // A refusal of the caller (401) wins over an outage of the other service.
     const failed = [entries, attachments].filter((p) => !p.ok);
