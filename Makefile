@@ -99,7 +99,7 @@ deploy-check: install ## Chart lint, render and offline schema validation, compo
 sdk: install ## Build the client SDK @journal/client (clients/js/dist)
 	npx tsc -b clients/js
 
-sdk-generate: build ## Regenerate clients/js/openapi.json and src/generated/api.ts from the gateway's schemas
+sdk-generate: build ## Regenerate clients/js/openapi.json and src/generated/{api,schemas}.ts from the gateway's schemas
 	$(NPM) run generate -w clients/js
 
 test-sdk-long: install ## The SDK convergence property test, longer (SDK_CONVERGENCE_RUNS=20, _OPS=150, _SEED)
