@@ -78,6 +78,7 @@ describe('alert rules (deploy/helm/journal/files/alerts.yaml)', () => {
       'JournalLatencyBudgetBurnCritical',
       'JournalLatencyBudgetBurnWarning',
       'JournalLongPollsNearLimit',
+      'JournalOutsideDependencyFailing',
       'JournalRefreshTokenReuseSpike',
     ]);
     const cases = PROMTOOL_TESTS.flatMap(
@@ -101,6 +102,10 @@ describe('alert rules (deploy/helm/journal/files/alerts.yaml)', () => {
     const rules = readFileSync(ALERTS_FILE, 'utf8');
     const mutants = {
       'deletion threshold': rules.replace('> 3600', '> 36000'),
+      'dependency failures window': rules.replace(
+        'increase(dependency_failures_total{job=~".*"}[10m])) > 0',
+        'increase(dependency_failures_total{job=~".*"}[10m])) > 100',
+      ),
       'probes counted': rules.replaceAll('route!~"/health|/ready|/metrics"', 'route!~"/none"'),
     };
     for (const [name, text] of Object.entries(mutants)) {
