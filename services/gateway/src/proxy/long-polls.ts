@@ -81,8 +81,8 @@ export function createLongPollLimiter(options: LongPollLimiterOptions) {
         // Its answer may already be on its way (sync answered): then it is simply done.
         if (reply.sent || reply.raw.headersSent) return;
         answeredEarly.inc({ reason: EARLY_REASON[reason] });
-        request.log.info(
-          { reason: EARLY_REASON[reason], userId: request.auth?.userId },
+        request.log.debug(
+          { reason: EARLY_REASON[reason] },
           'long-poll answered early: too many held',
         );
         void reply.code(200).send(emptyPullReply(query.data.since));
@@ -126,11 +126,6 @@ export function createLongPollLimiter(options: LongPollLimiterOptions) {
         close: () => upstream.close(),
         destroy: () => upstream.destroy(),
       };
-    },
-
-    /** Long-polls held now, in all or for one user. */
-    held(userId?: string): number {
-      return bounds.held(userId);
     },
   };
 }
