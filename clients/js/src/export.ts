@@ -41,7 +41,7 @@ export async function exportZip(
   let since = 0;
   for (;;) {
     const page = v.changes(
-      await auth.json('/sync/changes', { query: { since, limit: 1000 } }),
+      await auth.json('/sync/changes', { query: { since, limit: 10_000 } }),
       'changes',
     );
     for (const e of page.changes as Entry[]) keep(e);

@@ -47,7 +47,10 @@ export interface SyncOptions {
   resolver?: ConflictResolver;
   /** Seconds a live pull waits for a change (API maximum 30). Default 25. */
   waitSeconds?: number;
-  /** Entries per pull (1..1000). Default 500. */
+  /**
+   * Entries per pull (1..10000). Default 10000, the API's largest: the server cuts each page at
+   * 4 MiB of content anyway, so full pages only save round trips on a first sync.
+   */
   pullLimit?: number;
   /** Changes per push (1..500). Default 500. */
   batchSize?: number;
@@ -445,7 +448,7 @@ export class SyncEngine {
     await this.ready();
     const since = Number((await this.store.transaction(async (tx) => tx.getMeta(CURSOR))) ?? '0');
     const res = await this.auth.request('/sync/changes', {
-      query: { since, limit: this.options.pullLimit ?? 500, ...(wait > 0 ? { wait } : {}) },
+      query: { since, limit: this.options.pullLimit ?? 10_000, ...(wait > 0 ? { wait } : {}) },
       ...(signal ? { signal } : {}),
       timeoutMs: (wait + 30) * 1000,
     });

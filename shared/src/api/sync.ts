@@ -10,7 +10,8 @@ export const SYNC_LIMITS = {
   maxContentBytes: 1024 * 1024,
   /** Objects and arrays nested deeper than this are refused (content is depth 1). */
   maxContentDepth: 32,
-  maxPullLimit: 1000,
+  /** Pages are also cut at 4 MiB of content, so a large count costs no more memory. */
+  maxPullLimit: 10_000,
   defaultPullLimit: 500,
   maxWaitSeconds: 30,
 } as const;

@@ -78,7 +78,7 @@ describe('pull queries', () => {
     { since: '\u0000' },
     { since: ' 1' },
     { limit: '0' },
-    { limit: '1001' },
+    { limit: '10001' },
     { limit: 'abc' },
     { limit: '1e9' },
     { wait: '31' },

@@ -22,12 +22,12 @@ export function idempotencyKeys(userId: string): [replies: string, order: string
 /**
  * Shared by the scripts: forgets records older than the TTL (`ttl` ms before `now`), then the
  * oldest while the user's records take more than `max` bytes (each counted as its key and value
- * plus 64 for Redis's own overhead, the running total in the hash's `#bytes` field), and sets
- * both keys' lifetime to the TTL.
+ * plus 160 for Redis's own structures, its hash field and sorted-set member; the running total
+ * in the hash's `#bytes` field), and sets both keys' lifetime to the TTL.
  */
 const TRIM = `
 local function cost(f)
-  return #f + redis.call('HSTRLEN', KEYS[1], f) + 64
+  return 2 * #f + redis.call('HSTRLEN', KEYS[1], f) + 160
 end
 local function forget(f)
   redis.call('HINCRBY', KEYS[1], '#bytes', -cost(f))
