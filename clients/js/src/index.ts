@@ -8,8 +8,19 @@ export {
   type UploadOptions,
 } from './attachments.js';
 export type { Credentials } from './auth.js';
-export { JournalClient, type JournalClientOptions } from './client.js';
-export { type ErrorCode, JournalError, type ProblemFields } from './errors.js';
+export {
+  JournalClient,
+  type JournalClientOptions,
+  type QuotaReading,
+  type Usage,
+} from './client.js';
+export {
+  type ErrorCode,
+  JournalError,
+  type ProblemFields,
+  type QuotaExceeded,
+  type QuotaName,
+} from './errors.js';
 export type { ClientEvents, SyncProgress } from './events.js';
 export type { ExportedEntry } from './export.js';
 export type { FetchLike } from './http.js';
