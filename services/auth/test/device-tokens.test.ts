@@ -81,7 +81,7 @@ async function owner(): Promise<{ username: string; session: SignedIn }> {
 
 /** A device token signed with `key`, with the claims a real one has unless overridden. */
 async function mint(
-  key: CryptoKey | Awaited<ReturnType<typeof importPKCS8>>,
+  key: Parameters<SignJWT['sign']>[0],
   claims: { sub: string; usr: string; exp?: number; iat?: number },
   header: { kid?: string; typ?: string } = {},
   audience = 'journal:device',
