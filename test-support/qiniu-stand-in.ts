@@ -99,8 +99,9 @@ export function qiniuStandIn({
   return {
     objects,
     requests,
-    async listen(): Promise<string> {
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    /** Listens on `port` (default: a free one) of 127.0.0.1; returns its base URL. */
+    async listen(port = 0): Promise<string> {
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
       return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -1,7 +1,9 @@
 import {
   type AccountDeletionDoc,
   createDeletionSweeper,
+  deleteKeys,
   type Logger,
+  quotaKey,
   type Redis,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
@@ -35,7 +37,7 @@ export interface AttachmentsDeletionDeps {
  * again: the user's objects in the Qiniu bucket (`users/<userId>/…`, list + batch delete) and
  * their upload records; content of unfinished uploads and deletes (pending markers), then each
  * attachment's content before its metadata (so no content is ever left without a record that
- * leads to it), and last any file still named after the user.
+ * leads to it), then any file still named after the user, and last its quota counter in Redis.
  */
 export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
   const { repository, pending, store } = deps;
@@ -69,6 +71,9 @@ export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
       await store.removeMany(files);
       if (files.length < BATCH) break;
     }
+    // Its one Redis key, by name: the attachments quota counter (attachments/quota.ts), once
+    // nothing it counts is left.
+    await deleteKeys(deps.redis, [quotaKey(owner, 'attachments')]);
   }
 
   return createDeletionSweeper({

@@ -3,6 +3,7 @@ import {
   createDeletionSweeper,
   deleteKeys,
   type Logger,
+  quotaKey,
   type Redis,
   syncHeadKey,
 } from '@journal/shared';
@@ -26,12 +27,18 @@ export interface SyncDeletionDeps {
  * Sync's part of an account deletion (docs/account-deletion.md): every version of every entry
  * of the user (tombstones and superseded versions included) in batches, the user's purge
  * records, then its Redis keys, by exact name (no key-space scan): the head-revision hint, the
- * recent changes and the two keys of its idempotency records. Every step can run again; the
+ * recent changes, the two keys of its idempotency records and the entries quota counter. Every step can run again; the
  * shared sweeper repeats it until the deletion is settled.
  */
 /** Every Redis key sync keeps for a user (relative to the key prefix). */
 export function syncRedisKeys(userId: string): string[] {
-  return [syncHeadKey(userId), syncRecentKey(userId), ...idempotencyKeys(userId)];
+  return [
+    syncHeadKey(userId),
+    syncRecentKey(userId),
+    ...idempotencyKeys(userId),
+    // The entries quota counter (quota/entries-quota.ts), after the entries it counts.
+    quotaKey(userId, 'entries'),
+  ];
 }
 
 export function createSyncDeletion(deps: SyncDeletionDeps) {
