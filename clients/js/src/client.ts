@@ -3,6 +3,12 @@ import { Auth, type Credentials } from './auth.js';
 import { badReply, type JournalError, type QuotaName } from './errors.js';
 import { type ClientEvents, Emitter, watchPending } from './events.js';
 import { exportZip } from './export.js';
+import {
+  type EntryVersion,
+  entryHistory,
+  type HistoryOptions,
+  restorableContent,
+} from './history.js';
 import { type FetchLike, Http } from './http.js';
 import { type LocalStore, MemoryStore } from './store.js';
 import {
@@ -81,6 +87,13 @@ export class JournalClient {
     list(): Promise<LocalEntry[]>;
     /** How many local edits wait to be pushed. */
     pendingCount(): Promise<number>;
+    /** The entry's versions kept by the server, newest first (history.ts). */
+    history(id: string, opts?: HistoryOptions): Promise<EntryVersion[]>;
+    /**
+     * Makes a version's content the entry's content again: a new local edit (queued for push,
+     * so it syncs, and can conflict, like any edit). A deletion cannot be restored this way.
+     */
+    restore(id: string, version: Pick<EntryVersion, 'content' | 'deleted'>): Promise<LocalEntry>;
   };
   readonly sync: {
     start(): void;
@@ -150,6 +163,8 @@ export class JournalClient {
       get: (id) => engine.get(id),
       list: () => engine.list(),
       pendingCount: () => engine.pendingCount(),
+      history: (id, opts) => entryHistory(auth, id, opts),
+      restore: async (id, version) => engine.writeLocal(id, restorableContent(version)),
     };
     this.sync = {
       start: () => engine.start(),

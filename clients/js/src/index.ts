@@ -23,7 +23,15 @@ export {
 } from './errors.js';
 export type { ClientEvents, SyncProgress } from './events.js';
 export type { ExportedEntry } from './export.js';
+export type { EntryVersion, HistoryOptions } from './history.js';
 export type { FetchLike } from './http.js';
+export {
+  type ImportFormat,
+  type ImportOptions,
+  type ImportProgress,
+  type ImportSummary,
+  importJournal,
+} from './import.js';
 export { IndexedDbStore } from './indexeddb.js';
 export {
   type LocalStore,

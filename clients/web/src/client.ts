@@ -15,10 +15,16 @@ export type {
   Attachment,
   Conflict,
   DeviceSession as Session,
+  EntryVersion,
   LocalEntry,
   SyncStatus,
 } from '@journal/client';
-export { JournalError, safeBlobType } from '@journal/client';
+export {
+  type ImportProgress,
+  importJournal,
+  JournalError,
+  safeBlobType,
+} from '@journal/client';
 
 /** Same origin: the dev server and the nginx image both forward the API paths to the gateway. */
 const baseUrl = (import.meta.env.VITE_API_URL as string | undefined) || window.location.origin;

@@ -2,10 +2,12 @@ import './style.css';
 import { client, type SyncStatus } from './client.js';
 import { h, replace } from './dom.js';
 import { drafts } from './model.js';
+import { registerServiceWorker } from './pwa.js';
 import { accountScreen } from './screens/account.js';
 import { authScreen } from './screens/auth.js';
 import { devicesScreen } from './screens/devices.js';
 import { editorScreen } from './screens/editor.js';
+import { historyScreen } from './screens/history.js';
 import { journalScreen } from './screens/journal.js';
 import {
   navigate,
@@ -106,6 +108,8 @@ async function render() {
   if (route === 'signin' || route === 'signup') screen = authScreen(route);
   else if (route === 'entry') screen = await editorScreen(decodeURIComponent(arg ?? ''));
   else if (route === 'new') screen = await editorScreen(undefined);
+  else if (route === 'history') screen = historyScreen(decodeURIComponent(arg ?? ''));
+  else if (route === 'import') screen = (await import('./screens/import.js')).importScreen();
   else if (route === 'devices') screen = devicesScreen();
   else if (route === 'account') screen = accountScreen();
   else screen = journalScreen();
@@ -130,6 +134,24 @@ async function render() {
 client.on('pending', ({ count }) =>
   window.dispatchEvent(new CustomEvent(PENDING_EVENT, { detail: count })),
 );
+
+// A new deployment is offered, never loaded behind the person's back.
+const updateBar = h(
+  'div',
+  { class: 'update-bar', role: 'status', hidden: true },
+  h('p', null, 'A new version of the journal is available.'),
+);
+registerServiceWorker((apply) => {
+  const button = h('button', { type: 'button', class: 'primary' }, 'Update now');
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    button.textContent = 'Updating…';
+    apply();
+  });
+  updateBar.append(button);
+  updateBar.hidden = false;
+});
+app.prepend(updateBar);
 
 setRenderer(() => void render());
 window.addEventListener('hashchange', () => void render());

@@ -197,6 +197,12 @@ export function accountScreen(): Screen {
       h('p', null, 'Every entry (entries.json) and every photo, as one zip file.'),
       exportButton,
       exportState,
+      h(
+        'p',
+        null,
+        'Bringing a journal from Day One or from another account? ',
+        h('a', { href: '#/import', id: 'import-link' }, 'Import a journal'),
+      ),
     ),
     delForm,
   );

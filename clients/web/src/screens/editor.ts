@@ -367,7 +367,15 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
     { class: 'card' },
     h('p', null, h('a', { href: '#/', class: 'back' }, '← Journal')),
     h('h1', { id: 'editor-title' }, existing || draft ? 'Edit entry' : 'New entry'),
-    h('p', { class: 'muted' }, formatWhen(base.createdAt), ' · saves as you type, also offline.'),
+    h(
+      'p',
+      { class: 'muted' },
+      formatWhen(base.createdAt),
+      ' · saves as you type, also offline.',
+      existing || draft
+        ? [' · ', h('a', { href: `#/history/${encodeURIComponent(id)}` }, 'History')]
+        : null,
+    ),
     conflictBox,
     form,
   );
