@@ -94,6 +94,10 @@ describe('attachments quotas', () => {
       attachmentBytes: { usage: 6, limit: 600 * KiB },
     });
 
+    // The same upload again (its reply was lost) is answered as before, not refused.
+    const again = await put(auth, 'a3', Buffer.from('a3'));
+    expect(again.statusCode, again.body).toBe(200);
+
     const del = await t.app.inject({ method: 'DELETE', url: '/attachments/a1', headers: auth });
     expect(del.statusCode).toBe(204);
     expect((await usage(auth)).attachments.usage).toBe(2);

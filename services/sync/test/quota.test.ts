@@ -76,6 +76,25 @@ describe('entries quotas', () => {
     expect((await usage(small, token)).entries).toEqual({ usage: 5, limit: 5 });
   });
 
+  it('accepts a retried push of entries that exist already (identical) at the limit, instead of refusing it', async () => {
+    const { token } = await user();
+    const made = await push(
+      small,
+      token,
+      [1, 2, 3, 4, 5].map((i) => create(`i${i}`)),
+    );
+    expect(made.res.statusCode).toBe(200);
+    // The reply was lost; the device sends the same creates again (no Idempotency-Key).
+    const again = await push(small, token, [create('i4'), create('i5')]);
+    expect(again.res.statusCode, again.res.body).toBe(200);
+    expect(again.body.accepted).toEqual(made.body.accepted.slice(3));
+    // A create of a new id in the same push is still refused.
+    const mixed = await push(small, token, [create('i5'), create('i6')]);
+    expect(mixed.res.statusCode).toBe(403);
+    expect(mixed.res.json()).toMatchObject({ quota: 'entries', usage: 5, requested: 1 });
+    expect((await usage(small, token)).entries.usage).toBe(5);
+  });
+
   it('frees usage on delete, and a push that deletes one and creates one at the limit is accepted', async () => {
     const { token } = await user();
     const made = await push(

@@ -74,7 +74,13 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       // Quotas: one attachment and its declared bytes reserved before anything streams (403
       // at once when they do not fit); undeclared bytes are reserved as they arrive.
       const declared = input.declaredBytes;
-      const hold = await deps.quota?.reserveUpload(input.owner, declared);
+      const hold = await deps.quota?.reserveUpload(input.owner, declared).catch(async (err) => {
+        // The same upload again (a retry whose reply was lost) adds nothing: it answers 200 (or
+        // 409), so an existing id is not refused for a quota; its bytes are read and dropped.
+        const refused = err instanceof ProblemError && err.code === 'quota_exceeded';
+        if (refused && (await repository.find(input.owner, input.id))) return undefined;
+        throw err;
+      });
       const kept = { count: 0, bytes: 0 };
       const fileId = new ObjectId();
       const outcome = { settled: true };
@@ -84,6 +90,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
           hold && deps.quota ? deps.quota.metered(input.body, hold, declared ?? 0) : input.body;
         const result = await claim({ ...input, body }, fileId, outcome);
         if (result.created) Object.assign(kept, { count: 1, bytes: result.attachment.size });
+        // Created without a reservation (the id was freed meanwhile): counted afterwards.
+        if (result.created && !hold) await deps.quota?.adjust(input.owner, kept);
         return result;
       } catch (err) {
         // A refusal (413, digest, conflict) comes after the content was removed; anything else

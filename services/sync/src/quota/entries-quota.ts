@@ -2,9 +2,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   createQuota,
   type Logger,
+  ProblemError,
   type QuotaAmounts,
   type QuotaLimits,
   type QuotaReading,
+  type QuotaReservation,
   type Redis,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
@@ -15,6 +17,8 @@ import type { VersionDoc } from '../entries/repository.js';
  * that are not deleted, `entryBytes` the UTF-8 bytes of their content's JSON. A push reserves
  * the net change its plan would make before inserting anything, and settles with what it wrote.
  */
+
+const NO_CHANGE: QuotaAmounts = { count: 0, bytes: 0 };
 
 /** The part of a version (or of a push's head of an entry) the quota looks at. */
 export interface Sized {
@@ -190,8 +194,34 @@ export function createEntriesQuota(options: EntriesQuotaOptions) {
       known: Map<string, KnownHead>,
       written: VersionDoc[],
     ) {
-      const reserved = sumDeltas(planned.map((p) => changeDelta(p.doc, replacedOf(p.doc, known))));
-      const hold = await quota.reserve(userId, reserved);
+      const deltaOf = (exists: Set<string>) =>
+        sumDeltas(
+          planned.map((p) =>
+            exists.has(p.doc.id) ? NO_CHANGE : changeDelta(p.doc, replacedOf(p.doc, known)),
+          ),
+        );
+      let hold: QuotaReservation;
+      try {
+        hold = await quota.reserve(userId, deltaOf(new Set()));
+      } catch (err) {
+        // New entries were counted as creates without a read. Before refusing, the ones that
+        // exist already (a retried push whose reply was lost: accepted as identical, or a
+        // conflict) are read and left out: such a push adds nothing for them.
+        const guessed = planned
+          .filter((p) => p.doc.baseRevision === 0 && !known.has(p.doc.id))
+          .map((p) => p.doc.id);
+        if (!(err instanceof ProblemError) || err.code !== 'quota_exceeded' || !guessed.length) {
+          throw err;
+        }
+        const existing = await versions
+          .find(
+            { userId, id: { $in: guessed }, superseded: { $ne: true } },
+            { projection: { _id: 0, id: 1 } },
+          )
+          .toArray();
+        if (existing.length === 0) throw err;
+        hold = await quota.reserve(userId, deltaOf(new Set(existing.map((d) => d.id))));
+      }
       let settled = false;
       const pushHold: PushHold = {
         async settle(): Promise<void> {
