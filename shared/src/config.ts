@@ -66,6 +66,11 @@ export const baseConfigShape = {
     })
     .default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),
+  /**
+   * Read by Node itself, not by the service: listed so a deployment may set it. The chart gives
+   * each container `--max-old-space-size` of half its memory limit (docs/scaling.md, "Memory").
+   */
+  NODE_OPTIONS: z.string().optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',

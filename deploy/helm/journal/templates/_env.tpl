@@ -16,6 +16,16 @@ Call with (dict "root" $ "component" "gateway").
   value: {{ include "journal.envString" $values.metricsPort | quote }}
 - name: LOG_LEVEL
   value: {{ $values.logLevel | quote }}
+{{- /* The V8 heap sized to half the container's memory limit: the rest is buffers, code and
+       the undecoded MongoDB batches (docs/scaling.md, "Memory of a sync process"). */}}
+{{- $memory := toString (dig "limits" "memory" "" ($values.resources | default dict)) }}
+{{- if hasSuffix "Mi" $memory }}
+- name: NODE_OPTIONS
+  value: {{ printf "--max-old-space-size=%d" (div (atoi (trimSuffix "Mi" $memory)) 2) | quote }}
+{{- else if hasSuffix "Gi" $memory }}
+- name: NODE_OPTIONS
+  value: {{ printf "--max-old-space-size=%d" (div (mul (atoi (trimSuffix "Gi" $memory)) 1024) 2) | quote }}
+{{- end }}
 - name: SHUTDOWN_TIMEOUT_MS
   value: {{ include "journal.envString" $values.shutdownTimeoutMs | quote }}
 {{- range $name := list "NODE_ENV" "REDIS_KEY_PREFIX" "JWT_ISSUER" "JWT_AUDIENCE" }}
