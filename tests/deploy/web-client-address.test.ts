@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../scripts/lib/keys.js';
 import { freePort, type ManagedProcess } from '../../scripts/lib/proc.js';
 import { ensureNginx, ROOT } from '../../scripts/lib/tools.js';
+import { startTestStack, type TestStack } from '../../test-support/stack.js';
 import {
   COMPOSE_DIR,
   component,
@@ -47,6 +48,9 @@ const nginxes: ManagedProcess[] = [];
 let frontPort: number;
 let behindPort: number;
 let directPort: number;
+let stack: TestStack;
+/** The front proxy in front of a web nginx in front of the real gateway, auth behind it. */
+let realFrontPort: number;
 
 /** What the nginx image's entrypoint does: envsubst of every *.template into conf.d. */
 async function startWeb(realIpFrom: string | undefined, gatewayPort: number) {
@@ -110,26 +114,40 @@ beforeAll(async () => {
   frontPort = await startFront(behindPort);
   // The chart's web Service reached directly: the image's default, no proxy believed.
   directPort = await startWeb(undefined, gatewayPort);
-}, 120_000);
+  // The same chain in front of the real gateway and auth (compose prod's settings: one trusted
+  // hop at the gateway and at auth), with a small per-address failed-login limit.
+  stack = await startTestStack('web-client-address', {
+    TRUST_PROXY_HOPS: '1',
+    AUTH_LOGIN_MAX_FAILURES_PER_IP: '3',
+    AUTH_LOGIN_MAX_FAILURES_PER_USERNAME: '1000',
+    RATE_LIMIT_MAX: '100000',
+  });
+  realFrontPort = await startFront(
+    await startWeb('127.0.0.1', Number(new URL(stack.gateway).port)),
+  );
+}, 240_000);
 
 afterAll(async () => {
   for (const n of nginxes) await n.stop();
   await gateway?.close();
+  await stack?.stop();
 });
 
-/** The address the gateway computed for a login POST sent from `from` to `port`. */
-function gatewaySees(
+/** POST `body` to `path` from the local address `from`; the status and the body's text. */
+function send(
   from: string,
   port: number,
+  path: string,
+  body: unknown,
   headers: Record<string, string> = {},
-): Promise<{ ip: string; xff: string | null }> {
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: '127.0.0.1',
         port,
         localAddress: from,
-        path: '/auth/login',
+        path,
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
         agent: false,
@@ -139,15 +157,23 @@ function gatewaySees(
         res.on('data', (d) => {
           text += String(d);
         });
-        res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`${res.statusCode} ${text}`));
-          else resolve(JSON.parse(text));
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       },
     );
     req.on('error', reject);
-    req.end('{}');
+    req.end(JSON.stringify(body));
   });
+}
+
+/** The address the gateway computed for a login POST sent from `from` to `port`. */
+async function gatewaySees(
+  from: string,
+  port: number,
+  headers: Record<string, string> = {},
+): Promise<{ ip: string; xff: string | null }> {
+  const res = await send(from, port, '/auth/login', {}, headers);
+  if (res.status !== 200) throw new Error(`${res.status} ${res.text}`);
+  return JSON.parse(res.text);
 }
 
 const SPOOFS: Record<string, string>[] = [
@@ -185,6 +211,26 @@ describe('the web image behind a front proxy (compose prod; the chart behind an 
   it('uses the header nginx.conf.example’s web server block sends', () => {
     const block = EXAMPLE.slice(EXAMPLE.indexOf('server_name app.journal.example.com'));
     expect(block).toMatch(/#\s+proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/);
+  });
+});
+
+describe('through the web image to the real gateway and auth (compose prod’s chain)', () => {
+  it('failed logins are counted per client, whatever the client writes in X-Forwarded-For', async () => {
+    const wrong = (i: number) => ({
+      username: `nobody_${process.pid}_${i}`,
+      password: 'wrong password 1',
+    });
+    const spoofing: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await send('127.0.0.2', realFrontPort, '/auth/login', wrong(i), {
+        'x-forwarded-for': `198.51.100.${i}`,
+      });
+      spoofing.push(res.status);
+    }
+    expect(spoofing).toEqual([401, 401, 401, 429, 429]);
+    // Another web user is not locked out by the first one's failures: its own address.
+    const other = await send('127.0.0.3', realFrontPort, '/auth/login', wrong(9));
+    expect(other.status, other.text).toBe(401);
   });
 });
 
