@@ -1,4 +1,4 @@
-import { connectRedis, type Redis } from '@journal/shared';
+import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnRedis } from '../../scripts/lib/deps.js';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   );
   prefix = stack.options.env?.REDIS_KEY_PREFIX ?? '';
   api = client(stack.gateway);
-  redis = await connectRedis(redisServer.url, { connectTimeoutMs: 30_000 });
+  redis = new Redis(redisServer.url);
   mongo = await MongoClient.connect(mongoUrl());
   [alice, bob] = await Promise.all([registerUser(api, 'alice'), registerUser(api, 'bob')]);
 }, 180_000);

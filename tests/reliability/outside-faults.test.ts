@@ -119,6 +119,7 @@ describe('outside dependencies down', () => {
 
   it.concurrent.for(FAULT_KINDS)(
     '%s: attachments stays up and ready, answers 503 + Retry-After without keys, counts each dependency, keeps the deletion pending and retries it',
+    { timeout: 150_000 },
     async (kind, { expect }) => {
       const c = cases.get(kind);
       if (!c) throw new Error(`no case ${kind}`);
@@ -171,7 +172,6 @@ describe('outside dependencies down', () => {
       expect(c.proc.output()).toContain('account deletion failed; retried at a later pass');
       expect(c.proc.output()).not.toMatch(/Qiniu faults-access-key:|authorization/i);
     },
-    150_000,
   );
 
   it('the gateway with a black-holed JWKS URL stays ready and answers 503 + Retry-After within its timeout', async () => {
