@@ -2,7 +2,7 @@ import type { Db } from 'mongodb';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { periodicJob } from '../jobs.js';
 import type { Logger } from '../logger.js';
-import { loggableError } from '../outside-faults.js';
+import { firstLine, loggableError } from '../outside-faults.js';
 import { duplicateRedis, type Redis } from '../redis.js';
 import { deletionChannel } from './announce.js';
 import type { AccountDeletionDoc, DeletionService } from './config.js';
@@ -26,7 +26,9 @@ export interface DeletionSweeperOptions {
 /** A pass in which some deletions failed (the others were carried out); the first error is `cause`. */
 export class DeletionPassError extends Error {
   constructor(failed: number, total: number, cause: unknown) {
-    super(`${failed} of ${total} account deletions failed this pass`, { cause });
+    super(`${failed} of ${total} account deletions failed this pass (first: ${firstLine(cause)})`, {
+      cause,
+    });
     this.name = 'DeletionPassError';
   }
 }
