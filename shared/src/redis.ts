@@ -5,7 +5,8 @@ import { distinctWarnings, type Logger } from './logger.js';
  * A Redis connection as every service uses it: a single server or a Sentinel-managed primary
  * (`ioredis.Redis`), or a Redis Cluster (`ioredis.Cluster`). Both speak the same commands; the
  * rule that keeps Cluster working is that every multi-key command and Lua script names keys of
- * ONE hash slot (hash tags `{...}`, see docs/scaling.md), checked by shared/test/redis-cluster.test.ts.
+ * ONE hash slot (hash tags `{...}`, see docs/scaling.md), checked on a real Cluster by
+ * tests/reliability/redis-cluster-failover.test.ts.
  */
 export type Redis = IORedis | Cluster;
 export { Cluster as RedisCluster };

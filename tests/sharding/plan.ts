@@ -38,7 +38,7 @@ export const SHARDING_PLAN: Record<string, CollectionPlan> = {
     shardKey: 'unsharded',
     why: 'two unique indexes (tokenHash, previousHash) cannot both start with one shard key; the exception (docs/scaling.md says how to shard it when it outgrows a replica set)',
   },
-  // account deletion (shared/src/account-deletion.ts)
+  // account deletion (shared/src/account-deletion/)
   account_deletions: {
     shardKey: 'unsharded',
     why: "one record per account being deleted (_id = userId), scanned whole by each service's sweeper; a handful at a time",
