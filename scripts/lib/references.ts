@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
@@ -12,6 +12,9 @@ import { posix } from 'node:path';
  * - every Markdown document named anywhere (a comment, a doc, a README, a chart: a word ending in
  *   `.md`) exists: relative to the naming file's folder or to one of the folders above it, up to
  *   the root (so `docs/api.md` names the same page from a service's source as from the root);
+ * - every repository path in prose (Markdown, comments: a word that starts with one of the
+ *   repository's top-level folders, like `shared/src/storage.ts`) names a tracked file or folder,
+ *   or one git ignores on purpose (build output, a local `.env`); `x.js` may name `x.ts`;
  * - no path in prose (Markdown, comments) climbs out of the repository (`../` past the root, e.g.
  *   a sibling checkout's `../shared/…`). Code is left to the compiler: a string there may be
  *   relative to another file.
@@ -32,6 +35,8 @@ export interface RepositoryFiles {
   /** Tracked files, relative to the root, with `/`. */
   paths: string[];
   read(path: string): string;
+  /** Which of `paths` git ignores (build output, local files): named on purpose, never tracked. */
+  ignored?(paths: string[]): Set<string>;
 }
 
 /**
@@ -53,6 +58,21 @@ export function gitRepository(root: string): RepositoryFiles {
   return {
     paths: out.split('\0').filter((p) => p !== ''),
     read: (path) => readFileSync(posix.join(root, path), 'utf8'),
+    ignored(paths) {
+      if (paths.length === 0) return new Set();
+      const result = spawnSync('git', ['check-ignore', '--no-index', '--stdin'], {
+        cwd: root,
+        // As named, and as a folder (a `dist/` pattern matches a path only known as a folder).
+        input: paths.flatMap((p) => [p, `${p}/`]).join('\n'),
+        encoding: 'utf8',
+      });
+      return new Set(
+        result.stdout
+          .split('\n')
+          .filter((p) => p !== '')
+          .map((p) => p.replace(/\/$/, '')),
+      );
+    },
   };
 }
 
@@ -134,6 +154,13 @@ export function findDeadReferences(repo: RepositoryFiles): DeadReference[] {
     return anchors;
   };
   const dead = new Map<string, DeadReference>();
+  /** Repository paths named in prose that are not tracked: dead unless git ignores them. */
+  const untracked: DeadReference[] = [];
+  const tops = [...folders].filter((f) => f !== '' && !f.includes('/'));
+  const repoPath = new RegExp(
+    `(?<![\\w./@$-])((?:${tops.map(escapeRegExp).join('|')})/[\\w.@/-]*[\\w/])(?![*{<$\\w])`,
+    'g',
+  );
 
   /** `target` from `dir`: the repository path, or why not. */
   function resolve(dir: string, target: string): { path: string } | { reason: string } {
@@ -144,6 +171,16 @@ export function findDeadReferences(repo: RepositoryFiles): DeadReference[] {
     const path = joined === '.' ? '' : joined.replace(/\/$/, '');
     if (files.has(path) || folders.has(path)) return { path };
     return { reason: 'no such file in the repository' };
+  }
+
+  /** True when `path` names a tracked file or folder from `dir` or a folder above it. */
+  function fromAncestors(dir: string, path: string): boolean {
+    for (let from = dir; ; from = posix.dirname(from)) {
+      const base = from === '.' ? '' : from;
+      const resolved = resolve(base, path);
+      if ('path' in resolved) return true;
+      if (base === '') return false;
+    }
   }
 
   function checkAnchor(path: string, anchor: string): string | null {
@@ -232,6 +269,18 @@ export function findDeadReferences(repo: RepositoryFiles): DeadReference[] {
         }
       }
 
+      // Repository paths in prose.
+      if (tops.length > 0) {
+        for (const m of (isMarkdown ? words : commentOf(words)).matchAll(repoPath)) {
+          const path = (m[1] ?? '').replace(/\/$/, '');
+          const candidates = path.endsWith('.js')
+            ? [path, path.replace(/\.js$/, '.ts'), path.replace(/\.js$/, '.tsx')]
+            : [path];
+          if (candidates.some((c) => fromAncestors(dir, c))) continue;
+          untracked.push({ file, line, reference: m[1] ?? '', reason: 'no such file or folder' });
+        }
+      }
+
       // Paths in prose that climb out of the repository, whatever they name.
       for (const m of (isMarkdown ? words : commentOf(words)).matchAll(PARENT_PATH)) {
         const resolved = resolve(dir, m[1] ?? '');
@@ -241,5 +290,17 @@ export function findDeadReferences(repo: RepositoryFiles): DeadReference[] {
       }
     });
   }
-  return [...dead.values()];
+  const ignored = repo.ignored?.([...new Set(untracked.map((u) => u.reference))]) ?? new Set();
+  for (const u of untracked) {
+    if (ignored.has(u.reference) || ignored.has(u.reference.replace(/\/$/, ''))) continue;
+    const key = `${u.line}:${u.reference}:${u.file}`;
+    if (!dead.has(key)) dead.set(key, { ...u, reason: `${u.reason} in the repository` });
+  }
+  return [...dead.values()].sort(
+    (a, b) => repo.paths.indexOf(a.file) - repo.paths.indexOf(b.file) || a.line - b.line,
+  );
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

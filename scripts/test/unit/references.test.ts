@@ -69,6 +69,36 @@ describe('references (a fresh clone has no dead reference)', () => {
     ]);
   });
 
+  it('fails on a repository path in prose that names no tracked file, unless git ignores it', () => {
+    const dead = findDeadReferences({
+      paths: [
+        'README.md',
+        'shared/src/storage.ts',
+        'clients/js/scripts/generate.ts',
+        'clients/js/src/a.ts',
+      ],
+      read: (path) =>
+        ({
+          'README.md': [
+            '# Project',
+            'See shared/src/storage.ts, `shared/src/storage.js`, shared/src/ and services/*/src.',
+            'Gone: shared/src/account-deletion.ts; built: shared/dist/index.js, clients/js/dist.',
+          ].join('\n'),
+          'shared/src/storage.ts': [
+            '// checked by shared/test/redis-cluster.test.ts',
+            "const where = 'shared/test/not-a-comment.ts';",
+          ].join('\n'),
+          'clients/js/src/a.ts': "/** Written by scripts/generate.ts (the package's own). */\n",
+          'clients/js/scripts/generate.ts': '',
+        })[path] ?? '',
+      ignored: (paths) => new Set(paths.filter((p) => p.includes('/dist'))),
+    });
+    expect(brief(dead)).toEqual([
+      'README.md:3 shared/src/account-deletion.ts: no such file or folder in the repository',
+      'shared/src/storage.ts:1 shared/test/redis-cluster.test.ts: no such file or folder in the repository',
+    ]);
+  });
+
   it('checks anchors against the target headings, and ignores links in code', () => {
     const dead = fixture({
       'README.md': [
