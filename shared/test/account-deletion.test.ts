@@ -9,7 +9,9 @@ import {
   DELETION_SERVICES,
   DeletionPassError,
   type DeletionService,
+  deleteKeys,
   deleteKeysMatching,
+  userRateLimitKey,
 } from '../src/account-deletion/index.js';
 import { connectRedis } from '../src/redis.js';
 
@@ -226,5 +228,25 @@ describe('deleteKeysMatching', () => {
     expect(await client.exists(`${keyPrefix}sync:idem:u10:a`)).toBe(1);
     expect(await client.exists('other-prefix:sync:idem:u1:a')).toBe(1);
     await client.del('other-prefix:sync:idem:u1:a');
+  });
+});
+
+describe('deleteKeys', () => {
+  it('deletes exactly the named keys under the client’s prefix, one DEL each, and counts what existed', async () => {
+    const { redis: client, keyPrefix } = redis;
+    await client.set(`${keyPrefix}ratelimit:user:u2`, '1');
+    await client.set(`${keyPrefix}sync:head:u2`, '1');
+    await client.set(`${keyPrefix}sync:head:u20`, '1');
+    const prefixed = await connectRedis(redisUrl(), { options: { keyPrefix } });
+    const deleted = await deleteKeys(prefixed, [
+      userRateLimitKey('u2'),
+      'sync:head:u2',
+      'sync:recent:u2',
+    ]);
+    prefixed.disconnect();
+    expect(deleted).toBe(2);
+    expect(await client.exists(`${keyPrefix}ratelimit:user:u2`)).toBe(0);
+    expect(await client.exists(`${keyPrefix}sync:head:u2`)).toBe(0);
+    expect(await client.exists(`${keyPrefix}sync:head:u20`)).toBe(1);
   });
 });
