@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { codeForStatus, type FieldError, ProblemError } from './errors.js';
+import { hasWriteConcernError } from './storage.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -51,6 +52,8 @@ const DEPENDENCY_ERRORS = new Set([
   'MongoNotConnectedError',
   'MongoTopologyClosedError',
   'MongoPoolClearedError',
+  // The write may be rolled back (no majority acknowledged it): retry, never take it as done.
+  'MongoWriteConcernError',
   'MaxRetriesPerRequestError',
 ]);
 
@@ -70,6 +73,7 @@ const REDIS_TRANSIENT =
 export function isDependencyUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (DEPENDENCY_ERRORS.has(error.name)) return true;
+  if (hasWriteConcernError(error)) return true;
   const message = error.message;
   return (
     message.includes('enableOfflineQueue options is false') ||

@@ -30,9 +30,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *   is safe); the caller sees the failover as latency instead of an error.
  * - `readPreference: 'primary'`: every read, the change feed's above all, sees every write the
  *   service was told about (a secondary may lag and would hide a just-pushed revision).
+ * - `readConcern: 'majority'`: a read returns only what a majority has, so a pull can never
+ *   hand a device (or a head in Redis) a revision that a failover then rolls back; with
+ *   `w: 'majority'` every acknowledged write is already visible to it (docs/sync.md).
  */
 export const MONGO_REPLICA_SET_OPTIONS = {
   writeConcern: { w: 'majority' },
+  readConcern: { level: 'majority' },
   retryWrites: true,
   retryReads: true,
   readPreference: 'primary',

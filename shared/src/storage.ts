@@ -94,11 +94,33 @@ export async function purgeExpired<T extends Document>(
  * their "someone was first" answer.
  */
 export function isDuplicateKey(err: unknown): boolean {
+  // A write-concern error means the writes may not last (a failover can roll them back): never
+  // "only a duplicate", whatever else came with it. The caller lets it through: 503, retry.
+  if (hasWriteConcernError(err)) return false;
   if (err instanceof MongoBulkWriteError) {
     const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
     return errors.length > 0 && errors.every((e) => e.code === 11000);
   }
   return err instanceof MongoServerError && err.code === 11000;
+}
+
+/** True when a write's error carries a write-concern error (alone, or beside write errors). */
+export function hasWriteConcernError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MongoWriteConcernError') return true;
+  // The driver's MongoBulkWriteError keeps a write-concern error in `err` when it came alone,
+  // and only in its `result` when write errors (a duplicate key) came with it.
+  const bulk = err as Error & {
+    err?: { name?: string; constructor?: { name?: string } };
+    result?: { getWriteConcernError?: () => unknown };
+    errorResponse?: { writeConcernError?: unknown };
+  };
+  return (
+    bulk.err?.constructor?.name === 'WriteConcernError' ||
+    (typeof bulk.result?.getWriteConcernError === 'function' &&
+      bulk.result.getWriteConcernError() !== undefined) ||
+    bulk.errorResponse?.writeConcernError !== undefined
+  );
 }
 
 /** GET /ready's checks for a service that keeps data: MongoDB and Redis answer a ping. */

@@ -10,6 +10,7 @@ describe('MongoDB replica-set settings', () => {
       expect(options.retryWrites).toBe(true);
       expect(options.retryReads).toBe(true);
       expect(options.readPreference.mode).toBe('primary');
+      expect(options.readConcern?.level).toBe('majority');
       // The same settings on a FerretDB or single mongod: writes and reads work unchanged.
       const c = mongo.db.collection<{ _id: string; n: number }>('probe');
       await c.insertOne({ _id: 'a', n: 1 });
