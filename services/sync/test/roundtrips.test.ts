@@ -62,6 +62,18 @@ describe('MongoDB round trips', () => {
       const first = await counted(() => pull(app, token, 'since=0'));
       expect(first.result.body).toMatchObject({ changes: [], revision: 0 });
       measured[`first pull ${n}`] = first.commands;
+      // The quota counter (Redis) is built on its first use from one query of the user's
+      // versions, then lives while used (docs/scaling.md, "Quotas"): read once here, so the
+      // pushes below are measured as they run while it lives.
+      const quota = await counted(() =>
+        app.inject({
+          method: 'GET',
+          url: '/sync/usage',
+          headers: { authorization: `Bearer ${token}` },
+        }),
+      );
+      expect(quota.result.statusCode).toBe(200);
+      measured[`quota counter ${n}`] = quota.commands;
       const create = Array.from({ length: n }, (_, i) => ({
         id: `e${i}`,
         baseRevision: 0,
@@ -105,6 +117,7 @@ describe('MongoDB round trips', () => {
     }
     for (const n of [1, 50, 500]) {
       expect(measured[`first pull ${n}`], `first pull ${n}`).toEqual(['find']);
+      expect(measured[`quota counter ${n}`], `quota counter ${n}`).toEqual(['find']);
       expect(measured[`create ${n}`], `create ${n}`).toEqual(['insert']);
       expect(measured[`create again ${n}`], `create again ${n}`).toEqual(['insert']);
       expect(measured[`edit ${n}`], `edit ${n}`).toEqual(['find', 'insert', 'update']);
