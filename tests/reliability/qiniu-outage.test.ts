@@ -90,6 +90,14 @@ describe('Qiniu unreachable for 60 s with an account deletion pending', () => {
     standIn.objects.add(`${prefix}photo-1.jpg`);
     standIn.objects.add(`${prefix}photo-2.jpg`);
     standIn.objects.add(`users/${bob.userId}/kept.jpg`);
+    const uploaded = await api.call('PUT', '/attachments/diary-photo', {
+      token: alice.accessToken,
+      body: new Uint8Array(2048).fill(7),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(uploaded.status, uploaded.text).toBe(201);
+    const attachments = mongo.db(dbName).collection('attachments');
+    expect(await attachments.countDocuments({ owner: alice.userId })).toBe(1);
     const deleted = await api.call('DELETE', '/auth/account', {
       token: alice.accessToken,
       json: { password: alice.password },
@@ -110,6 +118,8 @@ describe('Qiniu unreachable for 60 s with an account deletion pending', () => {
       await new Promise((resolve) => setTimeout(resolve, 5_000));
     }
     expect(looks).toBeGreaterThanOrEqual(6);
+    // What the service stores itself went at once; only the completion waits for Qiniu.
+    expect(await attachments.countDocuments({ owner: alice.userId })).toBe(0);
     // Auth and sync did their part; attachments (either replica) could not.
     await expect
       .poll(async () =>

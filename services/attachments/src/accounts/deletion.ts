@@ -1,6 +1,7 @@
 import {
   type AccountDeletionDoc,
   createDeletionSweeper,
+  DependencyError,
   deleteKeys,
   type Logger,
   quotaKey,
@@ -16,6 +17,12 @@ import type { ContentStore } from '../storage/content-store.js';
 
 /** Attachments a step handles at once: a page of metadata, its content in one command. */
 const BATCH = 50;
+/**
+ * After a Qiniu call failed, the next deletions skip Qiniu for this long (they fail at once
+ * rather than each waiting out the timeouts of an unreachable host); the sweep's backoff
+ * retries later.
+ */
+export const QINIU_SKIP_AFTER_FAILURE_MS = 5_000;
 
 export interface AttachmentsDeletionDeps {
   db: Db;
@@ -34,20 +41,38 @@ export interface AttachmentsDeletionDeps {
 
 /**
  * Attachments' part of an account deletion (docs/account-deletion.md), every step safe to run
- * again: the user's objects in the Qiniu bucket (`users/<userId>/…`, list + batch delete) and
- * their upload records; content of unfinished uploads and deletes (pending markers), then each
- * attachment's content before its metadata (so no content is ever left without a record that
- * leads to it), then any file still named after the user, and last its quota counter in Redis.
+ * again: the user's objects in the Qiniu bucket (`users/<userId>/…`, list + batch delete; when
+ * Qiniu fails, the rest still runs and the deletion stays open) and their upload records;
+ * content of unfinished uploads and deletes (pending markers), then each attachment's content
+ * before its metadata (so no content is ever left without a record that leads to it), then any
+ * file still named after the user, and last its quota counter in Redis.
  */
 export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
   const { repository, pending, store } = deps;
 
-  async function deleteUser(record: AccountDeletionDoc): Promise<void> {
-    const owner = record._id;
-    if (deps.qiniu) {
+  let qiniuFailedAt = Number.NEGATIVE_INFINITY;
+
+  /** The user's objects in the bucket; the error when Qiniu did not confirm them gone. */
+  async function deleteQiniuObjects(owner: string): Promise<unknown> {
+    if (!deps.qiniu) return undefined;
+    if (Date.now() - qiniuFailedAt < QINIU_SKIP_AFTER_FAILURE_MS) {
+      return new DependencyError('qiniu', 'Qiniu skipped: a call failed moments ago');
+    }
+    try {
       const objects = await deps.qiniu.deletePrefix(namespacedKey(owner, ''));
       if (objects > 0) deps.logger.info({ userId: owner, objects }, 'deleted Qiniu objects');
+      return undefined;
+    } catch (err) {
+      qiniuFailedAt = Date.now();
+      return err;
     }
+  }
+
+  async function deleteUser(record: AccountDeletionDoc): Promise<void> {
+    const owner = record._id;
+    // Qiniu first; when it cannot be reached, what is stored here goes all the same, and the
+    // deletion stays open (the error, thrown last) until Qiniu confirms the objects gone.
+    const qiniuError = await deleteQiniuObjects(owner);
     await deps.uploads.deleteOwner(owner);
     for (;;) {
       const markers = await pending.ofOwner(owner, BATCH);
@@ -74,6 +99,7 @@ export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
     // Its one Redis key, by name: the attachments quota counter (attachments/quota.ts), once
     // nothing it counts is left.
     await deleteKeys(deps.redis, [quotaKey(owner, 'attachments')]);
+    if (qiniuError) throw qiniuError;
   }
 
   return createDeletionSweeper({
