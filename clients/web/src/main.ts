@@ -135,6 +135,9 @@ client.on('pending', ({ count }) =>
   window.dispatchEvent(new CustomEvent(PENDING_EVENT, { detail: count })),
 );
 
+// Which build this page runs (VITE_APP_VERSION at build time): what "update available" replaces.
+document.documentElement.dataset.version = String(import.meta.env.VITE_APP_VERSION ?? 'dev');
+
 // A new deployment is offered, never loaded behind the person's back.
 const updateBar = h(
   'div',

@@ -5,7 +5,8 @@
  * page reload, so no page ever mixes two versions' files.
  */
 export function registerServiceWorker(onUpdate: (apply: () => void) => void): void {
-  if (import.meta.env.DEV || !('serviceWorker' in navigator)) return;
+  // Not under Vite's dev server (hot reload, no worker built); any build, whatever NODE_ENV.
+  if (import.meta.hot || !('serviceWorker' in navigator)) return;
   let accepted = false;
   const offer = (worker: ServiceWorker) =>
     onUpdate(() => {

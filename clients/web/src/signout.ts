@@ -25,8 +25,9 @@ export async function forgetDevice(): Promise<void> {
   const keys: string[] = [];
   for (let i = 0; i < localStorage.length; i++) {
     const k = localStorage.key(i);
-    // Drafts of every user, the user record, the choice to keep; the device id is no data.
-    if (k?.startsWith('journal.') && k !== 'journal.deviceId') keys.push(k);
+    // Drafts of every user, the user record, the choice to keep. The device id and the SDK's
+    // device tokens (journal.tokens.devices, kept across sign-out on purpose) hold no diary.
+    if (k?.startsWith('journal.draft.') || k === 'journal.user' || k === KEEP_KEY) keys.push(k);
   }
   for (const k of keys) localStorage.removeItem(k);
   sessionStorage.clear();
