@@ -2,7 +2,8 @@
  * make backup FILE=journal.backup.gz   — export every collection of MONGODB_DB_NAME
  * make restore FILE=journal.backup.gz  — import it into an empty database (DROP=1 to replace)
  * MONGODB_URL and MONGODB_DB_NAME (default journal) name the database. With REDIS_URL (and
- * REDIS_KEY_PREFIX, default journal:) a restore also clears the sync hints in that Redis.
+ * REDIS_KEY_PREFIX, default journal:) a restore also clears the sync hints in that Redis. A
+ * restore ends by giving the store a new generation: devices that pulled before it resync.
  */
 import { connectRedis } from '@journal/shared';
 import { MongoClient } from 'mongodb';
@@ -31,6 +32,10 @@ try {
   for (const [name, count] of Object.entries(summary.collections))
     process.stdout.write(`  ${name}: ${count}\n`);
   if (command === 'restore') {
+    process.stdout.write(
+      `restore: new store generation ${summary.generation}; devices that synced before it pull ` +
+        'everything again (410 resync_required); sync processes pick it up within 10 s\n',
+    );
     const redisUrl = process.env.REDIS_URL;
     if (redisUrl) {
       const prefix = process.env.REDIS_KEY_PREFIX ?? 'journal:';

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { deleteKeysMatching, type Redis } from '@journal/shared';
 import { BSON, type Db, type Document, type IndexDescriptionInfo } from 'mongodb';
+import { renewGeneration } from '../../services/sync/src/store/generation.js';
 
 const { EJSON } = BSON;
 
@@ -18,6 +19,8 @@ const { EJSON } = BSON;
 export interface BackupSummary {
   collections: Record<string, number>;
   documents: number;
+  /** After a restore: the store's new generation (docs/sync.md, "Restores and the store's generation"). */
+  generation?: string;
 }
 
 export async function backupDatabase(db: Db, file: string): Promise<BackupSummary> {
@@ -50,6 +53,9 @@ export async function backupDatabase(db: Db, file: string): Promise<BackupSummar
 /**
  * Restores an archive into `db`, which must be empty unless `drop` is set (then every
  * collection named in the archive is dropped first). Indexes are created before documents.
+ * Last, the store gets a NEW generation (also when the archive brought the old one back): the
+ * restored revision sequence will issue again revisions that devices may already hold, so a
+ * device whose pull names the old generation resyncs (410) instead of missing changes.
  */
 export async function restoreDatabase(
   db: Db,
@@ -117,6 +123,7 @@ export async function restoreDatabase(
   }
   await flush();
   if (!header) throw new Error('empty archive');
+  summary.generation = await renewGeneration(db);
   return summary;
 }
 

@@ -19,12 +19,15 @@ import { createEntriesQuota } from './quota/entries-quota.js';
 import { createSyncTrafficMetrics } from './routes/metrics.js';
 import { syncRoutes } from './routes/sync.js';
 import { usageRoutes } from './routes/usage.js';
+import { startGeneration } from './store/generation.js';
 
 export const SERVICE = 'sync';
 
 export interface AppDeps extends StorageServiceDeps<Config> {
   /** Fault injection for tests only. */
   pushHooks?: PushHooks;
+  /** How often the store generation is re-read (ms; tests only; 0: never, call refresh()). */
+  generationRefreshMs?: number;
 }
 
 /**
@@ -37,6 +40,12 @@ export async function buildApp(deps: AppDeps) {
   // Storage: indexes before the first request.
   const repository = createEntriesRepository(db);
   await repository.ensureIndexes();
+  // The store's generation (created if absent), re-read periodically: a restore renews it.
+  const generation = await startGeneration({
+    db,
+    logger,
+    ...(deps.generationRefreshMs !== undefined ? { refreshMs: deps.generationRefreshMs } : {}),
+  });
 
   // Domain: wake-ups, the rules, idempotency, the purge job.
   const metricsRegistry = new Registry();
@@ -56,6 +65,7 @@ export async function buildApp(deps: AppDeps) {
     ttlMs: config.SYNC_HEAD_TTL_SECONDS * 1000,
     guessWindowMs: (config.SYNC_TOMBSTONE_RETENTION_SECONDS * 1000) / 4,
     logger,
+    generation: generation.current,
   });
   const recent = createRecentChanges({
     redis,
@@ -119,6 +129,7 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onClose', async () => {
     purger.stop();
     deletion.stop();
+    await generation.stop();
     await notifier.close();
   });
   // The shared verifier plus the revocation set (ended sessions refused, no Redis per request).
@@ -136,7 +147,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(usageRoutes, { quota });
 
   // Handles for tests.
-  const handles = { notifier, purger, repository, heads, recent, deletion, quota };
+  const handles = { notifier, purger, repository, heads, recent, deletion, quota, generation };
   app.decorate('sync', handles);
   return app as typeof app & { sync: typeof handles };
 }

@@ -28,6 +28,11 @@ afterAll(async () => {
   await server.destroy();
 });
 
+/** A head as sync writes it now, in the app's store generation. */
+function headValue(app: SyncApp, revision: number): string {
+  return `${revision}:${Date.now()}:${app.sync.generation.current()}`;
+}
+
 function build(extra: Record<string, string> = {}) {
   return h.build({ REDIS_URL: server.url, REDIS_KEY_PREFIX: '', ...extra }, { redis });
 }
@@ -38,16 +43,18 @@ describe('the head script', () => {
     const { heads } = app.sync;
     const user = newUserId('raise');
     const now = Date.now();
+    const generation = app.sync.generation.current();
     await heads.raise(user, 5, now);
-    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now });
+    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now, generation });
+    expect(await redis.get(syncHeadKey(user))).toBe(`5:${now}:${generation}`);
     await heads.raise(user, 3, now + 10);
-    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now });
+    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now, generation });
     await heads.raise(user, 5, now - 10);
-    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now });
+    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now, generation });
     await heads.raise(user, 5, now + 20);
-    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now + 20 });
+    expect(await heads.get(user)).toEqual({ revision: 5, observedAt: now + 20, generation });
     await heads.raise(user, 9, now + 5);
-    expect(await heads.get(user)).toEqual({ revision: 9, observedAt: now + 5 });
+    expect(await heads.get(user)).toEqual({ revision: 9, observedAt: now + 5, generation });
     // An observation older than the lifetime proves nothing any more: not written.
     const other = newUserId('old');
     await heads.raise(other, 4, now - 61_000);
@@ -70,7 +77,7 @@ describe('a stale-low head (a raise lost in a Redis failover)', () => {
     await push(app, token, [{ id: 'a', baseRevision: 0, content: { v: 1 } }]);
     await push(app, token, [{ id: 'b', baseRevision: 0, content: { v: 1 } }]);
     // The replica that took over never saw the raise to 2: the head says 1.
-    await redis.set(syncHeadKey(userId), `1:${Date.now()}`, 'PX', 2000);
+    await redis.set(syncHeadKey(userId), headValue(app, 1), 'PX', 2000);
     const lostAt = Date.now();
     const first = await pull(app, token, 'since=1');
     expect(first.body).toEqual({ changes: [], revision: 1, hasMore: false });
@@ -99,7 +106,7 @@ describe('a stale-low head (a raise lost in a Redis failover)', () => {
       { id: 'b', baseRevision: 0, content: {} },
       { id: 'c', baseRevision: 0, content: {} },
     ]);
-    await redis.set(syncHeadKey(userId), `1:${Date.now()}`, 'PX', 60_000);
+    await redis.set(syncHeadKey(userId), headValue(app, 1), 'PX', 60_000);
     const next = await push(app, token, [
       { id: 'd', baseRevision: 0, content: {} },
       { id: 'e', baseRevision: 0, content: {} },
@@ -225,9 +232,10 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
             }
           } else {
             const value = await redis.get(syncHeadKey(userId));
-            const revision = Number(value?.split(':')[0] ?? 0);
-            if (revision > 50) {
-              await redis.set(syncHeadKey(userId), `${revision - 50}:${Date.now()}`, 'PX', TTL_MS);
+            const [revision = 0, , generation = ''] = value?.split(':') ?? [];
+            if (Number(revision) > 50) {
+              const lowered = `${Number(revision) - 50}:${Date.now()}:${generation}`;
+              await redis.set(syncHeadKey(userId), lowered, 'PX', TTL_MS);
             }
           }
           events[kind] = (events[kind] ?? 0) + 1;

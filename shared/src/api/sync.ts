@@ -198,6 +198,11 @@ const queryInt = (name: string, min: number, max: number) =>
         .max(max, { error: `must be at most ${max}` }),
     );
 
+/** A store generation id as the API carries it (docs/sync.md, "Restores and the store's generation"). */
+export const storeGenerationSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, {
+  error: 'generation must be 1-64 characters of A-Z a-z 0-9 _ -',
+});
+
 export const changesQuerySchema = z
   .object({
     since: queryInt('since', 0, Number.MAX_SAFE_INTEGER)
@@ -209,6 +214,12 @@ export const changesQuerySchema = z
     wait: queryInt('wait', 0, SYNC_LIMITS.maxWaitSeconds)
       .default(0)
       .describe('Seconds to hold the call while there is nothing new (0-30, default 0)'),
+    generation: storeGenerationSchema
+      .optional()
+      .describe(
+        'The `generation` of the reply that gave `since`: when the store has another one (a ' +
+          'backup was restored since), 410 `resync_required`. Without it, no such check',
+      ),
   })
   .strict();
 
@@ -217,6 +228,12 @@ export const changesReplySchema = z
     changes: z.array(entrySchema).describe('Entries with revision > since, ascending'),
     revision: z.number().int().describe('The cursor: pass it as `since` next time'),
     hasMore: z.boolean().describe('True when more changes are ready: pull again at once'),
+    generation: storeGenerationSchema
+      .optional()
+      .describe(
+        'The store’s generation the cursor belongs to: keep it beside `revision` and send it ' +
+          'as `generation` with the next pull (absent from servers that predate it)',
+      ),
   })
   .strict()
   .meta({ id: 'Changes' });
@@ -285,7 +302,8 @@ export const syncOperations = defineOperations({
       'the reply’s `revision`: every change is seen exactly once and in order, whatever other ' +
       'devices push meanwhile. With `wait > 0` and nothing new, the call holds until a change ' +
       'arrives (pushed to any replica) or the wait ends. 410 `resync_required` when `since` is ' +
-      'older than the tombstone purge horizon: pull again from 0 and replace local state.',
+      'older than the tombstone purge horizon, or when `generation` is not the store’s (a ' +
+      'backup was restored): pull again from 0 and replace local state.',
     tags,
     auth: true,
     schema: {

@@ -31,11 +31,15 @@ export interface PageText {
   changes: string[];
   revision: number;
   hasMore: boolean;
+  /** The store generation the cursor belongs to (store/generation.ts), once known. */
+  generation?: string;
 }
 
 /** The body of `GET /sync/changes` for a page. */
 export function pageJson(page: PageText): string {
-  return `{"changes":[${page.changes.join(',')}],"revision":${page.revision},"hasMore":${page.hasMore}}`;
+  const generation =
+    page.generation === undefined ? '' : `,"generation":${JSON.stringify(page.generation)}`;
+  return `{"changes":[${page.changes.join(',')}],"revision":${page.revision},"hasMore":${page.hasMore}${generation}}`;
 }
 
 /**

@@ -74,6 +74,11 @@ function sameState(head: VersionDoc, change: Change): boolean {
   return head.content !== null && isDeepStrictEqual(JSON.parse(head.content), change.content);
 }
 
+/** The 410 of a pull whose `generation` is not the store's. */
+const RESTORED_DETAIL =
+  "the server's data was restored from a backup since this cursor was issued: pull again from " +
+  'since=0 without generation and replace the local state';
+
 /** Rounds a guessed push retries from a newer head before it falls back to MongoDB's reads. */
 const GUESS_RETRIES = 20;
 /** How long a collided guess waits for the winner's raise before reading MongoDB (ms, total 75). */
@@ -200,7 +205,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       pending = (async () => {
         const revision = await repository.maxRevision(userId);
         await heads.raise(userId, revision, observedAt);
-        return { revision, observedAt };
+        return { revision, observedAt, generation: heads.generation() };
       })().finally(() => misses.delete(userId));
       misses.set(userId, pending);
     }
@@ -422,6 +427,20 @@ export function createEntriesService(deps: EntriesServiceDeps) {
    * process that died costs one wait's latency, never a change.
    */
   async function changes(
+    userId: string,
+    query: { since: number; limit: number; wait: number; generation?: string | undefined },
+    signal?: AbortSignal,
+  ): Promise<PageText> {
+    // A cursor of another store generation (a backup was restored since): resync
+    // (store/generation.ts). Taken before the read, so a page is never labelled newer than it is.
+    const generation = heads.generation();
+    if (query.generation !== undefined && query.generation !== generation) {
+      throw new ProblemError('resync_required', RESTORED_DETAIL);
+    }
+    return { ...(await follow(userId, query, signal)), generation };
+  }
+
+  async function follow(
     userId: string,
     query: { since: number; limit: number; wait: number },
     signal?: AbortSignal,
