@@ -71,6 +71,47 @@ describe('idle pulls at the gateway', () => {
     expect((await pull('?since=7', bob)).proxied).toBe(true);
   });
 
+  it('answers a pull that names a generation only from a head of that generation (restores)', async () => {
+    const erin = await gw.session();
+    const key = syncHeadKey(erin.userId);
+    await gw.redis.set(key, `42:${Date.now()}:GenOne_1`, 'PX', 60_000);
+    const same = await pull('?since=42&generation=GenOne_1', erin);
+    expect(same.proxied).toBe(false);
+    expect(same.body).toEqual({
+      changes: [],
+      revision: 42,
+      hasMore: false,
+      generation: 'GenOne_1',
+    });
+    // Without the parameter (an older client): answered as before, the head's generation told.
+    const legacy = await pull('?since=50', erin);
+    expect(legacy.proxied).toBe(false);
+    expect(legacy.body).toEqual({
+      changes: [],
+      revision: 50,
+      hasMore: false,
+      generation: 'GenOne_1',
+    });
+    // A cursor from another generation (a restore happened) may be above the restored store's
+    // head: only sync can tell, so it goes there, whatever the cursor.
+    for (const query of ['?since=42&generation=GenTwo', '?since=1000&generation=GenTwo']) {
+      expect((await pull(query, erin)).proxied, query).toBe(true);
+    }
+    // A head in the older two-part form has no generation: a pull that names one goes to sync.
+    await gw.redis.set(key, `42:${Date.now()}`, 'PX', 60_000);
+    expect((await pull('?since=42&generation=GenOne_1', erin)).proxied).toBe(true);
+    // Hostile values are never answered here (sync refuses them with a 400).
+    await gw.redis.set(key, `42:${Date.now()}:GenOne_1`, 'PX', 60_000);
+    for (const query of [
+      '?since=42&generation[$gt]=',
+      '?since=42&generation=GenOne_1&generation=GenOne_1',
+      `?since=42&generation=${'a'.repeat(65)}`,
+      '?since=42&generation=',
+    ]) {
+      expect((await pull(query, erin)).proxied, query).toBe(true);
+    }
+  });
+
   it('never answers for another user, an ended session, or a bad token', async () => {
     const carol = await gw.session();
     await setHead(carol, 1000);
