@@ -28,14 +28,21 @@ export type SyncProgress =
   | { phase: 'pull'; applied: number; revision: number; hasMore: boolean };
 
 /**
- * Emits `pending` whenever the number of waiting edits changes: recounted after every event
- * that can change it, one count at a time (a burst of events costs at most two counts).
+ * Emits `pending` whenever the number of waiting edits changes: recounted after the events
+ * that can change it, one count at a time and at most one every `delayMs` (a burst of writes,
+ * an import of thousands of entries, costs a few counts, not one per write).
  */
-export function watchPending(emitter: Emitter, count: () => Promise<number>): () => void {
+export function watchPending(
+  emitter: Emitter,
+  count: () => Promise<number>,
+  delayMs = 25,
+): () => void {
   let last = -1;
   let running = false;
   let again = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const recount = async () => {
+    timer = undefined;
     if (running) {
       again = true;
       return;
@@ -54,7 +61,9 @@ export function watchPending(emitter: Emitter, count: () => Promise<number>): ()
       running = false;
     }
   };
-  const kick = () => void recount();
+  const kick = () => {
+    timer ??= setTimeout(() => void recount(), delayMs);
+  };
   const offs = [
     emitter.on('change', kick),
     emitter.on('conflict', kick),
@@ -64,6 +73,7 @@ export function watchPending(emitter: Emitter, count: () => Promise<number>): ()
     }),
   ];
   return () => {
+    clearTimeout(timer);
     for (const off of offs) off();
   };
 }

@@ -142,6 +142,11 @@ export class IndexedDbStore implements LocalStore {
     return rows.map((r) => fromRow(r) as StoredEntry);
   }
 
+  async pendingCount(): Promise<number> {
+    await this.open();
+    return req(this.handle.transaction('entries').objectStore('entries').index('pseq').count());
+  }
+
   removeSettled(): Promise<void> {
     return this.mutex.run(async () => {
       await this.open();

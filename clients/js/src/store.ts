@@ -38,6 +38,8 @@ export interface LocalStore {
   all(): Promise<StoredEntry[]>;
   /** Pending entries (seq > 0), oldest edit first. */
   pending(limit: number): Promise<StoredEntry[]>;
+  /** Optional: how many entries are pending, without reading them (else `pending()` is). */
+  pendingCount?(): Promise<number>;
   /** Forget every entry that has no pending edit (410 resync). */
   removeSettled(): Promise<void>;
   /** Forget everything (sign-in of another user). */
@@ -95,6 +97,12 @@ export class MemoryStore implements LocalStore {
       .sort((a, b) => a.seq - b.seq)
       .slice(0, limit)
       .map((e) => clone(e) as StoredEntry);
+  }
+
+  async pendingCount(): Promise<number> {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.seq > 0) n++;
+    return n;
   }
 
   removeSettled(): Promise<void> {

@@ -245,6 +245,7 @@ export class SyncEngine {
   /** Number of local edits not yet accepted by the server. */
   async pendingCount(): Promise<number> {
     await this.ready();
+    if (this.store.pendingCount) return this.store.pendingCount();
     return (await this.store.pending(Number.MAX_SAFE_INTEGER)).length;
   }
 
