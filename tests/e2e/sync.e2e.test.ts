@@ -90,7 +90,12 @@ describe('sync through the gateway (docs/api.md)', () => {
     });
     expect(all.body.revision).toBe(r2);
     const none = await pull(alice, `since=${all.body.revision}`);
-    expect(none.body).toEqual({ changes: [], revision: all.body.revision, hasMore: false });
+    expect(none.body).toEqual({
+      changes: [],
+      revision: all.body.revision,
+      hasMore: false,
+      generation: expect.any(String),
+    });
   });
 
   it('pages with limit and hasMore without duplicates or gaps', async () => {
@@ -188,7 +193,12 @@ describe('sync through the gateway (docs/api.md)', () => {
     const started = Date.now();
     const res = await pull(bob, `since=${cursor}&wait=1`);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ changes: [], revision: cursor, hasMore: false });
+    expect(res.body).toEqual({
+      changes: [],
+      revision: cursor,
+      hasMore: false,
+      generation: expect.any(String),
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 

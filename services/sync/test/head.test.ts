@@ -80,7 +80,12 @@ describe('a stale-low head (a raise lost in a Redis failover)', () => {
     await redis.set(syncHeadKey(userId), headValue(app, 1), 'PX', 2000);
     const lostAt = Date.now();
     const first = await pull(app, token, 'since=1');
-    expect(first.body).toEqual({ changes: [], revision: 1, hasMore: false });
+    expect(first.body).toEqual({
+      changes: [],
+      revision: 1,
+      hasMore: false,
+      generation: app.sync.generation.current(),
+    });
     let seen: Entry[] = [];
     while (Date.now() - lostAt < 10_000) {
       const next = await pull(app, token, 'since=1');

@@ -49,7 +49,12 @@ describe('long-poll', () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
     const t1 = Date.now();
     const idle = await pull(replicaB, token, 'since=1&wait=1');
-    expect(idle.body).toEqual({ changes: [], revision: 1, hasMore: false });
+    expect(idle.body).toEqual({
+      changes: [],
+      revision: 1,
+      hasMore: false,
+      generation: expect.any(String),
+    });
     expect(Date.now() - t1).toBeGreaterThanOrEqual(950);
   });
 
@@ -91,7 +96,12 @@ describe('long-poll', () => {
     await app.close();
     const res = await waiting;
     expect(res.res.statusCode).toBe(200);
-    expect(res.body).toEqual({ changes: [], revision: 0, hasMore: false });
+    expect(res.body).toEqual({
+      changes: [],
+      revision: 0,
+      hasMore: false,
+      generation: expect.any(String),
+    });
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
@@ -162,7 +172,7 @@ describe('long-polls bounded per user and per process', () => {
     };
   }
 
-  const EMPTY = { changes: [], revision: 0, hasMore: false };
+  const EMPTY = { changes: [], revision: 0, hasMore: false, generation: expect.any(String) };
 
   it("answers a user's oldest long-polls early and empty, keeps the newest (woken by a push), and leaves another user's alone", async () => {
     const app = await h.build({ SYNC_LONG_POLL_MAX_PER_USER: '3' });

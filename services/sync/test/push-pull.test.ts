@@ -58,7 +58,12 @@ describe('push and pull', () => {
     });
     expect(e2).toMatchObject({ id: 'e2', revision: 2, clientUpdatedAt: null });
     const none = await pull(app, token, 'since=2');
-    expect(none.body).toEqual({ changes: [], revision: 2, hasMore: false });
+    expect(none.body).toEqual({
+      changes: [],
+      revision: 2,
+      hasMore: false,
+      generation: expect.any(String),
+    });
   });
 
   it('edits move an entry to a new revision and pulls return only its current version', async () => {
