@@ -187,7 +187,7 @@ export interface paths {
         };
         /**
          * The caller’s entries changed after a cursor, in revision order (long-poll)
-         * @description Returns entries with `revision > since`, ascending, at most `limit`. Keep pulling with the reply’s `revision`: every change is seen exactly once and in order, whatever other devices push meanwhile. With `wait > 0` and nothing new, the call holds until a change arrives (pushed to any replica) or the wait ends. 410 `resync_required` when `since` is older than the tombstone purge horizon: pull again from 0 and replace local state.
+         * @description Returns entries with `revision > since`, ascending, at most `limit`. Keep pulling with the reply’s `revision`: every change is seen exactly once and in order, whatever other devices push meanwhile. With `wait > 0` and nothing new, the call holds until a change arrives (pushed to any replica) or the wait ends. 410 `resync_required` when `since` is older than the tombstone purge horizon, or when `generation` is not the store’s (a backup was restored): pull again from 0 and replace local state.
          */
         get: operations["getChanges"];
         put?: never;
@@ -518,6 +518,8 @@ export interface components {
             revision: number;
             /** @description True when more changes are ready: pull again at once */
             hasMore: boolean;
+            /** @description The store’s generation the cursor belongs to: keep it beside `revision` and send it as `generation` with the next pull (absent from servers that predate it) */
+            generation?: string;
         };
         Entry: {
             id: string;
@@ -1095,6 +1097,8 @@ export interface operations {
                 limit?: string;
                 /** @description Seconds to hold the call while there is nothing new (0-30, default 0) */
                 wait?: string;
+                /** @description The `generation` of the reply that gave `since`: when the store has another one (a backup was restored since), 410 `resync_required`. Without it, no such check */
+                generation?: string;
             };
             header?: never;
             path?: never;

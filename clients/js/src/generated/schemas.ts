@@ -302,6 +302,10 @@ export const schemas: { readonly [name: string]: unknown } = {
       },
       "hasMore": {
         "type": "boolean"
+      },
+      "generation": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,64}$"
       }
     },
     "required": [
