@@ -75,7 +75,13 @@ export const usageOperations = defineOperations({
       '`usage`; deletions are always accepted.',
     tags: ['account'],
     auth: true,
-    schema: { response: responses(usageSchema) },
+    schema: {
+      response: {
+        ...responses(usageSchema),
+        502: problemSchema.describe('A service answered something else'),
+        504: problemSchema.describe('A service did not answer in time'),
+      },
+    },
   },
   syncUsage: {
     operationId: 'getEntriesUsage',
