@@ -10,6 +10,7 @@ import { createChangeNotifier } from './changes/notifier.js';
 import { createRecentChanges } from './changes/recent.js';
 import type { Config } from './config.js';
 import { createEntryHistory } from './entries/history.js';
+import { createHoles } from './entries/holes.js';
 import { createIdempotency } from './entries/idempotency.js';
 import { createSyncMetrics } from './entries/metrics.js';
 import { createEntriesRepository } from './entries/repository.js';
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps) {
   });
   const entries = createEntriesService({
     repository,
+    holes: createHoles(db),
     notifier,
     heads,
     recent,

@@ -35,6 +35,11 @@ export function createSyncMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    holesSealed: new Counter({
+      name: 'sync_holes_sealed_total',
+      help: 'Revisions a pull found empty above the purge horizon and sealed before passing them (a head above the store, a push that read a stale highest revision)',
+      registers: [registry],
+    }),
     guesses: new Counter({
       name: 'sync_revision_guesses_total',
       help: 'Pushes that guessed their revisions from the head (guessed), had none (no_head), or fell back to reads after a collision (fell_back)',

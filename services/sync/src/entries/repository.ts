@@ -38,18 +38,24 @@ const VERSION_FIELDS = {
   deviceId: 1,
 } as const;
 
-/** Marks the purge horizon of a user: tombstones up to `purgedThrough` may be gone. */
-interface PurgeDoc {
+/**
+ * A purge horizon of a user: versions up to `purgedThrough` may be gone. A tombstone purge's
+ * (no `holes`) also ends cursors older than it (410); a purge of replaced versions (`holes`)
+ * only says that the holes it leaves can never fill (holes.ts).
+ */
+export interface PurgeDoc {
   userId: string;
   purgedThrough: number;
   at: Date;
+  holes?: true;
 }
 
 /**
  * Documents per reply of the streamed reads of whole versions (heads of a push, conflicts'
- * current versions): with 1 MiB entries a batch stays within a few MiB.
+ * current versions): every one asked for in one reply (two per id: a replaced version not yet
+ * marked), which MongoDB ends at 16 MiB anyway; the caller keeps what it needs, not the batch.
  */
-const STREAM_BATCH = 8;
+const streamBatch = (ids: number) => Math.max(ids * 2, 101);
 
 export function createEntriesRepository(db: Db) {
   const versions = db.collection<VersionDoc>('entry_versions');
@@ -73,8 +79,9 @@ export function createEntriesRepository(db: Db) {
 
     /**
      * The current versions of `ids` (at most two per id: a replaced one whose mark has not
-     * landed yet, so callers keep the higher revision), streamed in batches of a few: with
-     * entries of up to 1 MiB, a push's 500 heads are never all in memory at once.
+     * landed yet, so callers keep the higher revision), streamed: a batch ends at 16 MiB, and
+     * callers keep only what they need of each, so a push's 500 heads of up to 1 MiB are never
+     * all in memory at once.
      */
     currentVersions(userId: string, ids: string[]): AsyncIterable<VersionDoc> {
       return versions
@@ -82,7 +89,7 @@ export function createEntriesRepository(db: Db) {
           { userId, id: { $in: ids }, superseded: { $ne: true } },
           { projection: { ...VERSION_FIELDS, userId: 1 } },
         )
-        .batchSize(STREAM_BATCH) as unknown as AsyncIterable<VersionDoc>;
+        .batchSize(streamBatch(ids.length)) as unknown as AsyncIterable<VersionDoc>;
     },
 
     /** The versions at `revisions` (replaced ones included), streamed like `currentVersions`. */
@@ -92,7 +99,7 @@ export function createEntriesRepository(db: Db) {
           { userId, revision: { $in: revisions } },
           { projection: { ...VERSION_FIELDS, userId: 1, superseded: 1 } },
         )
-        .batchSize(STREAM_BATCH) as unknown as AsyncIterable<VersionDoc>;
+        .batchSize(streamBatch(revisions.length)) as unknown as AsyncIterable<VersionDoc>;
     },
 
     /** The user's highest revision (0 when none). One query on `user_revision`. */
@@ -195,7 +202,7 @@ export function createEntriesRepository(db: Db) {
     /** The user's purge horizon (0 when nothing was ever purged). One query. */
     async purgedThrough(userId: string): Promise<number> {
       const [doc] = await purges
-        .find({ userId }, { projection: { _id: 0, purgedThrough: 1 } })
+        .find({ userId, holes: { $ne: true } }, { projection: { _id: 0, purgedThrough: 1 } })
         .sort({ userId: -1, purgedThrough: -1 })
         .limit(1)
         .toArray();
@@ -254,12 +261,35 @@ export function createEntriesRepository(db: Db) {
      * version (base 0): its `(userId, id, 0)` slot is what refuses a second "new" entry with
      * the same id to a push that guesses (docs/sync.md). It goes with the entry's tombstone.
      */
-    async deleteSuperseded(cutoff: Date): Promise<number> {
-      const result = await versions.deleteMany({
-        superseded: true,
+    async deleteSuperseded(cutoff: Date, batch = 1000): Promise<number> {
+      const old = {
+        superseded: true as const,
         supersededAt: { $lt: cutoff },
         baseRevision: { $gt: 0 },
-      });
+      };
+      let deleted = 0;
+      for (let before = -1; before < deleted; ) {
+        before = deleted;
+        const docs = await versions
+          .find(old, { projection: { _id: 0, userId: 1, revision: 1 } })
+          .limit(batch)
+          .toArray();
+        const byUser = new Map<string, number[]>();
+        for (const doc of docs)
+          byUser.set(doc.userId, [...(byUser.get(doc.userId) ?? []), doc.revision]);
+        for (const [userId, revisions] of byUser) {
+          // The holes horizon first: a pull meeting these holes knows they can never fill.
+          const purgedThrough = Math.max(...revisions);
+          await purges.insertOne({ userId, purgedThrough, at: new Date(), holes: true });
+          const result = await versions.deleteMany({
+            ...old,
+            userId,
+            revision: { $in: revisions },
+          });
+          deleted += result.deletedCount;
+        }
+        if (docs.length < batch) break;
+      }
       // The first version stays as a stub: its content (kept for the entry's history until
       // now) is dropped.
       await versions.updateMany(
@@ -271,7 +301,23 @@ export function createEntriesRepository(db: Db) {
         },
         { $set: { content: null } },
       );
-      return result.deletedCount;
+      return deleted;
+    },
+
+    /**
+     * Of `entries` (tombstones the purge found), those that a newer version of the same entry
+     * replaced (its mark missing: the push that wrote it died before marking). One query.
+     */
+    async replacedAmong(userId: string, entries: { id: string; revision: number }[]) {
+      if (entries.length === 0) return [];
+      const lowest = Math.min(...entries.map((e) => e.revision));
+      const newer = await versions
+        .find(
+          { userId, id: { $in: entries.map((e) => e.id) }, revision: { $gt: lowest } },
+          { projection: { _id: 0, id: 1, revision: 1 } },
+        )
+        .toArray();
+      return entries.filter((e) => newer.some((n) => n.id === e.id && n.revision > e.revision));
     },
   };
 }

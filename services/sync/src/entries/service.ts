@@ -5,6 +5,7 @@ import type { Heads } from '../changes/head.js';
 import type { ChangeNotifier } from '../changes/notifier.js';
 import type { RecentChanges } from '../changes/recent.js';
 import type { EntriesQuota } from '../quota/entries-quota.js';
+import { type Holes, isDense } from './holes.js';
 import { entryJson, type PageText } from './json.js';
 import type { SyncMetrics } from './metrics.js';
 import type { PushOutcome } from './push-reply.js';
@@ -20,6 +21,9 @@ export const MAX_PAGE_CONTENT_BYTES = 4 * 1024 * 1024;
 /** Store page reads at once per process by default (SYNC_MAX_CONCURRENT_PAGE_READS). */
 export const DEFAULT_CONCURRENT_PAGE_READS = 4;
 
+/** A page read again this many times when versions keep taking the holes it meets (then 503). */
+const SEAL_ROUNDS = 5;
+
 /** A push gives up (503, retry) after this many collisions with concurrent pushes. */
 const MAX_INSERT_ROUNDS = 200;
 
@@ -33,6 +37,8 @@ export interface PushHooks {
 
 export interface EntriesServiceDeps {
   repository: EntriesRepository;
+  /** Finds and seals holes in the revision sequence (holes.ts). */
+  holes: Holes;
   notifier: ChangeNotifier;
   heads: Heads;
   recent: RecentChanges;
@@ -94,6 +100,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
   // Each store page read holds up to a page's content plus one undecoded batch; a bounded
   // number at once keeps a burst of first syncs of large journals inside the pod's memory.
   const pageReads = pLimit(deps.maxConcurrentPageReads ?? DEFAULT_CONCURRENT_PAGE_READS);
+  const { holes } = deps;
 
   /**
    * Decides each change against `known` heads: identical to the head → accepted at its
@@ -166,15 +173,23 @@ export function createEntriesService(deps: EntriesServiceDeps) {
 
   /**
    * The current versions of the entries `changes` name, as `HeadInfo`: streamed, so only the
-   * facts a plan needs are kept, never 500 contents of up to 1 MiB.
+   * facts a plan needs are kept, never 500 contents of up to 1 MiB. Two current versions of
+   * one entry mean a push died between writing the newer and marking the older: the older's
+   * revision goes into `unmarked`, for this push to mark (a retry accepted as identical would
+   * otherwise leave it unmarked for good).
    */
-  async function readHeads(userId: string, changes: Change[]): Promise<Map<string, HeadInfo>> {
+  async function readHeads(
+    userId: string,
+    changes: Change[],
+    unmarked?: Set<number>,
+  ): Promise<Map<string, HeadInfo>> {
     const heads = new Map<string, HeadInfo>();
     if (changes.length === 0) return heads;
     const byId = new Map(changes.map((change) => [change.id, change]));
     let kept = 0;
     for await (const doc of repository.currentVersions(userId, [...byId.keys()])) {
       const known = heads.get(doc.id);
+      if (known) unmarked?.add(Math.min(known.revision, doc.revision));
       if (known && known.revision > doc.revision) continue;
       const change = byId.get(doc.id) as Change;
       const size = doc.content?.length ?? 0;
@@ -236,6 +251,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       acceptedAt: new Map<string, number>(),
       conflictWith: new Map<string, HeadInfo | null>(),
     };
+    const unmarked = new Set<number>();
 
     let base: number;
     let known: Map<string, HeadInfo>;
@@ -243,10 +259,10 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     if (optimistic && head) {
       base = head.revision;
       const edits = body.changes.filter((c) => c.baseRevision > 0);
-      known = await readHeads(userId, edits);
+      known = await readHeads(userId, edits, unmarked);
     } else {
       [known, base] = await Promise.all([
-        readHeads(userId, body.changes),
+        readHeads(userId, body.changes, unmarked),
         repository.maxRevision(userId),
       ]);
     }
@@ -298,6 +314,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
           readHeads(
             userId,
             pending.map((p) => p.change),
+            unmarked,
           ),
           repository.maxRevision(userId),
         ]);
@@ -326,10 +343,10 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     await deps.hooks?.afterInsert?.();
 
     for (const doc of written) context.acceptedAt.set(doc.id, doc.revision);
-    await repository.markSuperseded(
-      userId,
-      written.filter((doc) => doc.baseRevision > 0).map((doc) => doc.baseRevision),
-    );
+    await repository.markSuperseded(userId, [
+      ...written.filter((doc) => doc.baseRevision > 0).map((doc) => doc.baseRevision),
+      ...unmarked,
+    ]);
     if (lostRace.length > 0) {
       const current = await readHeads(userId, lostRace);
       for (const { id } of lostRace) context.conflictWith.set(id, current.get(id) ?? null);
@@ -377,6 +394,37 @@ export function createEntriesService(deps: EntriesServiceDeps) {
    * query (plus the purge horizon when `since > 0`, read AFTER the page so a tombstone purged
    * meanwhile cannot slip through).
    */
+  /**
+   * A page from the store that never moves a cursor over a hole that can still fill: when the
+   * page skips revisions, the ones that hold no version at all and lie above the purge's holes
+   * horizon are sealed first (holes.ts). If a version took one of them first, the page is read
+   * again (it serves that version). docs/sync.md, "The guarantee".
+   */
+  async function sealedPage(userId: string, since: number, limit: number) {
+    for (let round = 0; ; round++) {
+      const read = await pageReads(() =>
+        repository.page(userId, since, limit, MAX_PAGE_CONTENT_BYTES),
+      );
+      const last = read.docs.at(-1)?.revision ?? since;
+      if (isDense(read.docs, since)) return read;
+      const missing = await holes.missing(userId, since, last);
+      if (missing.length === 0) return read;
+      const horizon = await holes.holesThrough(userId);
+      const open = missing.filter((revision) => revision > horizon);
+      if (await holes.seal(userId, open)) {
+        if (open.length > 0) metrics.holesSealed.inc(open.length);
+        return read;
+      }
+      if (round >= SEAL_ROUNDS) {
+        throw new ProblemError('upstream_unavailable', 'the feed is being written; retry', {
+          status: 503,
+          headers: { 'retry-after': '1' },
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** round));
+    }
+  }
+
   async function pull(userId: string, since: number, limit: number): Promise<PageText> {
     if (heads.enabled) {
       const observedAt = Date.now();
@@ -394,9 +442,7 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       }
     }
     const observedAt = Date.now();
-    const { docs: page, hasMore } = await pageReads(() =>
-      repository.page(userId, since, limit, MAX_PAGE_CONTENT_BYTES),
-    );
+    const { docs: page, hasMore } = await sealedPage(userId, since, limit);
     if (since > 0) {
       const purgedThrough = await repository.purgedThrough(userId);
       if (since < purgedThrough) {
@@ -412,6 +458,14 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     const last = new Map<string, number>();
     for (const doc of page) last.set(doc.id, doc.revision);
     const changes = page.filter((doc) => last.get(doc.id) === doc.revision).map(entryJson);
+    if (changes.length < page.length) {
+      // Left unmarked by a push that died before marking (or is marking right now): idempotent.
+      const replaced = page.filter((doc) => last.get(doc.id) !== doc.revision);
+      await repository.markSuperseded(
+        userId,
+        replaced.map((doc) => doc.revision),
+      );
+    }
     const revision = page.length > 0 ? (page[page.length - 1] as VersionDoc).revision : since;
     // The last page ends at the user's highest revision (never superseded, never purged).
     if (!hasMore && page.length > 0) await heads.raise(userId, revision, observedAt);

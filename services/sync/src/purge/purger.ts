@@ -32,7 +32,17 @@ export function createPurger(deps: PurgerDeps) {
       let progressed = false;
       for (const [userId, list] of byUser) {
         const max = await repository.maxRevision(userId);
-        const victims = list.filter((entry) => entry.revision < max);
+        // A tombstone a newer version replaced (a push that died before marking it) is not the
+        // entry's state: marked now, never purged as if it were (its entry lives on).
+        const replaced = await repository.replacedAmong(userId, list);
+        if (replaced.length > 0) {
+          await repository.markSuperseded(
+            userId,
+            replaced.map((entry) => entry.revision),
+          );
+          progressed = true;
+        }
+        const victims = list.filter((entry) => entry.revision < max && !replaced.includes(entry));
         if (victims.length === 0) continue;
         await repository.recordPurge(userId, Math.max(...victims.map((v) => v.revision)));
         await repository.deleteThrough(userId, victims);
