@@ -60,6 +60,8 @@ export interface SyncOptions {
 }
 
 const CURSOR = 'cursor';
+/** The store generation the cursor belongs to (docs/sync.md, "Restores and the store's generation"). */
+const GENERATION = 'generation';
 const BATCH = 'batch';
 const SEQ = 'seq';
 const CONFLICTS = 'conflicts';
@@ -447,19 +449,32 @@ export class SyncEngine {
   /** One pull request; applies its page. Resolves with hasMore. */
   async pullPage(wait = 0, signal?: AbortSignal): Promise<boolean> {
     await this.ready();
-    const since = Number((await this.store.transaction(async (tx) => tx.getMeta(CURSOR))) ?? '0');
+    const [since, generation] = await this.store.transaction(
+      async (tx) =>
+        [Number((await tx.getMeta(CURSOR)) ?? '0'), await tx.getMeta(GENERATION)] as const,
+    );
     const res = await this.auth.request('/sync/changes', {
-      query: { since, limit: this.options.pullLimit ?? 10_000, ...(wait > 0 ? { wait } : {}) },
+      query: {
+        since,
+        limit: this.options.pullLimit ?? 10_000,
+        ...(wait > 0 ? { wait } : {}),
+        // The cursor's store generation: a server restored from a backup since answers 410.
+        ...(generation ? { generation } : {}),
+      },
       ...(signal ? { signal } : {}),
       timeoutMs: (wait + 30) * 1000,
     });
     if (res.status === 410) {
       const err = await errorFromResponse(res);
       if (err.code !== 'resync_required') throw err;
-      // Past the purge horizon: rebuild from 0, keeping every unpushed local edit.
+      // Past the purge horizon, or the server's data was restored from a backup (another
+      // generation): rebuild from 0, keeping every unpushed local edit.
       await this.mutex.run(async () => {
         await this.store.removeSettled();
-        await this.store.transaction(async (tx) => tx.setMeta(CURSOR, '0'));
+        await this.store.transaction(async (tx) => {
+          await tx.setMeta(CURSOR, '0');
+          await tx.setMeta(GENERATION, undefined);
+        });
       });
       this.events.emit('change', { ids: [], source: 'remote' });
       return true;
@@ -472,6 +487,8 @@ export class SyncEngine {
     const applied = await this.mutex.run(() =>
       this.store.transaction(async (tx) => {
         const ids: string[] = [];
+        // A resync started meanwhile (another pull got a 410): this page is of the old cursor.
+        if ((await tx.getMeta(GENERATION)) !== generation) return ids;
         for (const e of page.changes) {
           if (e.revision <= since) continue;
           const local = await tx.get(e.id);
@@ -482,6 +499,9 @@ export class SyncEngine {
         }
         const cursor = Number((await tx.getMeta(CURSOR)) ?? '0');
         if (page.revision > cursor) await tx.setMeta(CURSOR, String(page.revision));
+        if (page.generation !== undefined && page.generation !== generation) {
+          await tx.setMeta(GENERATION, page.generation);
+        }
         return ids;
       }),
     );
