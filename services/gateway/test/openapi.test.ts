@@ -293,9 +293,10 @@ describe('auth calls in the served document', () => {
 });
 
 describe('sync calls in the served document', () => {
-  it('pull with since, limit and wait, and answer 200, 400, 401, 410', () => {
+  it('pull with since, limit, wait and the optional generation, and answer 200, 400, 401, 410', () => {
     const changes = operation(doc, 'get', '/sync/changes');
     expect(changes.parameters.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      'query:generation',
       'query:limit',
       'query:since',
       'query:wait',
@@ -304,6 +305,12 @@ describe('sync calls in the served document', () => {
     expect(component('Changes').properties?.changes?.items).toEqual({
       $ref: '#/components/schemas/Entry',
     });
+    // The store generation: optional both ways, so older clients and servers keep working.
+    expect(changes.parameters).toContainEqual(
+      expect.objectContaining({ name: 'generation', in: 'query', required: false }),
+    );
+    expect(component('Changes').properties?.generation?.pattern).toBe('^[A-Za-z0-9_-]{1,64}$');
+    expect(component('Changes').required).not.toContain('generation');
   });
 
   it('push a PushRequest of at most 500 changes with ids of the contract, and an Idempotency-Key', () => {
