@@ -17,7 +17,7 @@ export const emptyPull: Scenario = {
     ctx.state.cursor = cursor;
     const emptyBaseline = await loop(
       async () => {
-        await entries.page(user.userId, cursor, 500);
+        await entries.page(user.userId, cursor, 500, 4 * 1024 * 1024);
         await entries.purgedThrough(user.userId);
       },
       SETTINGS.connections,

@@ -9,7 +9,10 @@ export const fullPages: Scenario = {
     const { stack, entries, report } = ctx;
     const reader = await register(stack.urls.gateway, 'reader');
     for (let i = 0; i < 4; i++) await push(stack.urls.gateway, reader, 500, 1000);
-    const pageBaseline = await sequence(() => entries.page(reader.userId, 0, 500), 5);
+    const pageBaseline = await sequence(
+      () => entries.page(reader.userId, 0, 500, 4 * 1024 * 1024),
+      5,
+    );
     const fullPages = async (label: string) => {
       for (const [path, base] of [
         ['gateway', stack.urls.gateway],

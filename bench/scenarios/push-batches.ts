@@ -26,7 +26,10 @@ export const pushBatches: Scenario = {
       const withReads = await sequence(async () => {
         const batch = docs();
         const ids = batch.map((d) => d.id);
-        await Promise.all([entries.heads('raw', ids), entries.maxRevision('raw')]);
+        const heads = async () => {
+          for await (const _ of entries.currentVersions('raw', ids));
+        };
+        await Promise.all([heads(), entries.maxRevision('raw')]);
         await raw.insertOrdered(batch);
       }, count);
       for (const [path, base] of [

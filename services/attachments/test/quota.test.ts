@@ -46,7 +46,10 @@ function put(auth: { authorization: string }, id: string, body: Buffer) {
 async function usage(auth: { authorization: string }) {
   const res = await t.app.inject({ method: 'GET', url: '/storage/usage', headers: auth });
   expect(res.statusCode, res.body).toBe(200);
-  return res.json() as Record<string, { usage: number; limit: number | null }>;
+  return res.json() as Record<
+    'attachments' | 'attachmentBytes',
+    { usage: number; limit: number | null }
+  >;
 }
 
 /** The user's attachments as the listing shows them. */

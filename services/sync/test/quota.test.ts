@@ -26,7 +26,7 @@ async function user() {
 async function usage(app: SyncApp, token: string) {
   const res = await app.inject({ method: 'GET', url: '/sync/usage', headers: bearer(token) });
   expect(res.statusCode, res.body).toBe(200);
-  return res.json() as Record<string, { usage: number; limit: number | null }>;
+  return res.json() as Record<'entries' | 'entryBytes', { usage: number; limit: number | null }>;
 }
 
 /** What the store holds for the user, computed here from a full pull. */
