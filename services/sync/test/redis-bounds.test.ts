@@ -52,7 +52,7 @@ describe('Redis memory per user is bounded, whatever the account sends', () => {
       baseRevision: 0,
       content: { mine: i },
     }));
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round < 3; round++) {
       const { res, body } = await push(app, token, stale, {
         headers: { 'idempotency-key': `fresh-${round}` },
       });
@@ -65,20 +65,25 @@ describe('Redis memory per user is bounded, whatever the account sends', () => {
     }
     const [replies, order] = idempotencyKeys(userId);
     const stored = await h.redis.hgetall(replies);
-    expect(Object.keys(stored).filter((k) => k !== '#bytes')).toHaveLength(6);
+    expect(Object.keys(stored).filter((k) => k !== '#bytes')).toHaveLength(3);
     expect(JSON.stringify(stored)).not.toContain(canary);
-    expect(await h.redis.zcard(order)).toBe(6);
+    expect(await h.redis.zcard(order)).toBe(3);
     const bytes = await userBytes(userId);
-    console.info(`redis bytes after 6 stale pushes of 20 x 1 MiB conflicts: ${bytes}`);
+    console.info(`redis bytes after 3 stale pushes of 20 x 1 MiB conflicts: ${bytes}`);
     expect(bytes).toBeLessThan(64 * KiB);
     // A replay under one of those keys reads the contents again and answers the same reply.
-    const replay = await push(app, token, stale, { headers: { 'idempotency-key': 'fresh-3' } });
+    const replay = await push(app, token, stale, { headers: { 'idempotency-key': 'fresh-1' } });
     expect(replay.body.conflicts.map((c) => c.current?.revision)).toEqual(
       Array.from({ length: 20 }, (_, i) => i + 1),
     );
   }, 120_000);
 
-  it('forgets the oldest Idempotency-Key records past 1 MiB per user, and a forgotten key runs again as identical', async () => {
+  it('forgets the oldest Idempotency-Key records past the per-user bound, and a forgotten key runs again as identical', async () => {
+    // The smallest bound the setting allows (100 KiB), so that a few pushes pass it.
+    const small = await h.build({
+      ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS: '0',
+      SYNC_IDEMPOTENCY_MAX_BYTES: String(100 * KiB),
+    });
     const userId = newUserId('many-keys');
     const token = await h.token(userId);
     // 500 changes with 128-character ids: the largest record a push can leave (~70 KiB).
@@ -87,27 +92,30 @@ describe('Redis memory per user is bounded, whatever the account sends', () => {
       (_, i) => `${String(i).padStart(4, '0')}${'k'.repeat(124)}`,
     );
     const changes = ids.map((id) => ({ id, baseRevision: 0, content: {} }));
-    const first = await push(app, token, changes, { headers: { 'idempotency-key': 'key-0' } });
+    const first = await push(small, token, changes, { headers: { 'idempotency-key': 'key-0' } });
     expect(first.body.accepted).toHaveLength(500);
     // Each repeat under a fresh key is accepted as identical and leaves another full record.
-    for (let round = 1; round <= 16; round++) {
-      const again = await push(app, token, changes, {
+    for (let round = 1; round <= 4; round++) {
+      const again = await push(small, token, changes, {
         headers: { 'idempotency-key': `key-${round}` },
       });
       expect(again.body.accepted).toEqual(first.body.accepted);
     }
     const [replies, order] = idempotencyKeys(userId);
     const counted = Number(await h.redis.hget(replies, '#bytes'));
-    expect(counted).toBeLessThanOrEqual(MiB);
+    expect(counted).toBeLessThanOrEqual(100 * KiB);
     const kept = await h.redis.zrange(order, 0, -1);
-    expect(kept.length).toBeLessThan(17);
-    expect(kept).toContain('key-16');
+    expect(kept.length).toBeLessThan(5);
+    expect(kept).toContain('key-4');
     expect(kept).not.toContain('key-0');
-    const bytes = await userBytes(userId);
+    // The records' own keys (the user's recent changes hold these 500 entries too).
+    const bytes = (await memoryOf(replies)) + (await memoryOf(order));
     console.info(`redis bytes with ${kept.length} records of 500 long ids: ${bytes}`);
-    expect(bytes).toBeLessThan(1.5 * MiB);
+    expect(bytes).toBeLessThan(150 * KiB);
     // The oldest key was forgotten: its repeat runs again, and is accepted with the same revisions.
-    const forgotten = await push(app, token, changes, { headers: { 'idempotency-key': 'key-0' } });
+    const forgotten = await push(small, token, changes, {
+      headers: { 'idempotency-key': 'key-0' },
+    });
     expect(forgotten.body).toEqual(first.body);
   }, 120_000);
 
