@@ -2,7 +2,6 @@ import { Attachments } from './attachments.js';
 import { Auth, type Credentials } from './auth.js';
 import { badReply, type JournalError, type QuotaName } from './errors.js';
 import { type ClientEvents, Emitter, watchPending } from './events.js';
-import { exportZip } from './export.js';
 import {
   type EntryVersion,
   entryHistory,
@@ -205,6 +204,8 @@ export class JournalClient {
   /** The whole journal as a zip: `entries.json` and `attachments/<id>`. */
   async exportAll(): Promise<Blob> {
     await this.engine.ready();
+    // Loaded when used: the zip code is no weight for an app until someone exports.
+    const { exportZip } = await import('./export.js');
     return exportZip(this.core, this.attachments, this.engine.store);
   }
 

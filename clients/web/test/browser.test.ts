@@ -151,6 +151,10 @@ describe('journal web app, two devices, real browser', { timeout: 60_000 }, () =
     await a.keyboard.press('Tab');
     expect(await a.evaluate<string>('document.activeElement.name')).toBe('deviceName');
     await a.keyboard.press('Tab');
+    // "Keep my journal on this device after I sign out": off unless ticked.
+    expect(await a.evaluate<string>('document.activeElement.name')).toBe('keep');
+    expect(await a.evaluate<boolean>('document.activeElement.checked')).toBe(false);
+    await a.keyboard.press('Tab');
     expect(await a.evaluate<string>('document.activeElement.textContent')).toBe('Create account');
     await a.keyboard.press('Enter');
     await a.getByRole('heading', { name: 'Journal', exact: true }).waitFor();
