@@ -70,6 +70,10 @@ describe('deploy/web/default.conf.template', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<title>Journal</title>');
     expect(page.headers.get('cache-control')).toBe('no-cache');
+    // The app's strict Content-Security-Policy (clients/web/csp.ts; equal to it by a unit test).
+    const csp = page.headers.get('content-security-policy') ?? '';
+    for (const directive of ["script-src 'self'", "object-src 'none'", "frame-ancestors 'none'"])
+      expect(csp).toContain(directive);
     const asset = await fetch(url('/assets/index-abc123.js'));
     expect(asset.status).toBe(200);
     expect(asset.headers.get('cache-control')).toContain('immutable');
