@@ -15,6 +15,7 @@
  */
 import { type BenchContext, createContext, type Scenario, SETTINGS } from './lib/context.js';
 import { attachments } from './scenarios/attachments.js';
+import { bounds } from './scenarios/bounds.js';
 import { emptyPull } from './scenarios/empty-pull.js';
 import { fullPages } from './scenarios/full-pages.js';
 import { growth } from './scenarios/growth.js';
@@ -43,6 +44,7 @@ const SCENARIOS: Scenario[] = [
   loginAttack,
   growth,
   sdkSync,
+  bounds,
 ];
 
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
