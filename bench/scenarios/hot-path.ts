@@ -1,3 +1,4 @@
+import { formatSyncHead, syncHeadKey } from '@journal/shared';
 import { clearSyncHints } from '../../scripts/lib/backup.js';
 import { auth, type BenchUser, push, pushBody, register, versionDoc } from '../lib/client.js';
 import type { Scenario } from '../lib/context.js';
@@ -111,9 +112,16 @@ export const hotPath: Scenario = {
 
     const levels = [...SETTINGS.headLevels].sort((a, b) => a - b);
     const user = await register(gateway, 'hot');
-    /** The head as sync writes it (shared/src/sync-head.ts): revision and observation time. */
+    /** The head as sync writes it (shared/src/sync-head.ts), in the store's generation. */
+    const meta = ctx.db.collection<{ _id: string; value: string }>('sync_meta');
+    const generation = (await meta.findOne({ _id: 'generation' }))?.value ?? null;
     const setHead = (userId: string, revision: number) =>
-      ctx.redis.set(`sync:head:${userId}`, `${revision}:${Date.now()}`, 'PX', 60_000);
+      ctx.redis.set(
+        syncHeadKey(userId),
+        formatSyncHead({ revision, observedAt: Date.now(), generation }),
+        'PX',
+        60_000,
+      );
     const versions = ctx.db.collection('entry_versions');
     let stored = 0;
     for (const level of levels) {
