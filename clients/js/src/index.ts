@@ -3,8 +3,6 @@ export {
   blobSha256,
   type DownloadOptions,
   type QiniuUploadResult,
-  SAFE_MEDIA_TYPES,
-  safeBlobType,
   type UploadOptions,
 } from './attachments.js';
 export type { Credentials } from './auth.js';
@@ -33,6 +31,7 @@ export {
   importJournal,
 } from './import.js';
 export { IndexedDbStore } from './indexeddb.js';
+export { SAFE_MEDIA_TYPES, safeBlobType } from './media.js';
 export {
   type LocalStore,
   MemoryStore,

@@ -4,11 +4,12 @@
  * SDK's own export into another account (a full round trip) and a Day One export (twice: once),
  * and forgetting the device's copy of the journal (IndexedDB deleted). Prints the import speed.
  */
+
+import { IndexedDbStore, importJournal, type JournalClient, JournalError } from '@journal/client';
 import { IDBFactory } from 'fake-indexeddb';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../../../test-support/stack.js';
-import { IndexedDbStore, importJournal, type JournalClient, JournalError } from '../src/index.js';
 import { eventually, newClient, PASSWORD, uniqueUser } from './helpers.js';
 
 let stack: TestStack;
@@ -122,9 +123,9 @@ describe('SDK product features', { timeout: 60_000 }, () => {
     const c = await device(uniqueUser('bad'), true);
     const bad = [
       new Blob(['not a zip']),
-      new Blob([zipSync({ 'notes.txt': encode('hello') }) as BlobPart]),
-      new Blob([zipSync({ 'entries.json': new TextEncoder().encode('{oops') }) as BlobPart]),
-      new Blob([zipSync({ 'entries.json': encode([{ id: '../x', content: {} }]) }) as BlobPart]),
+      new Blob([zipSync({ 'notes.txt': encode('hello') })]),
+      new Blob([zipSync({ 'entries.json': new TextEncoder().encode('{oops') })]),
+      new Blob([zipSync({ 'entries.json': encode([{ id: '../x', content: {} }]) })]),
       // The second entry is broken: the first is not imported either.
       new Blob([
         zipSync({
@@ -134,7 +135,7 @@ describe('SDK product features', { timeout: 60_000 }, () => {
               { uuid: 'BBBB', creationDate: 'yesterday', text: 'broken date' },
             ],
           }),
-        }) as BlobPart,
+        }),
       ]),
     ];
     for (const file of bad) {
@@ -153,7 +154,7 @@ describe('SDK product features', { timeout: 60_000 }, () => {
       text: `Day ${i}\nSomething happened on day ${i}.`,
       tags: [`t${i % 7}`],
     }));
-    const zip = new Blob([zipSync({ 'Journal.json': encode({ entries }) }) as BlobPart]);
+    const zip = new Blob([zipSync({ 'Journal.json': encode({ entries }) })]);
     const started = performance.now();
     const summary = await importJournal(c, zip);
     const seconds = (performance.now() - started) / 1000;
@@ -182,12 +183,14 @@ describe('SDK product features', { timeout: 60_000 }, () => {
     const c = await device(username, true, { store: new IndexedDbStore('journal', factory) });
     await c.entries.put('secret', { title: 'canary-forget' });
     await c.sync.syncNow();
-    expect((await factory.databases()).map((d) => d.name)).toContain('journal');
+    expect((await factory.databases()).map((d: { name?: string }) => d.name)).toContain('journal');
     const pending: number[] = [];
     c.on('pending', (e) => pending.push(e.count));
     await c.entries.put('later', { title: 'unsynced' });
     await c.forgetLocalData();
-    expect((await factory.databases()).map((d) => d.name)).not.toContain('journal');
+    expect((await factory.databases()).map((d: { name?: string }) => d.name)).not.toContain(
+      'journal',
+    );
     expect(await c.entries.list()).toEqual([]);
     expect(await c.entries.pendingCount()).toBe(0);
     await eventually(() => pending.at(-1) === 0);

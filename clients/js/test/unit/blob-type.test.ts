@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { safeBlobType } from '../../src/attachments.js';
+import { safeBlobType } from '../../src/media.js';
 
 describe('safeBlobType: what a downloaded Blob may claim to be', () => {
   it.each([
