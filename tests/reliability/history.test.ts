@@ -39,7 +39,7 @@ import {
  */
 
 const SEED = Number(process.env.HISTORY_SEED ?? 24);
-const OPS = Number(process.env.HISTORY_OPS ?? 240);
+const OPS = Number(process.env.HISTORY_OPS ?? 300);
 const ROUNDS = Math.max(1, Math.round(OPS / 400));
 const DEVICES = 4;
 const FOLLOWERS = 3;
@@ -255,6 +255,7 @@ describe('history checker: the sync feed under faults', () => {
       for (const fault of FAULTS) expect(faultLog.counts[fault], fault).toBeGreaterThanOrEqual(1);
       expect(faultLog.redisConnectionsKilled, 'Redis connections cut').toBeGreaterThan(0);
       expect(w.counters.retried, 'pushes retried with their key').toBeGreaterThan(0);
+      expect(index.seals, 'holes sealed (the head above the store leaves some)').toBeGreaterThan(0);
       expect(w.counters.conflicts, 'conflicts').toBeGreaterThan(0);
       expect(w.counters.large, 'entries above the recent-changes entry size').toBeGreaterThan(0);
       expect(w.counters.deletes, 'deletions').toBeGreaterThan(0);

@@ -45,7 +45,8 @@ export function indexStore(store: StoreVersion[]) {
   for (const [id, list] of byId) current.set(id, list[list.length - 1] as StoreVersion);
   const max = store.reduce((m, v) => Math.max(m, v.revision), 0);
   const seals = store.filter((v) => v.seal).length;
-  return { byKey, byId, current, max, seals };
+  const revisions = new Set(store.map((v) => v.revision));
+  return { byKey, byId, current, max, seals, revisions };
 }
 
 export type StoreIndex = ReturnType<typeof indexStore>;
@@ -73,6 +74,8 @@ export function checkAcks(acks: Ack[], store: StoreIndex): string[] {
  *   same entry had been written before the page that passed it was answered (that is when a
  *   page drops a replaced version; the server's acceptance time `updatedAt` is before the
  *   insert, so a newer version accepted after the answer cannot excuse a skip);
+ * - no revision at or below its cursor is a hole that can still fill (docs/sync.md: a pull
+ *   seals the empty revisions it passes);
  * - every acknowledged version is at or below its cursor (it caught up);
  * - its final state per id equals the store's current versions (converged).
  */
@@ -125,6 +128,15 @@ export function checkFollower(log: FollowerLog, store: StoreIndex, acks: Ack[]):
         `; received nearby: ${around || 'none'}`,
     );
   }
+  // No hole it passed can still fill: each revision up to its cursor holds a version or a seal
+  // (the purge is off here, so no hole is below the holes horizon).
+  const holes: number[] = [];
+  for (let r = 1; r <= Math.min(log.cursor, store.max); r++)
+    if (!store.revisions.has(r)) holes.push(r);
+  if (holes.length > 0)
+    out.push(
+      `${log.name}: passed revisions ${holes.join(', ')}, which hold neither a version nor a seal (a later push can still take them behind it)`,
+    );
   for (const ack of acks) {
     if (ack.revision > log.cursor)
       out.push(`${log.name}: cursor ${log.cursor} below acknowledged ${describe(ack)}`);
