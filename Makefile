@@ -55,6 +55,12 @@ restore: build ## Import FILE into an empty database (DROP=1 replaces existing c
 fuzz: build ## Contract fuzzing with schemathesis against a whole stack (FUZZ_EXAMPLES=200)
 	npx tsx scripts/fuzz.ts
 
+.PHONY: check-history
+HISTORY_SEED ?= 24
+HISTORY_OPS ?= 3000
+check-history: build ## History checker, long run: the sync feed under faults (HISTORY_SEED=24 HISTORY_OPS=3000 pushes)
+	HISTORY_SEED=$(HISTORY_SEED) HISTORY_OPS=$(HISTORY_OPS) npx vitest run tests/reliability/history.test.ts
+
 .PHONY: bench
 bench: build ## Benchmarks: every scenario through the gateway, directly, via nginx and raw (bench/results/)
 	npx tsx bench/run.ts

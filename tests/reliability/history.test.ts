@@ -18,11 +18,11 @@ import {
   runFaults,
   storeMax,
 } from './history/faults.js';
-import { type Ack, type FollowerLog, prng, type StoreVersion, sleep } from './history/model.js';
+import { type FollowerLog, prng } from './history/model.js';
+import { catchUp, pushFresh, readStore, reportProgress } from './history/phases.js';
 import {
   newFollower,
   pullOnce,
-  pushUntilAnswered,
   startDevices,
   startFollowers,
   type Workload,
@@ -81,56 +81,6 @@ function banked(): Record<string, number> {
   const out = { ...metricsTotals };
   for (const [k, v] of Object.entries(lastScrape)) out[k] = (out[k] ?? 0) + v;
   return out;
-}
-
-async function readStore(): Promise<StoreVersion[]> {
-  const docs = await store.db.collection('entry_versions').find({ userId }).toArray();
-  return docs.map((d) => ({
-    id: d.id as string,
-    revision: d.revision as number,
-    deleted: d.deleted as boolean,
-    content: d.content === null ? null : JSON.parse(d.content as string),
-    updatedAt: (d.updatedAt as Date).getTime(),
-    superseded: d.superseded === true,
-    seal: (d.id as string).startsWith('~'),
-  }));
-}
-
-/** Plain pulls from the follower's cursor until it is at `target` with nothing more. */
-async function catchUp(log: FollowerLog, target: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = await pullOnce(w, log, { limit: 100, wait: 0 });
-    if (r.status === 200 && 'page' in r && !r.page.hasMore && log.cursor >= target) return;
-    if (r.status !== 200) log.unexpected.push(`catch-up pull answered ${r.status}`);
-    if (Date.now() > deadline) throw new Error(`${log.name} did not reach ${target}`);
-    if (r.status !== 200) await sleep(200);
-  }
-}
-
-/** Creates `n` fresh entries, one push each, retried until acknowledged. */
-async function pushFresh(label: string, n: number): Promise<Ack[]> {
-  const rng = prng(SEED, 300);
-  const acks: Ack[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = `${label}-${i}`;
-    const content = { label, i, nonce: rng.hex(6) };
-    const key = `h${SEED}-${label}-${i}`;
-    const body = { changes: [{ id, baseRevision: 0, content }], deviceId: 'device-restore' };
-    const reply = await pushUntilAnswered(w, rng, body, key);
-    const a = reply?.accepted.find((x) => x.id === id);
-    expect(a, `${key}: ${JSON.stringify(reply)}`).toBeDefined();
-    acks.push({
-      id,
-      revision: a?.revision ?? -1,
-      deleted: false,
-      content,
-      key,
-      device: -1,
-      at: Date.now(),
-    });
-  }
-  return acks;
 }
 
 beforeAll(async () => {
@@ -213,14 +163,18 @@ describe('history checker: the sync feed under faults', () => {
     `seed ${SEED}, ${OPS} pushes: every follower sees every acknowledged version once, in order, and converges`,
     async () => {
       const started = Date.now();
+      const progress = reportProgress(w, followers, () =>
+        Object.values(faultLog.counts).reduce((a, b) => a + b, 0),
+      );
       const following = startFollowers(w, followers);
       const pushing = startDevices(w, DEVICES);
       await runFaults(targets(), w, faultLog, prng(SEED, 1), ROUNDS);
       await pushing;
       w.catchUpTo = await storeMax(store.db, userId);
       await following;
+      clearInterval(progress);
       await scrape();
-      const versions = await readStore();
+      const versions = await readStore(store.db, userId);
       const index = indexStore(versions);
       const metrics = banked();
       Object.assign(summary, {
@@ -274,13 +228,13 @@ describe('history checker: the sync feed under faults', () => {
     expect(w.catchUpTo, 'the workload phase ran').toBeDefined();
     const problems: string[] = [];
     const [ahead, atBackup, behind] = followers as [FollowerLog, FollowerLog, FollowerLog];
-    const before = await pushFresh('pre-backup', 4);
-    await catchUp(ahead, await storeMax(store.db, userId));
-    await catchUp(atBackup, await storeMax(store.db, userId));
+    const before = await pushFresh(w, 'pre-backup', 4);
+    await catchUp(w, ahead, await storeMax(store.db, userId));
+    await catchUp(w, atBackup, await storeMax(store.db, userId));
     const file = join(backupDir, 'history.backup.gz');
     await backupDatabase(store.db, file);
-    const after = await pushFresh('post-backup', 4);
-    await catchUp(ahead, await storeMax(store.db, userId));
+    const after = await pushFresh(w, 'post-backup', 4);
+    await catchUp(w, ahead, await storeMax(store.db, userId));
 
     // The documented procedure (docs/operations.md): sync stopped, `make restore DROP=1` with
     // REDIS_URL (scripts/backup.ts: restore, new store generation, sync hints cleared), sync
@@ -294,9 +248,9 @@ describe('history checker: the sync feed under faults', () => {
     });
     await clearSyncHints(prefixed, keyPrefix).finally(() => prefixed.disconnect());
     sync = await startServiceProcess('sync', syncEnv);
-    const late = await pushFresh('post-restore', 3);
+    const late = await pushFresh(w, 'post-restore', 3);
 
-    const restored = indexStore(await readStore());
+    const restored = indexStore(await readStore(store.db, userId));
     for (const a of after)
       if (restored.byKey.has(`${a.id}@${a.revision}`) || restored.current.has(a.id))
         problems.push(`${a.id}@${a.revision}, acknowledged after the backup, survived the restore`);
@@ -318,7 +272,7 @@ describe('history checker: the sync feed under faults', () => {
     // Then, pulling from 0, each converges to the restored store.
     const resynced = followers.map((f) => newFollower(`${f.name}-resync`));
     for (const log of resynced) {
-      await catchUp(log, restored.max);
+      await catchUp(w, log, restored.max);
       problems.push(...checkFollower(log, restored, [...before, ...late]));
     }
     Object.assign(summary, {
