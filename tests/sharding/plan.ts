@@ -60,11 +60,19 @@ export const SHARDING_PLAN: Record<string, CollectionPlan> = {
         fields: ['baseRevision', 'superseded', 'supersededAt'],
         why: "the tombstone purge job: replaced versions (except each entry's first)",
       },
+      {
+        fields: ['baseRevision', 'content', 'superseded', 'supersededAt'],
+        why: "the tombstone purge job: the content of each entry's replaced first version (kept for its history) dropped at the retention",
+      },
     ],
   },
   sync_purges: {
     shardKey: { userId: 1 },
     why: "a user's purge horizon, read with their pulls",
+  },
+  sync_meta: {
+    shardKey: 'unsharded',
+    why: 'one document: the store\'s generation (docs/sync.md, "Restores and the store\'s generation"), read by each sync process every 10 s',
   },
   // attachments
   attachments: {
