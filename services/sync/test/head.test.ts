@@ -178,7 +178,9 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
       order: number[];
       maxDelay: number;
     }
-    const follow = async (app: SyncApp): Promise<Follower> => {
+    // `lagMs` between pulls keeps a follower behind the pushes, so its pages span the newest
+    // changes in Redis, where the chaos cuts its gaps.
+    const follow = async (app: SyncApp, lagMs = 0): Promise<Follower> => {
       const f: Follower = { seen: new Map(), order: [], maxDelay: 0 };
       let cursor = 0;
       const deadline = Date.now() + 120_000;
@@ -195,10 +197,11 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
         }
         expect(body.revision).toBeGreaterThanOrEqual(cursor);
         cursor = body.revision;
+        if (lagMs > 0) await sleep(lagMs);
       }
       return f;
     };
-    const followers = replicas.map((app) => follow(app));
+    const followers = [...replicas.map((app) => follow(app)), follow(replicas[0] as SyncApp, 400)];
 
     // Chaos: delete the head, lower it (a failover that lost the last raise), restart Redis,
     // drop the recent changes, or cut a gap into them (a lost append).
@@ -230,11 +233,11 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
           } else if (kind === 'recentDropped') {
             await redis.del(syncRecentKey(userId));
           } else if (kind === 'recentGap') {
+            // Among the newest changes (not the newest): where a lagging follower still reads.
             const size = await redis.zcard(syncRecentKey(userId));
-            if (size > 2) {
-              const at = Math.floor(size / 2);
-              await redis.zremrangebyrank(syncRecentKey(userId), at, at);
-            }
+            if (size <= 2) continue;
+            const at = size - 2 - Math.floor(Math.random() * Math.min(size - 2, BATCH));
+            await redis.zremrangebyrank(syncRecentKey(userId), at, at);
           } else {
             const value = await redis.get(syncHeadKey(userId));
             const [revision = 0, , generation = ''] = value?.split(':') ?? [];
@@ -271,7 +274,7 @@ describe('chaos: heads deleted, lowered, recent changes cut and Redis restarted 
     console.log(
       `chaos: ${total} entries, events ${JSON.stringify(events)}, statuses ${JSON.stringify(statuses)}, max follower delay ${maxDelay} ms`,
     );
-    for (const kind of ['restarted', 'deleted', 'lowered', 'recentDropped']) {
+    for (const kind of ['restarted', 'deleted', 'lowered', 'recentDropped', 'recentGap']) {
       expect(events[kind], kind).toBeGreaterThan(0);
     }
     expect(maxDelay).toBeLessThan(30_000);
