@@ -1,7 +1,7 @@
 import type { Entry, PushReply } from '@journal/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncApp } from '../src/app.js';
-import { type Harness, newUserId, pull, pullAll, push, syncHarness } from './helpers.js';
+import { gate, type Harness, newUserId, pull, pullAll, push, syncHarness } from './helpers.js';
 
 let h: Harness;
 let replicas: SyncApp[];
@@ -157,26 +157,6 @@ describe('concurrent devices on two replicas', () => {
     }
   }, 90_000);
 });
-
-/** A gate a test opens by hand: the writer behind it stalls until then. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  let reached!: () => void;
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
-  return {
-    async wait() {
-      reached();
-      await opened;
-    },
-    arrived,
-    open,
-  };
-}
 
 describe('stalled and dying writers', () => {
   it('a writer stalled between reading and writing lands above every cursor handed out meanwhile', async () => {

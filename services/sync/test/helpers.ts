@@ -140,3 +140,23 @@ export async function pullAll(app: SyncApp, token: string, since = 0, limit = 10
   }
   return { entries: seen, cursor };
 }
+
+/** A gate a test opens by hand: the writer behind it stalls until then. */
+export function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  let reached!: () => void;
+  const arrived = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  return {
+    async wait() {
+      reached();
+      await opened;
+    },
+    arrived,
+    open,
+  };
+}

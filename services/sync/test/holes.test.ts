@@ -2,7 +2,7 @@ import { createRedis, type Entry, syncHeadKey } from '@journal/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncApp } from '../src/app.js';
 import type { VersionDoc } from '../src/entries/repository.js';
-import { type Harness, newUserId, pull, pullAll, push, syncHarness } from './helpers.js';
+import { gate, type Harness, newUserId, pull, pullAll, push, syncHarness } from './helpers.js';
 
 /**
  * The feed's invariant (docs/sync.md, "The guarantee"): no revision is ever inserted below a
@@ -19,26 +19,6 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const versions = () => h.db.collection<VersionDoc>('entry_versions');
-
-/** A gate a test opens by hand: the writer behind it stalls until then. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  let reached!: () => void;
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
-  return {
-    async wait() {
-      reached();
-      await opened;
-    },
-    arrived,
-    open,
-  };
-}
 
 describe('a head above the store never lets a later insert land behind a reader', () => {
   it('seals the holes a guess above the store leaves, so a push that read the store before cannot fill them', async () => {

@@ -1,6 +1,6 @@
 import { isDuplicateKey } from '@journal/shared';
 import type { Db } from 'mongodb';
-import type { PurgeDoc, VersionDoc } from './repository.js';
+import type { VersionDoc } from './repository.js';
 
 /**
  * Holes in a user's revision sequence, and the seals that close them for good (docs/sync.md,
@@ -21,7 +21,6 @@ import type { PurgeDoc, VersionDoc } from './repository.js';
  */
 export function createHoles(db: Db) {
   const versions = db.collection<VersionDoc>('entry_versions');
-  const purges = db.collection<PurgeDoc>('sync_purges');
 
   return {
     /** Revisions in `(since, last]` that hold no version in any state. One query. */
@@ -39,16 +38,6 @@ export function createHoles(db: Db) {
         if (!present.has(revision)) missing.push(revision);
       }
       return missing;
-    },
-
-    /** The highest revision any purge (tombstones or replaced versions) may have emptied. */
-    async holesThrough(userId: string): Promise<number> {
-      const [doc] = await purges
-        .find({ userId }, { projection: { _id: 0, purgedThrough: 1 } })
-        .sort({ userId: -1, purgedThrough: -1 })
-        .limit(1)
-        .toArray();
-      return doc?.purgedThrough ?? 0;
     },
 
     /**

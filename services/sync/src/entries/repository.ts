@@ -200,9 +200,13 @@ export function createEntriesRepository(db: Db) {
     },
 
     /** The user's purge horizon (0 when nothing was ever purged). One query. */
-    async purgedThrough(userId: string): Promise<number> {
+    async purgedThrough(
+      userId: string,
+      kind: 'tombstones' | 'all' = 'tombstones',
+    ): Promise<number> {
+      const filter = kind === 'all' ? { userId } : { userId, holes: { $ne: true as const } };
       const [doc] = await purges
-        .find({ userId, holes: { $ne: true } }, { projection: { _id: 0, purgedThrough: 1 } })
+        .find(filter, { projection: { _id: 0, purgedThrough: 1 } })
         .sort({ userId: -1, purgedThrough: -1 })
         .limit(1)
         .toArray();

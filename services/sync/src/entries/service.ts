@@ -409,7 +409,8 @@ export function createEntriesService(deps: EntriesServiceDeps) {
       if (isDense(read.docs, since)) return read;
       const missing = await holes.missing(userId, since, last);
       if (missing.length === 0) return read;
-      const horizon = await holes.holesThrough(userId);
+      // Holes the purge made (tombstones' or replaced versions') can never fill.
+      const horizon = await repository.purgedThrough(userId, 'all');
       const open = missing.filter((revision) => revision > horizon);
       if (await holes.seal(userId, open)) {
         if (open.length > 0) metrics.holesSealed.inc(open.length);
