@@ -153,6 +153,9 @@ export interface IdempotencyOptions {
   ttlSeconds: number;
   /** Most bytes of records kept per user; the oldest go first (SYNC_IDEMPOTENCY_MAX_BYTES). */
   maxBytes: number;
+  /** A claim's lease and how often its push renews it (tests shorten them). */
+  leaseMs?: number;
+  renewEveryMs?: number;
 }
 
 /**
@@ -169,10 +172,13 @@ export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
     redis.defineCommand('syncIdemAbandon', { numberOfKeys: 2, lua: ABANDON });
   }
   const commands = redis as unknown as IdempotencyCommands;
+  const leaseMs = String(options.leaseMs ?? LEASE_MS);
   const ttlMs = String(options.ttlSeconds * 1000);
   const maxBytes = String(options.maxBytes);
 
   return {
+    renewEveryMs: options.renewEveryMs ?? RENEW_EVERY_MS,
+
     async start(userId: string, key: string): Promise<IdempotencyStart> {
       const token = randomUUID();
       const deadline = Date.now() + WAIT_FOR_FIRST_MS;
@@ -185,7 +191,7 @@ export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
           ttlMs,
           maxBytes,
           token,
-          String(LEASE_MS),
+          leaseMs,
         );
         if (value === 'claimed') return { kind: 'claimed', token };
         if (value.startsWith('d:')) return { kind: 'replay', record: value.slice(2) };
@@ -206,7 +212,7 @@ export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
         key,
         token,
         String(Date.now()),
-        String(LEASE_MS),
+        leaseMs,
       );
     },
 
@@ -253,7 +259,7 @@ export async function withIdempotency(
   if (start.kind === 'replay') return decodeOutcome(start.record);
   const renewal = setInterval(() => {
     idempotency.renew(userId, key, start.token).catch(() => {});
-  }, RENEW_EVERY_MS);
+  }, idempotency.renewEveryMs);
   renewal.unref();
   let outcome: PushOutcome;
   try {

@@ -11,6 +11,7 @@ import type { PushOutcome } from '../../src/entries/push-reply.js';
 function fake(fail: { start?: boolean; finish?: boolean } = {}, stored: string | null = null) {
   const calls: string[] = [];
   const idempotency: Idempotency = {
+    renewEveryMs: 3_000,
     async start() {
       calls.push('start');
       if (fail.start) throw new Error('Connection is closed.');
