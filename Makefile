@@ -57,8 +57,8 @@ fuzz: build ## Contract fuzzing with schemathesis against a whole stack (FUZZ_EX
 
 .PHONY: check-history
 HISTORY_SEED ?= 24
-HISTORY_OPS ?= 3000
-check-history: build ## History checker, long run: the sync feed under faults (HISTORY_SEED=24 HISTORY_OPS=3000 pushes)
+HISTORY_OPS ?= 1500
+check-history: build ## History checker, long run: the sync feed under faults (HISTORY_SEED=24 HISTORY_OPS=1500 pushes)
 	HISTORY_SEED=$(HISTORY_SEED) HISTORY_OPS=$(HISTORY_OPS) npx vitest run tests/reliability/history.test.ts
 
 .PHONY: bench

@@ -221,7 +221,7 @@ describe('history checker: the sync feed under faults', () => {
       ).toBeGreaterThan(0);
       for (const f of followers) expect(f.seen.length, f.name).toBeGreaterThan(0);
     },
-    150_000 + OPS * 500,
+    150_000 + OPS * 1_000,
   );
 
   it('across a backup and restore: post-backup writes are gone, followers get 410 and converge', async () => {

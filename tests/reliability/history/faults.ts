@@ -147,8 +147,8 @@ export async function inject(
 }
 
 /**
- * Runs every fault `rounds` times, in an order the seed shuffles each round, one after each
- * `every` acknowledged changes; then marks the workload's faults done.
+ * Runs every fault `rounds` times, in an order the seed shuffles each round, spread evenly over
+ * the workload's pushes; then marks the workload's faults done.
  */
 export async function runFaults(
   t: FaultTargets,
@@ -162,10 +162,10 @@ export async function runFaults(
   try {
     for (const [i, fault] of plan.entries()) {
       await until(
-        `${every * (i + 1)} acknowledged changes`,
+        `${every * (i + 1)} pushes`,
         () => {
           if (w.violations.length > 0) throw new Error(`workload failed: ${w.violations[0]}`);
-          return w.acks.length >= every * (i + 1);
+          return w.counters.pushes >= every * (i + 1);
         },
         300_000,
       );
