@@ -16,7 +16,7 @@ import { posix } from 'node:path';
  *   repository's top-level folders, like `shared/src/storage.ts`) names a tracked file or folder,
  *   or one git ignores on purpose (build output, a local `.env`); `x.js` may name `x.ts`;
  * - no path in prose (Markdown, comments) climbs out of the repository (`../` past the root, e.g.
- *   a sibling checkout's `../shared/…`). Code is left to the compiler: a string there may be
+ *   a file of a sibling checkout). Code is left to the compiler: a string there may be
  *   relative to another file.
  *
  * URLs (`https://…`) are not checked: they leave the repository by design.

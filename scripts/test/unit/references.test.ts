@@ -37,14 +37,14 @@ describe('references (a fresh clone has no dead reference)', () => {
         '# Project',
         '',
         'See [the docs](docs/), [the contract](docs/api.md) and [the site](https://example.com/x.md).',
-        'Gone: [old](docs/old-page.md). Outside: [sibling](../shared/notes.txt).',
+        'Gone: [old](docs/old-page.md). Outside: [sibling](../sibling/notes.txt).',
         '[ref]: docs/also-gone.txt',
       ].join('\n'),
       'docs/api.md': '# API\n',
     });
     expect(brief(dead)).toEqual([
       'README.md:4 docs/old-page.md: no such file in the repository',
-      'README.md:4 ../shared/notes.txt: points outside the repository',
+      'README.md:4 ../sibling/notes.txt: points outside the repository',
       'README.md:5 docs/also-gone.txt: no such file in the repository',
     ]);
   });
@@ -52,20 +52,20 @@ describe('references (a fresh clone has no dead reference)', () => {
   it('fails on a document named in a comment or in prose that the repository does not have', () => {
     const dead = fixture({
       'docs/api.md': '# API\n',
-      'docs/sync.md': `# Sync\n\nThe contract is api.md; the rules are in ARCHITECTURE.md.\n`,
+      'docs/sync.md': `# Sync\n\nThe contract is api.md; the rules are in DESIGN.md.\n`,
       'services/x/src/a.ts': [
-        `/** The calls of docs/api.md (see API.md). */`,
+        `/** The calls of docs/api.md (see CONTRACT.md). */`,
         'export const a = 1;',
-        `// CONVENTIONS.md and ../../../../shared/notes`,
+        `// STYLE.md and ../../../../sibling/notes`,
       ].join('\n'),
-      'clients/js/README.md': `# SDK\n\nChanges vs SDK-API.md; the contract: ../../docs/api.md.\n`,
+      'clients/js/README.md': `# SDK\n\nChanges vs CLIENT-SPEC.md; the contract: ../../docs/api.md.\n`,
     });
     expect(brief(dead)).toEqual([
-      'docs/sync.md:3 ARCHITECTURE.md: names a document the repository does not have',
-      'services/x/src/a.ts:1 API.md: names a document the repository does not have',
-      'services/x/src/a.ts:3 CONVENTIONS.md: names a document the repository does not have',
-      'services/x/src/a.ts:3 ../../../../shared/notes: points outside the repository',
-      'clients/js/README.md:3 SDK-API.md: names a document the repository does not have',
+      'docs/sync.md:3 DESIGN.md: names a document the repository does not have',
+      'services/x/src/a.ts:1 CONTRACT.md: names a document the repository does not have',
+      'services/x/src/a.ts:3 STYLE.md: names a document the repository does not have',
+      'services/x/src/a.ts:3 ../../../../sibling/notes: points outside the repository',
+      'clients/js/README.md:3 CLIENT-SPEC.md: names a document the repository does not have',
     ]);
   });
 
