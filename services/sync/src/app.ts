@@ -84,7 +84,7 @@ export async function buildApp(deps: AppDeps) {
     limits: { entries: config.QUOTA_ENTRIES, entryBytes: config.QUOTA_ENTRY_BYTES },
     logger,
   });
-  const entries = createEntriesService({
+  const service = createEntriesService({
     repository,
     holes: createHoles(db),
     notifier,
@@ -96,11 +96,6 @@ export async function buildApp(deps: AppDeps) {
     quota,
     ...(deps.pushHooks ? { hooks: deps.pushHooks } : {}),
   });
-  // Every push in the quota's scope: a reservation is settled however the push ends.
-  const service = {
-    ...entries,
-    push: (...args: Parameters<typeof entries.push>) => quota.scope(() => entries.push(...args)),
-  };
   const idempotency = createIdempotency(redis, {
     ttlSeconds: config.SYNC_IDEMPOTENCY_TTL_SECONDS,
     maxBytes: config.SYNC_IDEMPOTENCY_MAX_BYTES,

@@ -87,68 +87,71 @@ export function createPush(
     let writtenObservedAt = startedAt;
     let guessRounds = 0;
     // Quotas: the plan's net change is reserved (or the push refused, nothing written), then
-    // settled with what was written (by the quota's scope when the loop fails midway).
+    // settled with what was written, however the loop ends.
     const quotaHold = await deps.quota?.reserve(userId, pending, known, written);
-    for (let round = 0; pending.length > 0; round++) {
-      if (round >= MAX_INSERT_ROUNDS) {
-        throw new ProblemError('upstream_unavailable', 'too much contention; retry the push', {
-          status: 503,
-          headers: { 'retry-after': '1' },
-        });
-      }
-      const docs = pending.map((p, i) => ({ ...p.doc, revision: base + 1 + i }));
-      const insertAt = Date.now();
-      const inserted = await repository.insertOrdered(docs);
-      if (inserted > 0) {
-        written.push(...docs.slice(0, inserted));
-        writtenObservedAt = insertAt;
-      }
-      if (inserted === docs.length) break;
-      metrics.insertRetries.inc();
-      pending = pending.slice(inserted);
-      if (optimistic) {
-        // A guessed revision, or a new entry's id, was taken. A newer head (a concurrent push
-        // raised it) is tried a few times; then the reads decide, as without a head.
-        const fresh = await newerHead(userId, base, guessRounds);
-        if (fresh) {
-          guessRounds += 1;
-          base = fresh.revision;
-          continue;
+    try {
+      for (let round = 0; pending.length > 0; round++) {
+        if (round >= MAX_INSERT_ROUNDS) {
+          throw new ProblemError('upstream_unavailable', 'too much contention; retry the push', {
+            status: 503,
+            headers: { 'retry-after': '1' },
+          });
         }
-        metrics.guesses.inc({ outcome: 'fell_back' });
-        optimistic = false;
-        maxObservedAt = Date.now();
-        const [again, max] = await Promise.all([
-          readHeads(
-            repository,
+        const docs = pending.map((p, i) => ({ ...p.doc, revision: base + 1 + i }));
+        const insertAt = Date.now();
+        const inserted = await repository.insertOrdered(docs);
+        if (inserted > 0) {
+          written.push(...docs.slice(0, inserted));
+          writtenObservedAt = insertAt;
+        }
+        if (inserted === docs.length) break;
+        metrics.insertRetries.inc();
+        pending = pending.slice(inserted);
+        if (optimistic) {
+          // A guessed revision, or a new entry's id, was taken. A newer head (a concurrent push
+          // raised it) is tried a few times; then the reads decide, as without a head.
+          const fresh = await newerHead(userId, base, guessRounds);
+          if (fresh) {
+            guessRounds += 1;
+            base = fresh.revision;
+            continue;
+          }
+          metrics.guesses.inc({ outcome: 'fell_back' });
+          optimistic = false;
+          maxObservedAt = Date.now();
+          const [again, max] = await Promise.all([
+            readHeads(
+              repository,
+              userId,
+              pending.map((p) => p.change),
+              unmarked,
+            ),
+            repository.maxRevision(userId),
+          ]);
+          pending = plan(
             userId,
             pending.map((p) => p.change),
-            unmarked,
-          ),
+            again,
+            false,
+            context,
+          );
+          base = max;
+          continue;
+        }
+        const collided = docs[inserted] as VersionDoc;
+        maxObservedAt = Date.now();
+        const [baseTaken, max] = await Promise.all([
+          repository.baseTaken(userId, collided.id, collided.baseRevision),
           repository.maxRevision(userId),
         ]);
-        pending = plan(
-          userId,
-          pending.map((p) => p.change),
-          again,
-          false,
-          context,
-        );
+        if (baseTaken) lostRace.push(pending[0]?.change as Change);
+        pending = pending.slice(baseTaken ? 1 : 0);
         base = max;
-        continue;
       }
-      const collided = docs[inserted] as VersionDoc;
-      maxObservedAt = Date.now();
-      const [baseTaken, max] = await Promise.all([
-        repository.baseTaken(userId, collided.id, collided.baseRevision),
-        repository.maxRevision(userId),
-      ]);
-      if (baseTaken) lostRace.push(pending[0]?.change as Change);
-      pending = pending.slice(baseTaken ? 1 : 0);
-      base = max;
+    } finally {
+      await quotaHold?.settle();
     }
 
-    await quotaHold?.settle();
     await deps.hooks?.afterInsert?.();
 
     for (const doc of written) context.acceptedAt.set(doc.id, doc.revision);

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   createQuota,
   type Logger,
@@ -162,25 +161,9 @@ export function createEntriesQuota(options: EntriesQuotaOptions) {
     return found;
   }
 
-  // The holds of the push running in this async context (see `scope`).
-  const pushes = new AsyncLocalStorage<PushHold[]>();
-
   return {
     limits,
     recount,
-
-    /**
-     * Runs a push so that a reservation it made is settled however it ends: a push that fails
-     * midway (the store, contention) settles with what it wrote, refunding the rest.
-     */
-    async scope<T>(push: () => Promise<T>): Promise<T> {
-      const holds: PushHold[] = [];
-      try {
-        return await pushes.run(holds, push);
-      } finally {
-        for (const hold of holds) await hold.settle();
-      }
-    },
 
     /**
      * Reserves the net change of a push's planned docs (their replaced heads are in `known`;
@@ -246,7 +229,6 @@ export function createEntriesQuota(options: EntriesQuotaOptions) {
           await hold.settle(actual);
         },
       };
-      pushes.getStore()?.push(pushHold);
       return pushHold;
     },
 
