@@ -671,7 +671,9 @@ export class SyncEngine {
         }
         this.events.emit('error', err as Error);
         failures++;
-        await sleep(this.retryDelay(err, failures - 1), this.stopController.signal);
+        // A local edit (nudge) or the network coming back ends the wait at once: an edit made
+        // during a backoff is pushed now, not up to 30 s later.
+        await this.waitForWake(this.retryDelay(err, failures - 1));
       }
     }
   }

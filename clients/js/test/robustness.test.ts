@@ -139,6 +139,38 @@ describe('backoff and connectivity', () => {
     await expect(client.sync.syncNow(0)).resolves.toBeUndefined();
   });
 
+  it('an edit made while the live loop waits out a failure is pushed at once, not after the wait', async () => {
+    const t = tampering();
+    const { client, other } = await pair('backoff', { fetch: t.fetch });
+    let failing = true;
+    // Every pull fails with a long Retry-After: the live loop waits 20 s between tries.
+    t.set(async (path, res) => {
+      if (path !== '/sync/changes' || !failing) return undefined;
+      await res.text();
+      return json(
+        {
+          type: 'about:blank',
+          title: 'busy',
+          status: 503,
+          detail: 'busy',
+          code: 'upstream_unavailable',
+        },
+        503,
+        { 'retry-after': '20' },
+      );
+    });
+    client.sync.start();
+    await eventually(() => client.sync.status === 'error');
+    failing = false;
+    const before = Date.now();
+    await client.entries.put('during-backoff', { v: 1 });
+    await eventually(async () => (await client.entries.pendingCount()) === 0);
+    expect(Date.now() - before).toBeLessThan(15_000);
+    await other.sync.syncNow();
+    expect((await other.entries.get('during-backoff'))?.content).toEqual({ v: 1 });
+    await client.sync.stop();
+  });
+
   it('offline: edits wait in the outbox; back online they are pushed at once', async () => {
     const { client, other } = await pair('online', {});
     const statuses: string[] = [];
