@@ -209,7 +209,9 @@ describe('history checker: the sync feed under faults', () => {
       for (const fault of FAULTS) expect(faultLog.counts[fault], fault).toBeGreaterThanOrEqual(1);
       expect(faultLog.redisConnectionsKilled, 'Redis connections cut').toBeGreaterThan(0);
       expect(w.counters.retried, 'pushes retried with their key').toBeGreaterThan(0);
-      expect(index.seals, 'holes sealed (the head above the store leaves some)').toBeGreaterThan(0);
+      // Seals are not required: whether a follower reaches the holes a head above the store leaves
+      // before a push takes them is timing (both are correct; the checks above hold either way,
+      // and services/sync/test/holes.test.ts builds the sealing race deterministically).
       expect(w.counters.conflicts, 'conflicts').toBeGreaterThan(0);
       expect(w.counters.large, 'entries above the recent-changes entry size').toBeGreaterThan(0);
       expect(w.counters.deletes, 'deletions').toBeGreaterThan(0);
