@@ -70,12 +70,19 @@ beforeAll(async () => {
   });
   web = await serveWebApp(stack.gateway);
   chrome = await startBrowser();
-  laptop = await chrome.browser.newContext({ viewport: { width: 1100, height: 800 } });
+  // No service worker here: these tests are about sync between two devices, and a worker
+  // installing beside them was seen offering an "update" mid-run on a busy machine (the
+  // offline shell and updates are tested in product.test.ts).
+  laptop = await chrome.browser.newContext({
+    viewport: { width: 1100, height: 800 },
+    serviceWorkers: 'block',
+  });
   phone = await chrome.browser.newContext({
     viewport: { width: 390, height: 844 },
     isMobile: true,
     hasTouch: true,
     deviceScaleFactor: 2,
+    serviceWorkers: 'block',
   });
   cspViolations = [await recordCspViolations(laptop), await recordCspViolations(phone)];
   a = await laptop.newPage();
