@@ -299,6 +299,11 @@ export async function editorScreen(givenId: string | undefined): Promise<Screen>
     }),
     // A push refused for a quota: the edit stays on this device, and the editor says why.
     client.on('error', setSaveState),
+    // A push answered: the entry may be synced now. The pending count alone can miss it (an
+    // edit pushed within one recount leaves the count where it was, and sends no event).
+    client.on('progress', (p) => {
+      if (p.phase === 'push') setSaveState();
+    }),
   ];
   window.addEventListener('online', setSaveState);
   window.addEventListener('offline', setSaveState);
