@@ -39,6 +39,20 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
     headers: { 'content-type': 'application/json', ...headers },
   });
 
+/** A 503 problem with `Retry-After`, as the gateway answers for a busy upstream. */
+const busy = (retryAfterSeconds: number) =>
+  json(
+    {
+      type: 'about:blank',
+      title: 'busy',
+      status: 503,
+      detail: 'busy',
+      code: 'upstream_unavailable',
+    },
+    503,
+    { 'retry-after': String(retryAfterSeconds) },
+  );
+
 async function pair(label: string, options: { fetch?: typeof fetch } = {}) {
   const username = uniqueUser(label);
   const store = new MemoryStore();
@@ -118,19 +132,7 @@ describe('backoff and connectivity', () => {
       times.push(Date.now());
       if (refused++ > 0) return undefined;
       await res.text();
-      return json(
-        {
-          type: 'about:blank',
-          title: 'busy',
-          status: 503,
-          detail: 'busy',
-          code: 'upstream_unavailable',
-        },
-        503,
-        {
-          'retry-after': '1',
-        },
-      );
+      return busy(1);
     });
     await client.sync.syncNow();
     expect(refused).toBe(2);
@@ -147,17 +149,7 @@ describe('backoff and connectivity', () => {
     t.set(async (path, res) => {
       if (path !== '/sync/changes' || !failing) return undefined;
       await res.text();
-      return json(
-        {
-          type: 'about:blank',
-          title: 'busy',
-          status: 503,
-          detail: 'busy',
-          code: 'upstream_unavailable',
-        },
-        503,
-        { 'retry-after': '20' },
-      );
+      return busy(20);
     });
     client.sync.start();
     await eventually(() => client.sync.status === 'error');
