@@ -1,4 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2';
+import { sha256 } from '@noble/hashes/sha2.js';
 import type { Auth } from './auth.js';
 import { badReply, JournalError } from './errors.js';
 import { errorFromResponse, type FetchLike, networkError, readJson } from './http.js';
