@@ -14,6 +14,8 @@ export * from './mongo.js';
 export * from './outside-faults.js';
 export * from './quota.js';
 export * from './redis.js';
+export * from './redis-keys.js';
+export * from './redis-scripts.js';
 export * from './revocations.js';
 export * from './service.js';
 export * from './sessions.js';

@@ -45,7 +45,9 @@ export const SESSION_REVOCATIONS = 'session_revocations';
 export const USER_REVOCATIONS = 'user_revocations';
 
 /** The pub/sub channel under a key prefix. */
-export const revocationChannel = (keyPrefix: string) => `${keyPrefix}revocations`;
+import { revocationChannel } from './redis-keys.js';
+
+export { revocationChannel };
 
 export type RevocationMessage =
   | { kind: 'session'; sessionId: string; userId: string; at: number }

@@ -13,9 +13,9 @@ export interface LiveSession {
   deviceName?: string;
 }
 
-export function sessionKey(sessionId: string): string {
-  return `session:${sessionId}`;
-}
+import { sessionKey } from './redis-keys.js';
+
+export { sessionKey };
 
 /** True when the session exists and belongs to `userId`. Throws when Redis is unreachable. */
 export async function isSessionLive(

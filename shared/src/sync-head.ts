@@ -13,10 +13,7 @@ export interface SyncHead {
   generation: string | null;
 }
 
-/** The key, relative to the client's REDIS_KEY_PREFIX. */
-export function syncHeadKey(userId: string): string {
-  return `sync:head:${userId}`;
-}
+export { syncHeadKey } from './redis-keys.js';
 
 /** The value, or null for a missing or malformed one (read as "no head": ask the store). */
 export function parseSyncHead(value: string | null | undefined): SyncHead | null {

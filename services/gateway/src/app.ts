@@ -4,6 +4,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
   createServiceApp,
+  GATEWAY_RATE_LIMIT_NAMESPACE,
+  gatewayRateLimitKey,
   type Logger,
   ProblemError,
   pingRedis,
@@ -118,12 +120,14 @@ export async function buildApp(deps: AppDeps) {
       // Redis together; guard.finish then waits for the lookup before anything is proxied.
       hook: 'onRequest',
       redis,
-      nameSpace: 'ratelimit:',
+      nameSpace: GATEWAY_RATE_LIMIT_NAMESPACE,
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
       max: (request) =>
         request.auth ? config.RATE_LIMIT_AUTHENTICATED_MAX : config.RATE_LIMIT_MAX,
       keyGenerator: (request) =>
-        request.auth ? `user:${request.auth.userId}` : `ip:${request.ip}`,
+        request.auth
+          ? gatewayRateLimitKey('user', request.auth.userId)
+          : gatewayRateLimitKey('ip', request.ip),
       errorResponseBuilder: (_request, context) =>
         new ProblemError('rate_limited', `too many requests; retry in ${context.after}`, {
           headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },

@@ -6,18 +6,7 @@ import { type Redis, RedisCluster } from '../redis.js';
  * gateway call. Each name is relative to the client's key prefix.
  */
 
-/**
- * The gateway's per-user request counter: @fastify/rate-limit with `nameSpace: 'ratelimit:'` and
- * the key `user:<userId>` (services/gateway/src/app.ts).
- */
-export function userRateLimitKey(userId: string): string {
-  return `ratelimit:user:${userId}`;
-}
-
-/** Auth's failed-login counter of a (lower-cased) username: `ratelimit:<limit>:<subject>`. */
-export function loginNameRateLimitKey(usernameLower: string): string {
-  return `ratelimit:login-username:${usernameLower}`;
-}
+export { loginNameRateLimitKey, userRateLimitKey } from '../redis-keys.js';
 
 /**
  * Deletes exactly `keys`, one DEL each: a Redis Cluster keeps them in different slots, where a

@@ -1,4 +1,4 @@
-import { ProblemError, type Redis } from '@journal/shared';
+import { defineScripts, ProblemError, type Redis, rateLimitKey } from '@journal/shared';
 
 /**
  * Fixed-window counters in Redis. INCR and the window's expiry happen in one Lua script, so a
@@ -31,20 +31,23 @@ export interface LimitState {
 }
 
 export function createRateLimiter(redis: Redis) {
-  const key = (limit: Limit, subject: string) => `ratelimit:${limit.name}:${subject}`;
+  const key = (limit: Limit, subject: string) => rateLimitKey(limit.name, subject);
 
-  async function run(script: string, k: string, windowMs: number): Promise<LimitState> {
-    const [count, ttl] = (await redis.eval(script, 1, k, windowMs)) as [number, number];
-    return { count, resetMs: Math.max(ttl, 0) };
-  }
+  const scripts = defineScripts(redis, 'ratelimit', {
+    hit: { keys: 1, lua: HIT },
+    undo: { keys: 1, lua: UNDO },
+  });
 
   return {
     /** Counts one event against the limit. */
-    hit: (limit: Limit, subject: string) =>
-      run(HIT, key(limit, subject), limit.windowSeconds * 1000),
+    async hit(limit: Limit, subject: string): Promise<LimitState> {
+      const reply = await scripts.hit(key(limit, subject), limit.windowSeconds * 1000);
+      const [count, ttl] = reply as [number, number];
+      return { count, resetMs: Math.max(ttl, 0) };
+    },
     /** Takes back one counted event (e.g. an attempt that turned out to succeed). */
     async undo(limit: Limit, subject: string): Promise<void> {
-      await redis.eval(UNDO, 1, key(limit, subject));
+      await scripts.undo(key(limit, subject));
     },
     async reset(limit: Limit, subject: string): Promise<void> {
       await redis.del(key(limit, subject));

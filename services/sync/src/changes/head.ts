@@ -1,4 +1,5 @@
 import {
+  defineScripts,
   distinctWarnings,
   type Logger,
   parseSyncHead,
@@ -54,17 +55,6 @@ redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[4], 'PX', AR
 return 1
 `;
 
-/** The raise script as a command of the client (EVALSHA, loaded once per connection). */
-interface RaiseCommand {
-  syncRaiseHead(
-    key: string,
-    revision: string,
-    observedAt: string,
-    ttlMs: string,
-    generation: string,
-  ): Promise<number>;
-}
-
 /**
  * Per-user head revisions in Redis (`<prefix>sync:head:<userId>`), so that idle pulls and
  * long-poll cycles answer without MongoDB and pushes of new entries guess their revisions.
@@ -74,10 +64,7 @@ interface RaiseCommand {
 export function createHeads(options: HeadsOptions) {
   const { redis, ttlMs, logger, generation } = options;
   const guessWindowMs = Math.min(options.guessWindowMs, ttlMs);
-  if (ttlMs > 0 && !('syncRaiseHead' in redis)) {
-    redis.defineCommand('syncRaiseHead', { numberOfKeys: 1, lua: RAISE });
-  }
-  const raiseCommand = redis as unknown as RaiseCommand;
+  const scripts = defineScripts(redis, 'syncHead', { raise: { keys: 1, lua: RAISE } });
   const warnings = distinctWarnings(logger);
 
   return {
@@ -117,7 +104,7 @@ export function createHeads(options: HeadsOptions) {
       const remaining = observedAt + ttlMs - Date.now();
       if (remaining <= 0) return;
       try {
-        await raiseCommand.syncRaiseHead(
+        await scripts.raise(
           syncHeadKey(userId),
           String(revision),
           String(observedAt),

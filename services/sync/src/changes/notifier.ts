@@ -5,6 +5,7 @@ import {
   type Logger,
   type LongPollEviction,
   type Redis,
+  syncUserChannelPrefix,
 } from '@journal/shared';
 import { Counter, type Registry } from 'prom-client';
 
@@ -63,7 +64,7 @@ const EARLY_REASON: Record<LongPollEviction, EarlyAnswerReason> = {
  * message (Redis down) costs latency, never a change.
  */
 export function createChangeNotifier(options: NotifierOptions) {
-  const channelPrefix = `${options.keyPrefix}sync:user:`;
+  const channelPrefix = syncUserChannelPrefix(options.keyPrefix);
   const pattern = `${channelPrefix}*`;
   const waiters = new Map<string, Set<WaiterState>>();
   let closed = false;

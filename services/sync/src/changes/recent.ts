@@ -1,4 +1,10 @@
-import { distinctWarnings, type Logger, type Redis } from '@journal/shared';
+import {
+  defineScripts,
+  distinctWarnings,
+  type Logger,
+  type Redis,
+  syncRecentKey,
+} from '@journal/shared';
 import type { PageText } from '../entries/json.js';
 
 /**
@@ -28,10 +34,7 @@ export interface RecentOptions {
   logger: Logger;
 }
 
-/** The key, relative to the client's REDIS_KEY_PREFIX. */
-export function syncRecentKey(userId: string): string {
-  return `sync:recent:${userId}`;
-}
+export { syncRecentKey } from '@journal/shared';
 
 /**
  * KEYS[1] the user's set; ARGV[1] entries kept, ARGV[2] lifetime in ms, then score/member
@@ -46,10 +49,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `;
 
-interface AppendCommand {
-  syncAppendRecent(key: string, ...args: string[]): Promise<number>;
-}
-
 /** A page's content budget (the same one MongoDB's pages have). */
 export interface PageBudget {
   limit: number;
@@ -59,10 +58,7 @@ export interface PageBudget {
 export function createRecentChanges(options: RecentOptions) {
   const { redis, maxEntries, maxAgeMs, maxEntryBytes, logger } = options;
   const enabled = maxEntries > 0 && maxAgeMs > 0;
-  if (enabled && !('syncAppendRecent' in redis)) {
-    redis.defineCommand('syncAppendRecent', { numberOfKeys: 1, lua: APPEND });
-  }
-  const appendCommand = redis as unknown as AppendCommand;
+  const scripts = defineScripts(redis, 'syncRecent', { append: { keys: 1, lua: APPEND } });
   const warnings = distinctWarnings(logger);
 
   return {
@@ -81,7 +77,7 @@ export function createRecentChanges(options: RecentOptions) {
       }
       if (args.length === 2) return;
       try {
-        await appendCommand.syncAppendRecent(syncRecentKey(userId), ...args);
+        await scripts.append(syncRecentKey(userId), ...args);
         warnings.reset();
       } catch (err) {
         warnings.warn(err, 'sync recent changes: Redis write failed (pages read MongoDB)');

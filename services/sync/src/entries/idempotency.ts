@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ProblemError, type Redis } from '@journal/shared';
+import { defineScripts, idempotencyKeys, ProblemError, type Redis } from '@journal/shared';
 import type { PushOutcome } from './push-reply.js';
 
 /** A claim lives this long unless its push renews it (a killed process frees it after this). */
@@ -15,9 +15,7 @@ const POLL_MS = 50;
  * REDIS_KEY_PREFIX (one hash slot: `{userId}`): a hash of key → record, and a sorted set of
  * key → time stored, which bounds their number and age.
  */
-export function idempotencyKeys(userId: string): [replies: string, order: string] {
-  return [`sync:idem:{${userId}}:replies`, `sync:idem:{${userId}}:order`];
-}
+export { idempotencyKeys } from '@journal/shared';
 
 /**
  * Shared by the scripts: forgets records older than the TTL (`ttl` ms before `now`), then the
@@ -104,13 +102,6 @@ if v and string.sub(v, 1, #mine) == mine then forget(ARGV[1]) end
 return 1
 `;
 
-interface IdempotencyCommands {
-  syncIdemClaim(...args: string[]): Promise<string>;
-  syncIdemRenew(...args: string[]): Promise<number>;
-  syncIdemFinish(...args: string[]): Promise<string>;
-  syncIdemAbandon(...args: string[]): Promise<number>;
-}
-
 /**
  * What is stored for a finished push: the reply without any entry content, `a` the accepted
  * `[id, revision]` pairs, `c` the conflicts as `[id, revision of the version they conflicted
@@ -165,13 +156,12 @@ export interface IdempotencyOptions {
  * first, and a repeat of a forgotten key runs again (accepted as identical, same revisions).
  */
 export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
-  if (!('syncIdemClaim' in redis)) {
-    redis.defineCommand('syncIdemClaim', { numberOfKeys: 2, lua: CLAIM });
-    redis.defineCommand('syncIdemRenew', { numberOfKeys: 2, lua: RENEW });
-    redis.defineCommand('syncIdemFinish', { numberOfKeys: 2, lua: FINISH });
-    redis.defineCommand('syncIdemAbandon', { numberOfKeys: 2, lua: ABANDON });
-  }
-  const commands = redis as unknown as IdempotencyCommands;
+  const scripts = defineScripts(redis, 'syncIdem', {
+    claim: { keys: 2, lua: CLAIM },
+    renew: { keys: 2, lua: RENEW },
+    finish: { keys: 2, lua: FINISH },
+    abandon: { keys: 2, lua: ABANDON },
+  });
   const leaseMs = String(options.leaseMs ?? LEASE_MS);
   const ttlMs = String(options.ttlSeconds * 1000);
   const maxBytes = String(options.maxBytes);
@@ -184,7 +174,7 @@ export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
       const deadline = Date.now() + WAIT_FOR_FIRST_MS;
       for (;;) {
         const now = String(Date.now());
-        const value = await commands.syncIdemClaim(
+        const value = (await scripts.claim(
           ...idempotencyKeys(userId),
           key,
           now,
@@ -192,7 +182,7 @@ export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
           maxBytes,
           token,
           leaseMs,
-        );
+        )) as string;
         if (value === 'claimed') return { kind: 'claimed', token };
         if (value.startsWith('d:')) return { kind: 'replay', record: value.slice(2) };
         if (Date.now() >= deadline) {
@@ -207,13 +197,7 @@ export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
     },
 
     async renew(userId: string, key: string, token: string): Promise<void> {
-      await commands.syncIdemRenew(
-        ...idempotencyKeys(userId),
-        key,
-        token,
-        String(Date.now()),
-        leaseMs,
-      );
+      await scripts.renew(...idempotencyKeys(userId), key, token, String(Date.now()), leaseMs);
     },
 
     /**
@@ -221,20 +205,20 @@ export function createIdempotency(redis: Redis, options: IdempotencyOptions) {
      * it stands, not ours), or null when ours was stored.
      */
     async finish(userId: string, key: string, record: string): Promise<string | null> {
-      const result = await commands.syncIdemFinish(
+      const result = (await scripts.finish(
         ...idempotencyKeys(userId),
         key,
         String(Date.now()),
         ttlMs,
         maxBytes,
         record,
-      );
+      )) as string;
       return result.startsWith('d:') ? result.slice(2) : null;
     },
 
     /** The first request failed: let a retry run instead of waiting for the claim to expire. */
     async abandon(userId: string, key: string, token: string): Promise<void> {
-      await commands.syncIdemAbandon(...idempotencyKeys(userId), key, token).catch(() => {});
+      await scripts.abandon(...idempotencyKeys(userId), key, token).catch(() => {});
     },
   };
 }
