@@ -1,6 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import {
+  commentOf,
+  headingSlug,
+  markdownAnchors,
+  withoutFences,
+  withoutInlineCode,
+} from './markdown.js';
+
+export { headingSlug, markdownAnchors };
 
 /**
  * Dead references: what a fresh clone would not find. Checked over the tracked files of the
@@ -74,60 +83,6 @@ export function gitRepository(root: string): RepositoryFiles {
       );
     },
   };
-}
-
-/** GitHub's id of a heading: lower case, punctuation dropped, spaces to hyphens. */
-export function headingSlug(heading: string): string {
-  return heading
-    .trim()
-    .toLowerCase()
-    .replace(/<[^>]*>/g, '')
-    .replace(/[^\p{L}\p{N}\p{M}\s_-]/gu, '')
-    .replace(/\s/g, '-');
-}
-
-/** The anchors a Markdown text offers: its headings' ids (repeats get `-1`, `-2`, …). */
-export function markdownAnchors(text: string): Set<string> {
-  const anchors = new Set<string>();
-  const seen = new Map<string, number>();
-  for (const line of withoutFences(text).split('\n')) {
-    const m = /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
-    if (!m?.[1]) continue;
-    const slug = headingSlug(m[1]);
-    const n = seen.get(slug) ?? 0;
-    seen.set(slug, n + 1);
-    anchors.add(n === 0 ? slug : `${slug}-${n}`);
-  }
-  for (const m of text.matchAll(/<a\s+(?:name|id)="([^"]+)"/g)) if (m[1]) anchors.add(m[1]);
-  return anchors;
-}
-
-/** Blanks fenced code blocks (keeping line numbers): a link in an example is not a link. */
-function withoutFences(text: string): string {
-  let fenced = false;
-  return text
-    .split('\n')
-    .map((line) => {
-      if (/^\s*(```|~~~)/.test(line)) {
-        fenced = !fenced;
-        return '';
-      }
-      return fenced ? '' : line;
-    })
-    .join('\n');
-}
-
-/** Blanks inline code spans: `[a](b)` inside backticks is text, not a link. */
-function withoutInlineCode(line: string): string {
-  return line.replace(/`[^`]*`/g, (span) => ' '.repeat(span.length));
-}
-
-/** The comment part of a line of code (`// …`, `/* …`, ` * …`, `# …`), or ''. */
-function commentOf(line: string): string {
-  const start = /^\s*(\/\*+|\*|#)/.exec(line);
-  if (start) return line;
-  const slashes = line.search(/(?<!:)\/\//);
-  return slashes >= 0 ? ' '.repeat(slashes) + line.slice(slashes) : '';
 }
 
 const URL_LIKE = /\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"`<>\]]*/gi;
