@@ -15,6 +15,7 @@ import {
 } from '@journal/shared';
 import { createGuard } from './auth/guard.js';
 import type { Config } from './config.js';
+import { createGatewayMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi/document.js';
 import { createOperationMatcher } from './operations.js';
 import { createBodyLimitCheck } from './proxy/body-limits.js';
@@ -135,7 +136,7 @@ export async function buildApp(deps: AppDeps) {
     });
     // The gateway's own call: usage against the quotas, from sync and attachments at once.
     await registerUsage(api, config);
-    await registerUpstreams(api, config, app.metrics, calls);
+    await registerUpstreams(api, config, createGatewayMetrics(app.metrics, config), calls);
   });
 
   // The public API document and its rendered reference page (public, not rate-limited).

@@ -5,8 +5,8 @@ import {
   type LongPollEviction,
 } from '@journal/shared';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Counter, type Registry } from 'prom-client';
 import { type Dispatcher, Pool } from 'undici';
+import type { GatewayMetrics } from '../metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,7 +34,8 @@ export interface LongPollLimiterOptions {
   perUser: number;
   /** LONG_POLL_MAX_PER_GATEWAY: long-polls this gateway holds at once in all. */
   perGateway: number;
-  registry: Registry;
+  /** gateway_long_polls_answered_early_total (metrics.ts). */
+  answeredEarly: GatewayMetrics['longPollsAnsweredEarly'];
 }
 
 /**
@@ -51,12 +52,7 @@ export interface LongPollLimiterOptions {
  */
 export function createLongPollLimiter(options: LongPollLimiterOptions) {
   const bounds = createLongPollBounds({ perUser: options.perUser, total: options.perGateway });
-  const answeredEarly = new Counter({
-    name: 'gateway_long_polls_answered_early_total',
-    help: 'Long-polls answered at once with an empty page because this gateway held too many (per_user: of that user; per_gateway: in all)',
-    labelNames: ['reason'] as const,
-    registers: [options.registry],
-  });
+  const { answeredEarly } = options;
   for (const reason of Object.values(EARLY_REASON)) answeredEarly.inc({ reason }, 0);
   /** Upstream calls that can be cancelled, by tag. */
   const cancels = new Map<string, AbortController>();

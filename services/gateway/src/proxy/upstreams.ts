@@ -1,8 +1,8 @@
 import proxy from '@fastify/http-proxy';
 import { LONG_POLL_EXTRA_MS, ProblemError, sendProblem, tracingConfigured } from '@journal/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
+import type { GatewayMetrics } from '../metrics.js';
 import type { OperationMatcher } from '../operations.js';
 import { createLongPollLimiter } from './long-polls.js';
 
@@ -120,28 +120,11 @@ export function upstreamProblem(error: Error, upstream: string) {
 export async function registerUpstreams(
   app: FastifyInstance,
   config: Config,
-  registry: Registry,
+  metrics: GatewayMetrics,
   matcher: OperationMatcher,
 ) {
-  const latency = new Histogram({
-    name: 'gateway_upstream_duration_seconds',
-    help: 'Time from receiving a proxied request to its response, by upstream, route and status',
-    labelNames: ['upstream', 'route', 'status_code'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [registry],
-  });
-
-  // Long-polls held against UPSTREAM_LONG_POLL_CONNECTIONS (the "near the limit" alert).
-  const longPolls = new Gauge({
-    name: 'gateway_long_polls_in_flight',
-    help: 'GET /sync/changes calls this gateway holds open (each holds one upstream connection)',
-    registers: [registry],
-  });
-  new Gauge({
-    name: 'gateway_long_poll_connections_limit',
-    help: 'UPSTREAM_LONG_POLL_CONNECTIONS: connections to sync for long-polls; pulls beyond it queue',
-    registers: [registry],
-  }).set(config.UPSTREAM_LONG_POLL_CONNECTIONS);
+  const latency = metrics.upstreamLatency;
+  const longPolls = metrics.longPollsInFlight;
   // At most LONG_POLL_MAX_PER_USER held per user and LONG_POLL_MAX_PER_GATEWAY in all.
   if (config.LONG_POLL_MAX_PER_GATEWAY >= config.UPSTREAM_LONG_POLL_CONNECTIONS) {
     app.log.warn(
@@ -151,7 +134,7 @@ export async function registerUpstreams(
   const limiter = createLongPollLimiter({
     perUser: config.LONG_POLL_MAX_PER_USER,
     perGateway: config.LONG_POLL_MAX_PER_GATEWAY,
-    registry,
+    answeredEarly: metrics.longPollsAnsweredEarly,
   });
 
   const tracing = tracingConfigured();
