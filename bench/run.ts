@@ -64,5 +64,8 @@ try {
 } finally {
   await ctx.stop();
 }
-await ctx.report.finish(started, SETTINGS.duration);
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') || k === 'MONGODB_URL'),
+);
+await ctx.report.finish(started, SETTINGS.duration, { ...SETTINGS, env });
 process.stderr.write(`done in ${Math.round((Date.now() - started) / 1000)} s\n`);

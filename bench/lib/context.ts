@@ -5,7 +5,7 @@ import {
   type EntriesRepository,
 } from '../../services/sync/src/entries/repository.js';
 import { auth, type BenchUser, register } from './client.js';
-import { alternate, type LoadResult } from './measure.js';
+import { alternate, type LoadResult, WARMUP_SEC } from './measure.js';
 import { createReport, type Report } from './report.js';
 import { type BenchStack, startBenchStack, startNginx, startNodeProxy } from './stack.js';
 
@@ -13,6 +13,8 @@ import { type BenchStack, startBenchStack, startNginx, startNodeProxy } from './
 export const SETTINGS = {
   duration: Number(process.env.BENCH_DURATION ?? 5),
   rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+  /** Unrecorded seconds before every measurement, services and raw baselines alike. */
+  warmup: WARMUP_SEC,
   connections: 10,
   growth: (process.env.BENCH_GROWTH ?? '10000').split(',').map(Number).filter(Boolean),
   bigMiB: Number(process.env.BENCH_BIG_MIB ?? 20),

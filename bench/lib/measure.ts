@@ -13,6 +13,10 @@ export interface LoadResult {
   errors: number;
   non2xx: number;
   total: number;
+  /** Every recorded latency (ms), ascending: the in-process driver's only. */
+  latencies?: number[];
+  /** The rate of every round when the figure is the median of several (`alternate`). */
+  rounds?: number[];
 }
 
 export interface LoadOptions {
@@ -61,26 +65,39 @@ export async function load(o: LoadOptions): Promise<LoadResult> {
 }
 
 /**
- * Loads each target in turn, `rounds` times over (alternating, so a slow spell of a shared
- * machine hits every target alike), and returns each target's median round by throughput.
+ * Runs each measurement in turn, `rounds` times over (alternating, so a slow spell of a shared
+ * machine hits every one alike), and returns each one's median round by throughput, with every
+ * round's rate in `rounds` (the report gives min, median and max).
  */
-export async function alternate(
-  targets: Record<string, LoadOptions>,
+export async function alternateRuns(
+  runs: Record<string, () => Promise<LoadResult>>,
   rounds: number,
 ): Promise<Record<string, LoadResult>> {
-  const runs: Record<string, LoadResult[]> = {};
+  const results: Record<string, LoadResult[]> = {};
   for (let round = 0; round < rounds; round++) {
-    for (const [name, options] of Object.entries(targets)) {
-      const results = runs[name] ?? [];
-      results.push(await load(options));
-      runs[name] = results;
+    for (const [name, run] of Object.entries(runs)) {
+      const list = results[name] ?? [];
+      list.push(await run());
+      results[name] = list;
     }
   }
   return Object.fromEntries(
-    Object.entries(runs).map(([name, results]) => {
-      const sorted = [...results].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
-      return [name, sorted[Math.floor(sorted.length / 2)] as LoadResult];
+    Object.entries(results).map(([name, list]) => {
+      const sorted = [...list].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+      const median = sorted[Math.floor(sorted.length / 2)] as LoadResult;
+      return [name, { ...median, rounds: sorted.map((r) => r.requestsPerSec) }];
     }),
+  );
+}
+
+/** `alternateRuns` of autocannon loads (bench/lib/loadgen.ts). */
+export function alternate(
+  targets: Record<string, LoadOptions>,
+  rounds: number,
+): Promise<Record<string, LoadResult>> {
+  return alternateRuns(
+    Object.fromEntries(Object.entries(targets).map(([name, o]) => [name, () => load(o)])),
+    rounds,
   );
 }
 
@@ -88,6 +105,14 @@ export async function alternate(
 export function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
+
+/**
+ * Unrecorded seconds before every measurement, of the services AND of the raw baselines alike
+ * (BENCH_WARMUP, default 2): autocannon's warm-up for HTTP loads, and the same seconds of the
+ * operation itself for the timed loops below (at least one operation, at most as many as are
+ * then recorded).
+ */
+export const WARMUP_SEC = Number(process.env.BENCH_WARMUP ?? 2);
 
 /** Runs `op` once, adding its latency (ms) to `latencies`; false when it threw. */
 async function timed(op: () => Promise<unknown>, latencies: number[]): Promise<boolean> {
@@ -102,34 +127,94 @@ async function timed(op: () => Promise<unknown>, latencies: number[]): Promise<b
   return ok;
 }
 
-/** A LoadResult from the latencies of `seconds` of operations. */
-function summarize(latencies: number[], seconds: number, errors: number): LoadResult {
+/**
+ * A LoadResult from the latencies of `concurrency` closed loops: the rate is concurrency / mean
+ * latency, so untimed work between operations (a loop's setup) never counts, and a loop that
+ * ends after the window (an operation that takes longer than it) counts no idle time.
+ */
+function summarize(latencies: number[], concurrency: number, errors: number): LoadResult {
   latencies.sort((a, b) => a - b);
+  const mean = latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length);
   return {
-    requestsPerSec: latencies.length / seconds,
+    requestsPerSec: latencies.length > 0 ? (concurrency * 1000) / mean : 0,
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     errors,
     non2xx: 0,
     total: latencies.length,
+    latencies,
   };
 }
 
-/** Runs `op` with `concurrency` parallel loops for `durationSec`; the raw-driver baseline. */
-export async function loop(
+export interface TimedOptions {
+  /** Parallel loops (default 1). */
+  concurrency?: number;
+  /** Recorded seconds; a loop ends with the first operation that ends after them. */
+  durationSec?: number;
+  /** At most this many recorded operations in all (a slow store: seconds each). */
+  maxOps?: number;
+  /** Unrecorded seconds first (default WARMUP_SEC). */
+  warmupSec?: number;
+  /** Untimed work before each operation, warm-up included (e.g. deleting a hint in Redis). */
+  setup?: () => Promise<unknown>;
+}
+
+/**
+ * The one timed driver of the bench's in-process measurements (raw-driver baselines and the
+ * HTTP calls measured beside them): `concurrency` loops of `setup` (untimed) then `op` (timed),
+ * first for `warmupSec` unrecorded (at least one operation, at most `maxOps`), then for
+ * `durationSec` or `maxOps` operations, whichever comes first.
+ */
+export async function timedLoop(
+  op: () => Promise<unknown>,
+  o: TimedOptions = {},
+): Promise<LoadResult> {
+  const concurrency = o.concurrency ?? 1;
+  const maxOps = o.maxOps ?? Number.POSITIVE_INFINITY;
+  const phase = async (seconds: number, latencies: number[]) => {
+    let errors = 0;
+    let started = 0;
+    const end = Date.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (started < maxOps && (started === 0 || Date.now() < end)) {
+          started += 1;
+          await o.setup?.();
+          if (!(await timed(op, latencies))) errors++;
+        }
+      }),
+    );
+    return errors;
+  };
+  await phase(o.warmupSec ?? WARMUP_SEC, []);
+  const latencies: number[] = [];
+  const errors = await phase(o.durationSec ?? 5, latencies);
+  return summarize(latencies, concurrency, errors);
+}
+
+/** `concurrency` loops of `op` for `durationSec`, after the same warm-up as the services. */
+export function loop(
   op: () => Promise<unknown>,
   concurrency: number,
   durationSec: number,
 ): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const end = Date.now() + durationSec * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (Date.now() < end) if (!(await timed(op, latencies))) errors++;
-    }),
-  );
-  return summarize(latencies, durationSec, errors);
+  return timedLoop(op, { concurrency, durationSec });
+}
+
+/**
+ * `op` `count` times one after another, after the same warm-up as everything else (WARMUP_SEC
+ * of it, at least once, at most `count` times); rate per second, latencies in ms.
+ */
+export function sequence(
+  op: () => Promise<unknown>,
+  count: number,
+  setup?: () => Promise<unknown>,
+): Promise<LoadResult> {
+  return timedLoop(op, {
+    maxOps: count,
+    durationSec: Number.POSITIVE_INFINITY,
+    ...(setup ? { setup } : {}),
+  });
 }
 
 /** Resident memory of a process in MiB (Linux). */
@@ -160,15 +245,6 @@ export async function peakRss<T>(
   } finally {
     clearInterval(timer);
   }
-}
-
-/** Runs `op` `count` times one after another; rate is per second, latencies in ms. */
-export async function sequence(op: () => Promise<unknown>, count: number): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const started = Date.now();
-  for (let i = 0; i < count; i++) if (!(await timed(op, latencies))) errors++;
-  return summarize(latencies, (Date.now() - started) / 1000, errors);
 }
 
 /** fetch that throws on a non-2xx answer and reads the whole body. */

@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { LoadResult } from './measure.js';
+import { type LoadResult, quantile } from './measure.js';
 
 export interface Row {
   scenario: string;
@@ -10,9 +11,15 @@ export interface Row {
   rate: number;
   p50: number;
   p99: number;
+  /** The raw baseline doing the same store work (the "vs raw" column); absent otherwise. */
   baseline?: number;
   errors: number;
   note?: string;
+  /** Rounds of a figure measured several times: how many, and the lowest and highest rate. */
+  rounds?: { n: number; min: number; max: number };
+  /** From the recorded latencies where the bench has them all (in-process driver). */
+  p95?: number;
+  max?: number;
 }
 
 /** The rows and extra figures of one `make bench` run, printed as one table and saved. */
@@ -29,6 +36,7 @@ export function createReport() {
     note?: string,
     perReq = 1,
   ) {
+    const lat = r.latencies;
     rows.push({
       scenario,
       path,
@@ -39,6 +47,16 @@ export function createReport() {
       ...(baseline !== undefined ? { baseline } : {}),
       errors: r.errors + r.non2xx,
       ...(note ? { note } : {}),
+      ...(r.rounds && r.rounds.length > 1
+        ? {
+            rounds: {
+              n: r.rounds.length,
+              min: Math.min(...r.rounds) * perReq,
+              max: Math.max(...r.rounds) * perReq,
+            },
+          }
+        : {}),
+      ...(lat && lat.length > 0 ? { p95: quantile(lat, 0.95), max: lat[lat.length - 1] } : {}),
     });
     process.stderr.write(
       `  ${scenario} ${path}: ${(r.requestsPerSec * perReq).toFixed(0)} ${unit} p50 ${r.p50} ms p99 ${r.p99} ms${r.errors + r.non2xx ? ` errors ${r.errors + r.non2xx}` : ''}\n`,
@@ -64,11 +82,11 @@ export function createReport() {
   function table(): { text: string; ratios: Record<string, string> } {
     const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
     const lines = [
-      '| scenario | path | rate | unit | p50 ms | p99 ms | vs raw | errors | note |',
-      '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |',
+      '| scenario | path | rate (median) | min–max of rounds | unit | p50 ms | p99 ms | vs raw | errors | note |',
+      '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
       ...rows.map(
         (r) =>
-          `| ${r.scenario} | ${r.path} | ${fmt(r.rate)} | ${r.unit} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.baseline ? `${((r.rate / r.baseline) * 100).toFixed(0)}%` : ''} | ${r.errors} | ${r.note ?? ''} |`,
+          `| ${r.scenario} | ${r.path} | ${fmt(r.rate)} | ${r.rounds ? `${fmt(r.rounds.min)}–${fmt(r.rounds.max)} (${r.rounds.n})` : ''} | ${r.unit} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.baseline ? `${((r.rate / r.baseline) * 100).toFixed(0)}%` : ''} | ${r.errors} | ${r.note ?? ''} |`,
       ),
     ];
     const ratios: Record<string, string> = {};
@@ -102,8 +120,15 @@ export function createReport() {
     return { text, ratios };
   }
 
-  /** Prints the table and writes bench/results/<date>.json. */
-  async function finish(started: number, durationSec: number): Promise<void> {
+  /**
+   * Prints the table and writes bench/results/<date>.json with the settings it ran with and the
+   * commit it measured (never deleted: bench/results/README.md).
+   */
+  async function finish(
+    started: number,
+    durationSec: number,
+    settings: Record<string, unknown>,
+  ): Promise<void> {
     const { text, ratios } = table();
     process.stdout.write(`\n${text}\n${JSON.stringify(extras)}\n`);
     const date = new Date().toISOString().replace(/[:.]/g, '-');
@@ -121,6 +146,8 @@ export function createReport() {
             node: process.version,
           },
           durationSec,
+          settings,
+          commit: gitState(),
           rows,
           ratios,
           extras,
@@ -136,3 +163,20 @@ export function createReport() {
 }
 
 export type Report = ReturnType<typeof createReport>;
+
+/** The commit measured, and the files that differed from it (other work in the tree). */
+function gitState(): { head: string; changed: string[] } {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8' });
+  try {
+    return {
+      head: git('rev-parse', 'HEAD').trim(),
+      changed: git('status', '--porcelain', '--untracked-files=no')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.slice(3)),
+    };
+  } catch {
+    return { head: 'unknown', changed: [] };
+  }
+}
