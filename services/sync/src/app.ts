@@ -12,12 +12,11 @@ import type { Config } from './config.js';
 import { createEntryHistory } from './entries/history.js';
 import { createHoles } from './entries/holes.js';
 import { createIdempotency } from './entries/idempotency.js';
-import { createSyncMetrics } from './entries/metrics.js';
 import { createEntriesRepository } from './entries/repository.js';
 import { createEntriesService, type PushHooks } from './entries/service.js';
+import { createSyncMetrics, createSyncTrafficMetrics } from './metrics.js';
 import { createPurger } from './purge/purger.js';
 import { createEntriesQuota } from './quota/entries-quota.js';
-import { createSyncTrafficMetrics } from './routes/metrics.js';
 import { syncRoutes } from './routes/sync.js';
 import { usageRoutes } from './routes/usage.js';
 import { startGeneration } from './store/generation.js';
@@ -50,6 +49,7 @@ export async function buildApp(deps: AppDeps) {
 
   // Domain: wake-ups, the rules, idempotency, the purge job.
   const metricsRegistry = new Registry();
+  const metrics = createSyncMetrics(metricsRegistry);
   const notifier = createChangeNotifier({
     redis,
     keyPrefix: config.REDIS_KEY_PREFIX,
@@ -58,7 +58,7 @@ export async function buildApp(deps: AppDeps) {
       perUser: config.SYNC_LONG_POLL_MAX_PER_USER,
       perProcess: config.SYNC_LONG_POLL_MAX_PER_PROCESS,
     },
-    registry: metricsRegistry,
+    answeredEarly: metrics.longPollsAnsweredEarly,
   });
   // Guesses stay far inside the tombstone retention: only purged slots are free below the max.
   const heads = createHeads({
@@ -90,7 +90,7 @@ export async function buildApp(deps: AppDeps) {
     notifier,
     heads,
     recent,
-    metrics: createSyncMetrics(metricsRegistry),
+    metrics,
     logger,
     maxConcurrentPageReads: config.SYNC_MAX_CONCURRENT_PAGE_READS,
     quota,

@@ -7,7 +7,7 @@ import {
   type Redis,
   syncUserChannelPrefix,
 } from '@journal/shared';
-import { Counter, type Registry } from 'prom-client';
+import type { SyncMetrics } from '../metrics.js';
 
 /**
  * Why a wait ended. `evicted`: this process holds too many long-polls for the user, or in all,
@@ -47,8 +47,8 @@ export interface NotifierOptions {
    * Unbounded when left out.
    */
   limits?: { perUser: number; perProcess: number };
-  /** Where sync_long_polls_answered_early_total is registered (none when left out). */
-  registry?: Registry;
+  /** sync_long_polls_answered_early_total (metrics.ts); none when left out. */
+  answeredEarly?: SyncMetrics['longPollsAnsweredEarly'];
 }
 
 const EARLY_REASON: Record<LongPollEviction, EarlyAnswerReason> = {
@@ -72,14 +72,7 @@ export function createChangeNotifier(options: NotifierOptions) {
     perUser: options.limits?.perUser ?? Number.MAX_SAFE_INTEGER,
     total: options.limits?.perProcess ?? Number.MAX_SAFE_INTEGER,
   });
-  const answeredEarly = options.registry
-    ? new Counter({
-        name: 'sync_long_polls_answered_early_total',
-        help: 'Long-polls answered at once with an empty page because this process held too many (per_user: of that user; per_process: in all)',
-        labelNames: ['reason'] as const,
-        registers: [options.registry],
-      })
-    : undefined;
+  const { answeredEarly } = options;
   for (const reason of Object.values(EARLY_REASON)) answeredEarly?.inc({ reason }, 0);
 
   // The shared client fails commands while disconnected (no offline queue); the subscriber

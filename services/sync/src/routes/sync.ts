@@ -6,7 +6,7 @@ import { pageJson, sendJsonText } from '../entries/json.js';
 import { pushReplyJson } from '../entries/push-reply.js';
 import type { EntriesRepository } from '../entries/repository.js';
 import type { EntriesService } from '../entries/service.js';
-import type { SyncTrafficMetrics } from './metrics.js';
+import type { SyncTrafficMetrics } from '../metrics.js';
 
 export interface SyncRoutesDeps {
   service: EntriesService;

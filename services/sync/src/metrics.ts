@@ -1,8 +1,16 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Every metric sync defines (docs/sync.md, "Metrics"), in the registry the shared plugin serves. */
 
 /** Domain counters an operator graphs next to the HTTP histograms. */
 export function createSyncMetrics(registry: Registry) {
   return {
+    longPollsAnsweredEarly: new Counter({
+      name: 'sync_long_polls_answered_early_total',
+      help: 'Long-polls answered at once with an empty page because this process held too many (per_user: of that user; per_process: in all)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     pushes: new Counter({
       name: 'sync_pushes_total',
       help: 'Pushes processed (replays of an Idempotency-Key not counted)',
@@ -50,3 +58,36 @@ export function createSyncMetrics(registry: Registry) {
 }
 
 export type SyncMetrics = ReturnType<typeof createSyncMetrics>;
+
+const SIZE_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+/**
+ * What the dashboard shows of sync traffic beside the HTTP histograms: how many changes each
+ * push carries and each pull returns, and how many long-polls this process holds right now.
+ */
+export function createSyncTrafficMetrics(registry: Registry, waiting: () => number) {
+  new Gauge({
+    name: 'sync_long_polls_waiting',
+    help: 'GET /sync/changes long-polls this process holds open, waiting for a change',
+    registers: [registry],
+    collect() {
+      this.set(waiting());
+    },
+  });
+  return {
+    pushChanges: new Histogram({
+      name: 'sync_push_changes',
+      help: 'Changes per POST /sync/push (replays of an Idempotency-Key included)',
+      buckets: SIZE_BUCKETS,
+      registers: [registry],
+    }),
+    pullChanges: new Histogram({
+      name: 'sync_pull_changes',
+      help: 'Entries per GET /sync/changes reply',
+      buckets: SIZE_BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
+
+export type SyncTrafficMetrics = ReturnType<typeof createSyncTrafficMetrics>;
