@@ -6,12 +6,12 @@ import {
 } from '@journal/shared';
 import { Registry } from 'prom-client';
 import { createAttachmentsDeletion } from './accounts/deletion.js';
-import { createAttachmentsMetrics } from './attachments/metrics.js';
 import { createOrphanSweeper, createPendingRepository } from './attachments/pending.js';
 import { createAttachmentsQuota } from './attachments/quota.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
+import { createAttachmentsMetrics } from './metrics.js';
 import { createQiniu } from './qiniu/qiniu.js';
 import { createQiniuService } from './qiniu/service.js';
 import { createQiniuUploadsRepository } from './qiniu/uploads-repository.js';

@@ -6,8 +6,8 @@ import {
   periodicJob,
 } from '@journal/shared';
 import type { Db, ObjectId } from 'mongodb';
+import type { AttachmentsMetrics } from '../metrics.js';
 import type { ContentStore } from '../storage/content-store.js';
-import type { AttachmentsMetrics } from './metrics.js';
 import type { AttachmentsRepository } from './repository.js';
 
 /** A live upload refreshes its marker at least this often (the sweeper's grace is far longer). */

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Logger, ProblemError, qiniuCallbackBodySchema } from '@journal/shared';
-import type { AttachmentsMetrics } from '../attachments/metrics.js';
 import type { AttachmentsQuota } from '../attachments/quota.js';
+import type { AttachmentsMetrics } from '../metrics.js';
 import { ownerOfKey, type Qiniu } from './qiniu.js';
 import type { QiniuUploadsRepository } from './uploads-repository.js';
 

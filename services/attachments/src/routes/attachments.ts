@@ -29,14 +29,17 @@ const uploadRoute: FastifyPluginAsyncZod<AttachmentRoutesDeps> = async (app, dep
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
-  // Answering before the whole body was read: close the connection instead of draining it.
-  app.addHook('onSend', async (request, reply) => {
-    if (reply.statusCode >= 400 && !request.raw.complete) reply.header('connection', 'close');
-  });
-
   app.put(
     ops.put.path,
-    { schema: ops.put.schema, onRequest: app.authenticate },
+    {
+      schema: ops.put.schema,
+      onRequest: app.authenticate,
+      // Answering before the whole body was read: close the connection instead of draining it.
+      onSend: async (request, reply, payload) => {
+        if (reply.statusCode >= 400 && !request.raw.complete) reply.header('connection', 'close');
+        return payload;
+      },
+    },
     async (request, reply) => {
       const { userId } = caller(request);
       const { id } = request.params;
