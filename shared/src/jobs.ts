@@ -97,3 +97,27 @@ export function periodicJob(
     },
   };
 }
+
+/** Anything that runs on a timer: a `periodicJob`, the account-deletion sweeper. */
+export interface Schedulable {
+  start(intervalSeconds: number): void;
+  stop(): void;
+}
+
+/**
+ * A service's periodic jobs, the one shape every service's `src/jobs.ts` returns: each job with
+ * its interval, started together when the app is built, stopped together when it closes.
+ */
+export function jobSet<T extends Record<string, { job: Schedulable; intervalSeconds: number }>>(
+  jobs: T,
+) {
+  return {
+    jobs,
+    start(): void {
+      for (const { job, intervalSeconds } of Object.values(jobs)) job.start(intervalSeconds);
+    },
+    stop(): void {
+      for (const { job } of Object.values(jobs)) job.stop();
+    },
+  };
+}

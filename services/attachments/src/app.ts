@@ -11,6 +11,7 @@ import { createAttachmentsQuota } from './attachments/quota.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
+import { createAttachmentsJobs } from './jobs.js';
 import { createAttachmentsMetrics } from './metrics.js';
 import { createQiniu } from './qiniu/qiniu.js';
 import { createQiniuService } from './qiniu/service.js';
@@ -88,7 +89,6 @@ export async function buildApp(deps: AppDeps) {
     logger,
     graceSeconds: config.ATTACHMENTS_ORPHAN_GRACE_SECONDS,
   });
-  sweeper.start(config.ATTACHMENTS_SWEEP_INTERVAL_SECONDS);
   // Account deletions recorded by auth: this service's part (docs/account-deletion.md).
   const deletion = createAttachmentsDeletion({
     db,
@@ -103,13 +103,13 @@ export async function buildApp(deps: AppDeps) {
     registry: metricsRegistry,
     settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
   });
-  deletion.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
+  const jobs = createAttachmentsJobs({ config, logger, orphans: sweeper, deletion });
+  jobs.start();
 
   // HTTP: shared plugins, authentication (every call but Qiniu's callback), routes.
   const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
   app.addHook('onClose', async () => {
-    sweeper.stop();
-    deletion.stop();
+    jobs.stop();
   });
   // The shared verifier plus the revocation set (ended sessions refused, no Redis per request).
   await registerServiceAuthentication(app, deps);

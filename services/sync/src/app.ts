@@ -14,6 +14,7 @@ import { createHoles } from './entries/holes.js';
 import { createIdempotency } from './entries/idempotency.js';
 import { createEntriesRepository } from './entries/repository.js';
 import { createEntriesService, type PushHooks } from './entries/service.js';
+import { createSyncJobs } from './jobs.js';
 import { createSyncMetrics, createSyncTrafficMetrics } from './metrics.js';
 import { createPurger } from './purge/purger.js';
 import { createEntriesQuota } from './quota/entries-quota.js';
@@ -105,7 +106,6 @@ export async function buildApp(deps: AppDeps) {
     retentionSeconds: config.SYNC_TOMBSTONE_RETENTION_SECONDS,
     logger,
   });
-  purger.start(config.SYNC_PURGE_INTERVAL_SECONDS);
   // Account deletions recorded by auth: this service's part (docs/account-deletion.md).
   const deletion = createSyncDeletion({
     db,
@@ -117,15 +117,15 @@ export async function buildApp(deps: AppDeps) {
     settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
   });
   await deletion.deletions.ensureIndexes();
-  deletion.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
+  const jobs = createSyncJobs({ config, logger, purger, deletion });
+  jobs.start();
 
   // HTTP: shared plugins, authentication (every call carries a token verified here), routes.
   const app = await createStorageServiceApp(SERVICE, deps, { metricsRegistry });
   // Shutdown: waiting long-polls answer with what is there before the server drains.
   app.addHook('preClose', async () => notifier.wakeAll());
   app.addHook('onClose', async () => {
-    purger.stop();
-    deletion.stop();
+    jobs.stop();
     await generation.stop();
     await notifier.close();
   });

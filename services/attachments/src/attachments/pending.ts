@@ -1,10 +1,4 @@
-import {
-  ensureIndexes,
-  isDuplicateKey,
-  type Logger,
-  ProblemError,
-  periodicJob,
-} from '@journal/shared';
+import { ensureIndexes, isDuplicateKey, type Logger, ProblemError } from '@journal/shared';
 import type { Db, ObjectId } from 'mongodb';
 import type { AttachmentsMetrics } from '../metrics.js';
 import type { ContentStore } from '../storage/content-store.js';
@@ -135,7 +129,7 @@ export function createOrphanSweeper(deps: SweeperDeps) {
     return { removed, settled };
   }
 
-  return { runOnce, ...periodicJob(() => runOnce(), deps.logger, 'orphan sweep failed') };
+  return { runOnce };
 }
 
 export type OrphanSweeper = ReturnType<typeof createOrphanSweeper>;

@@ -1,4 +1,4 @@
-import { type Logger, periodicJob } from '@journal/shared';
+import type { Logger } from '@journal/shared';
 import type { EntriesRepository } from '../entries/repository.js';
 
 const BATCH = 1000;
@@ -58,7 +58,7 @@ export function createPurger(deps: PurgerDeps) {
     return { tombstones, superseded };
   }
 
-  return { runOnce, ...periodicJob(() => runOnce(), deps.logger, 'tombstone purge failed') };
+  return { runOnce };
 }
 
 export type Purger = ReturnType<typeof createPurger>;
