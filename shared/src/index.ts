@@ -3,6 +3,7 @@ export * from './api/index.js';
 export * from './app.js';
 export * from './authenticate.js';
 export * from './config.js';
+export * from './encryption-state.js';
 export * from './errors.js';
 export * from './health.js';
 export * from './http.js';

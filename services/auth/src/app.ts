@@ -11,11 +11,14 @@ import {
 import { Registry } from 'prom-client';
 import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
+import { createBundlesRepository } from './encryption/repository.js';
+import { createEncryptionService } from './encryption/service.js';
 import { createAuthMetrics } from './metrics.js';
 import { createHashGate } from './passwords/gate.js';
 import { createPasswordHasher } from './passwords/hasher.js';
 import { createRateLimiter } from './ratelimit/limiter.js';
 import { authRoutes } from './routes/auth.js';
+import { encryptionRoutes } from './routes/encryption.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { createLiveSessions } from './sessions/live.js';
 import { createSessionsRepository } from './sessions/repository.js';
@@ -46,11 +49,13 @@ export async function buildApp(deps: AppDeps) {
   const sessionsRepo = createSessionsRepository(db, config.JWT_REFRESH_TTL_SECONDS * 1000);
   const refreshTokens = createRefreshTokensRepository(db);
   const deletions = createAccountDeletions(db);
+  const bundles = createBundlesRepository(db);
   const [, sessionsTtl, tokensTtl] = await Promise.all([
     users.ensureIndexes(),
     sessionsRepo.ensureIndexes(),
     refreshTokens.ensureIndexes(),
     deletions.ensureIndexes(),
+    bundles.ensureIndexes(),
   ]);
 
   // Domain: keys, tokens, live sessions, password hashing, the session and account services.
@@ -86,6 +91,7 @@ export async function buildApp(deps: AppDeps) {
     users,
     sessions: sessionsRepo,
     refreshTokens,
+    bundles,
     live,
     logger,
     registry: metricsRegistry,
@@ -163,6 +169,10 @@ export async function buildApp(deps: AppDeps) {
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await app.register(jwksRoutes, { keys });
   await app.register(authRoutes, { accounts, sessions, live, metrics });
+  await app.register(encryptionRoutes, {
+    encryption: createEncryptionService({ repository: bundles, logger }),
+    live,
+  });
   // Handles for tests: the purge job (started only where the server has no TTL indexes) and
   // the account-deletion sweeper.
   const handles = { purge, deletion };

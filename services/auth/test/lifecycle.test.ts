@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createAccountDeletions, sessionKey } from '@journal/shared';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleWrite } from '../../../test-support/encryption.js';
 import {
   type AuthApp,
   authHarness,
@@ -392,12 +393,27 @@ describe('DELETE /auth/account', () => {
     // A wrong login leaves a counter keyed by the name; the gateway's per-user counter by id.
     await login(app, { username, password: 'wrong password here' });
     await h.redis.set(`ratelimit:user:${userId}`, '3');
+    // End-to-end encryption on: a key bundle and the account's encryption record.
+    const enabled = await app.inject({
+      method: 'PUT',
+      url: '/auth/encryption',
+      headers: bearer(caller.accessToken),
+      payload: { expectedVersion: 0, bundle: bundleWrite() },
+    });
+    expect(enabled.statusCode, enabled.body).toBe(200);
     const requested = await metric('auth_account_deletions_requested_total');
     expect((await deleteAccount(caller.accessToken, { password: PASSWORD })).statusCode).toBe(202);
     expect(await metric('auth_account_deletions_requested_total')).toBe(requested + 1);
 
     for (let i = 0; i < 2; i++) await app.auth.deletion.sweeper.runOnce();
-    for (const name of ['users', 'sessions', 'session_revocations', 'refresh_tokens']) {
+    for (const name of [
+      'users',
+      'sessions',
+      'session_revocations',
+      'refresh_tokens',
+      'encryption_bundles',
+      'account_encryption',
+    ]) {
       const docs = await h.db.collection(name).find({}).toArray();
       expect(JSON.stringify(docs), name).not.toContain(userId);
     }

@@ -11,6 +11,7 @@ import {
   qiniuUploadSchema,
   qiniuUploadTokenSchema,
 } from './attachments-schemas.js';
+import { attachmentsEncryptionOperations, ENCRYPTED_CONTENT_TYPE } from './encryption.js';
 import { defineOperations, problemSchema } from './operation.js';
 
 export * from './attachments-schemas.js';
@@ -45,7 +46,11 @@ export const attachmentsOperations = defineOperations({
         201: attachmentSchema,
         400: problemSchema,
         401: problemSchema,
-        403: problemSchema.describe('`quota_exceeded`: nothing of the upload was kept'),
+        403: problemSchema.describe(
+          '`quota_exceeded`, or `encryption_required` (an encrypted account uploaded another ' +
+            `Content-Type than \`${ENCRYPTED_CONTENT_TYPE}\` or a body not starting with ` +
+            '`JRNLE2E1`): nothing of the upload was kept',
+        ),
         409: problemSchema,
         413: problemSchema,
       },
@@ -141,7 +146,8 @@ export const attachmentsOperations = defineOperations({
     summary: 'A Qiniu upload token for one key in the caller’s namespace',
     description:
       'Computed locally (no network call). The token allows one new object ' +
-      '`users/<userId>/<key>` (insert only, size-limited) until `expiresAt`.',
+      '`users/<userId>/<key>` (insert only, size-limited) until `expiresAt`; for an ' +
+      `end-to-end encrypted account only of MIME type \`${ENCRYPTED_CONTENT_TYPE}\`.`,
     tags: storageTags,
     auth: true,
     schema: {
@@ -181,7 +187,9 @@ export const attachmentsOperations = defineOperations({
     summary: 'Qiniu’s upload callback (called by Qiniu, not by clients)',
     description:
       'Authenticated by Qiniu’s callback signature in `Authorization`, not by a bearer token. ' +
-      'Records the uploaded object (key, size, hash, MIME type, owner from the key).',
+      'Records the uploaded object (key, size, hash, MIME type, owner from the key). An object ' +
+      'of an end-to-end encrypted account with another MIME type is deleted and refused (403 ' +
+      '`encryption_required`).',
     tags: storageTags,
     auth: false,
     schema: {
@@ -189,6 +197,7 @@ export const attachmentsOperations = defineOperations({
         200: qiniuUploadSchema,
         400: problemSchema,
         401: problemSchema,
+        403: problemSchema,
         503: problemSchema,
       },
     },
@@ -197,4 +206,6 @@ export const attachmentsOperations = defineOperations({
       'application/x-www-form-urlencoded': 'The same fields, form-encoded',
     },
   },
+  // POST /attachments/encryption/finish (encryption.ts).
+  ...attachmentsEncryptionOperations,
 });

@@ -12,6 +12,7 @@ import {
   sessionSchema,
   userSchema,
 } from './auth-schemas.js';
+import { authEncryptionOperations } from './encryption.js';
 import { defineOperations, problemSchema } from './operation.js';
 
 export * from './auth-schemas.js';
@@ -187,6 +188,8 @@ export const authOperations = defineOperations(
         },
       },
     },
+    // GET and PUT /auth/encryption (encryption.ts); the PUT has a body limit of its own.
+    ...authEncryptionOperations,
   },
   { bodyLimit: AUTH_LIMITS.maxBodyBytes },
 );

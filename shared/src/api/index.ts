@@ -1,5 +1,6 @@
 export * from './attachments.js';
 export * from './auth.js';
+export * from './encryption.js';
 export * from './operation.js';
 export * from './sync.js';
 export * from './usage.js';

@@ -1,3 +1,4 @@
+import { syncEncryptionOperations } from './encryption.js';
 import { defineOperations, problemSchema } from './operation.js';
 import {
   changesQuerySchema,
@@ -61,7 +62,10 @@ export const syncOperations = defineOperations({
         200: pushReplySchema,
         400: problemSchema,
         401: problemSchema,
-        403: problemSchema.describe('`quota_exceeded`: nothing of the push was applied'),
+        403: problemSchema.describe(
+          '`quota_exceeded`, or `encryption_required` (an encrypted account pushed a change ' +
+            'whose content is not an envelope): nothing of the push was applied',
+        ),
         409: problemSchema,
         413: problemSchema,
       },
@@ -91,4 +95,6 @@ export const syncOperations = defineOperations({
       },
     },
   },
+  // POST /sync/encryption/finish (encryption.ts).
+  ...syncEncryptionOperations,
 });

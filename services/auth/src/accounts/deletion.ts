@@ -10,6 +10,7 @@ import {
 } from '@journal/shared';
 import type { Db } from 'mongodb';
 import { Counter, type Registry } from 'prom-client';
+import type { BundlesRepository } from '../encryption/repository.js';
 import type { LiveSessions } from '../sessions/live.js';
 import type { SessionsRepository } from '../sessions/repository.js';
 import type { RefreshTokensRepository } from '../tokens/refresh-repository.js';
@@ -22,6 +23,8 @@ export interface AuthDeletionDeps {
   users: UsersRepository;
   sessions: SessionsRepository;
   refreshTokens: RefreshTokensRepository;
+  /** Key bundles and the account's encryption record (docs/encryption.md). */
+  bundles: BundlesRepository;
   live: LiveSessions;
   logger: Logger;
   registry: Registry;
@@ -31,7 +34,8 @@ export interface AuthDeletionDeps {
 /**
  * Auth's part of an account deletion, run by the sweeper until it has completed (every step
  * can run again): the live session keys first (so no token of the user passes the gateway),
- * then sessions, refresh tokens and the user, then the user's other Redis keys by exact name
+ * then sessions, refresh tokens, the key bundles and encryption record (end-to-end encryption)
+ * and the user, then the user's other Redis keys by exact name
  * (the gateway's per-user rate-limit counter, the login-failure counter of the name): no
  * key-space scan. A session a racing login started after the request ended them is caught the
  * same way.
@@ -49,6 +53,7 @@ export function createAuthDeletion(deps: AuthDeletionDeps) {
     await deps.live.remove(...sessionIds);
     await deps.refreshTokens.deleteUser(userId);
     await deps.sessions.deleteUser(userId);
+    await deps.bundles.deleteUser(userId);
     await deps.users.deleteById(userId);
     await deleteKeys(deps.redis, [
       userRateLimitKey(userId),

@@ -5,11 +5,11 @@ import {
   ProblemError,
   routesPlugin,
 } from '@journal/shared';
-import type { FastifyRequest } from 'fastify';
 import { type AuthMetrics, counted } from '../metrics.js';
 import type { LiveSessions } from '../sessions/live.js';
 import type { SessionService } from '../sessions/service.js';
 import type { AccountService } from '../users/service.js';
+import { liveSessionCheck } from './live-session.js';
 
 export interface AuthRoutesDeps {
   accounts: AccountService;
@@ -22,17 +22,7 @@ const ops = authOperations;
 
 /** The public auth calls of docs/api.md; schemas come from shared/src/api/auth.ts. */
 export const authRoutes = routesPlugin('auth-routes', async (app, deps: AuthRoutesDeps) => {
-  /**
-   * A verified access token is not enough: its session must still be live in Redis, so a
-   * request that reaches this service around the gateway cannot use a revoked token either.
-   */
-  async function requireLiveSession(request: FastifyRequest) {
-    await app.authenticate(request, undefined as never);
-    const { sessionId, userId } = caller(request);
-    if (!(await deps.live.isLive(sessionId, userId))) {
-      throw new ProblemError('unauthorized', 'the session has ended');
-    }
-  }
+  const requireLiveSession = liveSessionCheck(app, deps.live);
 
   app.route({
     method: ops.register.method,
