@@ -137,7 +137,6 @@ export async function buildApp(deps: AppDeps) {
       db,
       retentionSeconds: config.SYNC_TOMBSTONE_RETENTION_SECONDS,
     }),
-    repository,
     idempotency,
     traffic: createSyncTrafficMetrics(metricsRegistry, () => notifier.waiting()),
   });

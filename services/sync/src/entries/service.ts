@@ -7,6 +7,7 @@ import type { EntriesQuota } from '../quota/entries-quota.js';
 import type { Holes } from './holes.js';
 import { createPull } from './pull.js';
 import { createPush } from './push.js';
+import { type PushOutcome, pushReplyJson } from './push-reply.js';
 import type { EntriesRepository } from './repository.js';
 
 export { DEFAULT_CONCURRENT_PAGE_READS, MAX_PAGE_CONTENT_BYTES } from './pull.js';
@@ -62,7 +63,12 @@ export function createEntriesService(deps: EntriesServiceDeps) {
     return pending;
   }
 
-  return { push: createPush(deps, headFromStore), ...createPull(deps, headFromStore) };
+  return {
+    push: createPush(deps, headFromStore),
+    /** A push's reply as JSON text, the conflicts' current versions read as it is written. */
+    pushReply: (userId: string, outcome: PushOutcome) => pushReplyJson(repository, userId, outcome),
+    ...createPull(deps, headFromStore),
+  };
 }
 
 export type EntriesService = ReturnType<typeof createEntriesService>;

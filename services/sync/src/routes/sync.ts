@@ -3,8 +3,6 @@ import { caller, syncOperations as ops, routesPlugin, SYNC_LIMITS } from '@journ
 import type { EntryHistory } from '../entries/history.js';
 import { type Idempotency, withIdempotency } from '../entries/idempotency.js';
 import { pageJson, sendJsonText } from '../entries/json.js';
-import { pushReplyJson } from '../entries/push-reply.js';
-import type { EntriesRepository } from '../entries/repository.js';
 import type { EntriesService } from '../entries/service.js';
 import type { SyncTrafficMetrics } from '../metrics.js';
 
@@ -12,7 +10,6 @@ export interface SyncRoutesDeps {
   service: EntriesService;
   /** An entry's kept versions (entries/history.ts). */
   history: EntryHistory;
-  repository: EntriesRepository;
   idempotency: Idempotency;
   traffic: SyncTrafficMetrics;
 }
@@ -52,7 +49,7 @@ export const syncRoutes = routesPlugin('sync-routes', async (app, deps: SyncRout
         () => deps.service.push(userId, body),
       );
       // Streamed: the conflicts' current versions are read a few at a time (push-reply.ts).
-      return sendJsonText(reply, Readable.from(pushReplyJson(deps.repository, userId, outcome)));
+      return sendJsonText(reply, Readable.from(deps.service.pushReply(userId, outcome)));
     },
   );
 
