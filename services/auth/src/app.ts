@@ -4,7 +4,6 @@ import {
   cachedTokenVerifier,
   createAccountDeletions,
   createStorageServiceApp,
-  periodicJob,
   publishRevocation,
   type StorageServiceDeps,
 } from '@journal/shared';
@@ -13,6 +12,7 @@ import { createAuthDeletion } from './accounts/deletion.js';
 import type { Config } from './config.js';
 import { createBundlesRepository } from './encryption/repository.js';
 import { createEncryptionService } from './encryption/service.js';
+import { createAuthJobs } from './jobs.js';
 import { createAuthMetrics } from './metrics.js';
 import { createHashGate } from './passwords/gate.js';
 import { createPasswordHasher } from './passwords/hasher.js';
@@ -31,9 +31,6 @@ import { createUsersRepository } from './users/repository.js';
 import { createAccountService } from './users/service.js';
 
 export const SERVICE = 'auth';
-
-/** How often expired sessions and tokens are purged where no TTL index does it. */
-const PURGE_INTERVAL_SECONDS = 3_600;
 
 export type AppDeps = StorageServiceDeps<Config>;
 
@@ -95,9 +92,9 @@ export async function buildApp(deps: AppDeps) {
     live,
     logger,
     registry: metricsRegistry,
+    requested: metrics.deletionsRequested,
     settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
   });
-  deletion.sweeper.start(config.ACCOUNT_DELETION_SWEEP_INTERVAL_SECONDS);
   const accounts = createAccountService({
     users,
     hasher,
@@ -143,19 +140,16 @@ export async function buildApp(deps: AppDeps) {
       },
     },
   });
-  // No TTL indexes on this server (FerretDB 1.x): purge expired documents ourselves.
-  const purgeOnce = async () => {
-    const [a, b] = await Promise.all([sessionsRepo.purgeExpired(), refreshTokens.purgeExpired()]);
-    return a + b;
-  };
-  const purge = {
-    runOnce: purgeOnce,
-    ...periodicJob(purgeOnce, logger, 'purging expired sessions failed'),
-  };
-  if (!sessionsTtl || !tokensTtl) {
-    logger.info('server has no TTL indexes: purging expired sessions and tokens hourly');
-    purge.start(PURGE_INTERVAL_SECONDS);
-  }
+  // Jobs: no TTL indexes on this server (FerretDB 1.x) means purging expired documents ourselves.
+  const jobs = createAuthJobs({
+    config,
+    logger,
+    sessions: sessionsRepo,
+    refreshTokens,
+    deletion: deletion.sweeper,
+    purgeExpired: !sessionsTtl || !tokensTtl,
+  });
+  jobs.start();
 
   // HTTP: shared plugins (request ids, problems, metrics, health), authentication, routes.
   const app = await createStorageServiceApp(SERVICE, deps, {
@@ -163,8 +157,7 @@ export async function buildApp(deps: AppDeps) {
     metricsRegistry,
   });
   app.addHook('onClose', async () => {
-    purge.stop();
-    deletion.sweeper.stop();
+    jobs.stop();
   });
   await app.register(authenticatePlugin, { verify: cachedTokenVerifier(accessTokens.verify) });
   await app.register(jwksRoutes, { keys });
@@ -173,9 +166,9 @@ export async function buildApp(deps: AppDeps) {
     encryption: createEncryptionService({ repository: bundles, logger }),
     live,
   });
-  // Handles for tests: the purge job (started only where the server has no TTL indexes) and
+  // Handles for tests: the jobs (the purge runs only where the server has no TTL indexes) and
   // the account-deletion sweeper.
-  const handles = { purge, deletion };
+  const handles = { jobs, deletion };
   app.decorate('auth', handles);
   return app as typeof app & { auth: typeof handles };
 }

@@ -9,6 +9,11 @@ import { Counter, type Registry } from 'prom-client';
  */
 export function createAuthMetrics(registry: Registry) {
   return {
+    deletionsRequested: new Counter({
+      name: 'auth_account_deletions_requested_total',
+      help: 'Account deletions requested (DELETE /auth/account answered 202)',
+      registers: [registry],
+    }),
     logins: new Counter({
       name: 'auth_logins_total',
       help: 'POST /auth/login outcomes: success, or the problem code (invalid_credentials, rate_limited, …)',

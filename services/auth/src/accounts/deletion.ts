@@ -9,8 +9,9 @@ import {
   userRateLimitKey,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { BundlesRepository } from '../encryption/repository.js';
+import type { AuthMetrics } from '../metrics.js';
 import type { LiveSessions } from '../sessions/live.js';
 import type { SessionsRepository } from '../sessions/repository.js';
 import type { RefreshTokensRepository } from '../tokens/refresh-repository.js';
@@ -28,6 +29,8 @@ export interface AuthDeletionDeps {
   live: LiveSessions;
   logger: Logger;
   registry: Registry;
+  /** auth_account_deletions_requested_total (metrics.ts). */
+  requested: AuthMetrics['deletionsRequested'];
   settleSeconds: number;
 }
 
@@ -41,11 +44,7 @@ export interface AuthDeletionDeps {
  * same way.
  */
 export function createAuthDeletion(deps: AuthDeletionDeps) {
-  const requested = new Counter({
-    name: 'auth_account_deletions_requested_total',
-    help: 'Account deletions requested (DELETE /auth/account answered 202)',
-    registers: [deps.registry],
-  });
+  const { requested } = deps;
 
   async function deleteUser(record: AccountDeletionDoc): Promise<void> {
     const userId = record._id;
