@@ -103,7 +103,12 @@ export async function buildApp(deps: AppDeps) {
     registry: metricsRegistry,
     settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
   });
-  const jobs = createAttachmentsJobs({ config, logger, orphans: sweeper, deletion });
+  const jobs = createAttachmentsJobs({
+    config,
+    logger,
+    orphans: sweeper,
+    deletion: deletion.sweeper,
+  });
   jobs.start();
 
   // HTTP: shared plugins, authentication (every call but Qiniu's callback), routes.

@@ -74,7 +74,7 @@ describe('account deletion in the Qiniu bucket', () => {
     standIn.requests.length = 0;
 
     await createAccountDeletions(t.db).request('alice', 'alice');
-    const result = await t.app.attachments.deletion.runOnce();
+    const result = await t.app.attachments.deletion.sweeper.runOnce();
     expect(result).toEqual({ swept: 1, completed: 1 });
 
     expect([...standIn.objects].sort()).toEqual(
@@ -95,7 +95,7 @@ describe('account deletion in the Qiniu bucket', () => {
     fill('carol', 5);
     const bob = fill('bob', 2);
     await createAccountDeletions(t.db).request('carol', 'carol');
-    const deletion = t.app.attachments.deletion;
+    const deletion = t.app.attachments.deletion.sweeper;
     await deletion.runOnce();
     // The completion is recorded; a replica that had not seen it yet sweeps again.
     await t.db.collection('account_deletion_done').deleteMany({ userId: 'carol' });
@@ -110,7 +110,7 @@ describe('account deletion in the Qiniu bucket', () => {
     const keys = fill('dave', 3);
     standIn.requests.length = 0;
     await createAccountDeletions(wrongKey.db).request('dave', 'dave');
-    await expect(wrongKey.app.attachments.deletion.runOnce()).rejects.toThrow(/401/);
+    await expect(wrongKey.app.attachments.deletion.sweeper.runOnce()).rejects.toThrow(/401/);
     expect(standIn.requests.length).toBeGreaterThan(0);
     expect(standIn.requests.every((r) => !r.verified)).toBe(true);
     expect([...standIn.objects]).toEqual(keys);

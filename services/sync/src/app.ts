@@ -1,4 +1,5 @@
 import {
+  createAccountDeletions,
   createStorageServiceApp,
   registerServiceAuthentication,
   type StorageServiceDeps,
@@ -40,7 +41,8 @@ export async function buildApp(deps: AppDeps) {
 
   // Storage: indexes before the first request.
   const repository = createEntriesRepository(db);
-  await repository.ensureIndexes();
+  const deletions = createAccountDeletions(db);
+  await Promise.all([repository.ensureIndexes(), deletions.ensureIndexes()]);
   // The store's generation (created if absent), re-read periodically: a restore renews it.
   const generation = await startGeneration({
     db,
@@ -116,8 +118,7 @@ export async function buildApp(deps: AppDeps) {
     registry: metricsRegistry,
     settleSeconds: config.ACCOUNT_DELETION_SETTLE_SECONDS,
   });
-  await deletion.deletions.ensureIndexes();
-  const jobs = createSyncJobs({ config, logger, purger, deletion });
+  const jobs = createSyncJobs({ config, logger, purger, deletion: deletion.sweeper });
   jobs.start();
 
   // HTTP: shared plugins, authentication (every call carries a token verified here), routes.

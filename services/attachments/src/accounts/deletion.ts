@@ -102,7 +102,7 @@ export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
     if (qiniuError) throw qiniuError;
   }
 
-  return createDeletionSweeper({
+  const sweeper = createDeletionSweeper({
     db: deps.db,
     service: 'attachments',
     logger: deps.logger,
@@ -111,4 +111,5 @@ export function createAttachmentsDeletion(deps: AttachmentsDeletionDeps) {
     deleteUser,
     nudge: { redis: deps.redis, keyPrefix: deps.keyPrefix },
   });
+  return { sweeper };
 }

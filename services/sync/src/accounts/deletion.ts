@@ -50,7 +50,7 @@ export function createSyncDeletion(deps: SyncDeletionDeps) {
     await deleteKeys(deps.redis, syncRedisKeys(userId));
   }
 
-  return createDeletionSweeper({
+  const sweeper = createDeletionSweeper({
     db: deps.db,
     service: 'sync',
     logger: deps.logger,
@@ -59,4 +59,5 @@ export function createSyncDeletion(deps: SyncDeletionDeps) {
     deleteUser,
     nudge: { redis: deps.redis, keyPrefix: deps.keyPrefix },
   });
+  return { sweeper };
 }
