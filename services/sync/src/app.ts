@@ -10,6 +10,7 @@ import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import { createRecentChanges } from './changes/recent.js';
 import type { Config } from './config.js';
+import { createSyncEncryption } from './encryption/encryption.js';
 import { createEntryHistory } from './entries/history.js';
 import { createHoles } from './entries/holes.js';
 import { createIdempotency } from './entries/idempotency.js';
@@ -19,6 +20,7 @@ import { createSyncJobs } from './jobs.js';
 import { createSyncMetrics, createSyncTrafficMetrics } from './metrics.js';
 import { createPurger } from './purge/purger.js';
 import { createEntriesQuota } from './quota/entries-quota.js';
+import { encryptionRoutes } from './routes/encryption.js';
 import { syncRoutes } from './routes/sync.js';
 import { usageRoutes } from './routes/usage.js';
 import { startGeneration } from './store/generation.js';
@@ -132,6 +134,7 @@ export async function buildApp(deps: AppDeps) {
   });
   // The shared verifier plus the revocation set (ended sessions refused, no Redis per request).
   await registerServiceAuthentication(app, deps);
+  const encryption = createSyncEncryption({ db, redis, repository, logger });
   await app.register(syncRoutes, {
     service,
     history: createEntryHistory({
@@ -140,7 +143,9 @@ export async function buildApp(deps: AppDeps) {
     }),
     idempotency,
     traffic: createSyncTrafficMetrics(metricsRegistry, () => notifier.waiting()),
+    encryption,
   });
+  await app.register(encryptionRoutes, { encryption });
   await app.register(usageRoutes, { quota });
 
   // Handles for tests.

@@ -1,11 +1,18 @@
 import type { CommandStartedEvent } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { envelope } from '../../../test-support/encryption.js';
 import type { SyncApp } from '../src/app.js';
 import { type Harness, newUserId, pull, push, syncHarness } from './helpers.js';
 
 let h: Harness;
 let app: SyncApp;
 const commands: string[] = [];
+/**
+ * Lookups of the account's end-to-end encryption record (shared/src/encryption-state.ts): a
+ * push with plaintext content of an account without encryption makes one (a negative is never
+ * cached), counted apart so the push's own commands stay what they were.
+ */
+const encryptionChecks: string[] = [];
 const IGNORED = new Set([
   'hello',
   'ismaster',
@@ -32,15 +39,22 @@ beforeAll(async () => {
     // Background reads of the revocation set (at start-up, when its Redis subscription comes
     // up, once a minute) are no request's cost.
     if (BACKGROUND.has(String(event.command[event.commandName]))) return;
+    if (event.command[event.commandName] === 'account_encryption') {
+      encryptionChecks.push(event.commandName);
+      return;
+    }
     commands.push(event.commandName);
   });
 });
 afterAll(() => h.close());
 
-async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
+async function counted<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; commands: string[]; checks: string[] }> {
   commands.length = 0;
+  encryptionChecks.length = 0;
   const result = await fn();
-  return { result, commands: [...commands] };
+  return { result, commands: [...commands], checks: [...encryptionChecks] };
 }
 
 /** Forgets the user's head in Redis, as an expiry or a Redis restart would. */
@@ -115,6 +129,21 @@ describe('MongoDB round trips', () => {
       );
       expect(warm.result.body.accepted).toEqual([{ id: 'warm', revision: 3 * n + 3 }]);
       measured[`warm ${n}`] = warm.commands;
+      // Every push above had plaintext content: one lookup of the encryption record each.
+      for (const [name, step] of Object.entries({ created, createdAgain, edited, cold, warm })) {
+        expect(step.checks, `${name} ${n}`).toEqual(['find']);
+      }
+      expect(first.checks).toEqual([]);
+      // Envelopes (what an encrypted account pushes) need no lookup at all.
+      const sealed = await counted(() =>
+        push(app, token, [
+          { id: 'sealed', baseRevision: 0, content: envelope() },
+          { id: 'warm', baseRevision: 3 * n + 3, deleted: true },
+        ]),
+      );
+      expect(sealed.result.body.accepted).toHaveLength(2);
+      expect(sealed.checks).toEqual([]);
+      expect(sealed.commands).toEqual(['find', 'insert', 'update']);
     }
     for (const n of [1, 50, 500]) {
       expect(measured[`first pull ${n}`], `first pull ${n}`).toEqual(['find']);

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { caller, syncOperations as ops, routesPlugin, SYNC_LIMITS } from '@journal/shared';
+import type { SyncEncryption } from '../encryption/encryption.js';
 import type { EntryHistory } from '../entries/history.js';
 import { type Idempotency, withIdempotency } from '../entries/idempotency.js';
 import { pageJson, sendJsonText } from '../entries/json.js';
@@ -12,6 +13,8 @@ export interface SyncRoutesDeps {
   history: EntryHistory;
   idempotency: Idempotency;
   traffic: SyncTrafficMetrics;
+  /** End-to-end encryption: an encrypted account pushes envelopes only. */
+  encryption: Pick<SyncEncryption, 'checkPush'>;
 }
 
 /** HTTP only: schemas from shared/src/api/sync.ts, the caller from the verified token. */
@@ -42,6 +45,8 @@ export const syncRoutes = routesPlugin('sync-routes', async (app, deps: SyncRout
       const { userId } = caller(request);
       const { body } = request;
       deps.traffic.pushChanges.observe(body.changes.length);
+      // Before anything is written (idempotency claim and quota included).
+      await deps.encryption.checkPush(userId, body);
       const outcome = await withIdempotency(
         deps.idempotency,
         userId,
