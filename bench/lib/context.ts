@@ -44,7 +44,14 @@ export interface BenchContext {
   user: BenchUser;
   headers: Record<string, string>;
   /** Values one scenario hands on to a later one. */
-  state: { cursor?: number; reader?: BenchUser };
+  state: {
+    cursor?: number;
+    reader?: BenchUser;
+    /** Two users with one entry each, at `cursor` (empty pulls with and without a hint). */
+    pullUsers?: { hint: BenchUser; cold: BenchUser; cursor: number };
+    /** Two users with the same full pages of entries (full pages with and without a hint). */
+    pageUsers?: { hint: BenchUser; cold: BenchUser };
+  };
   /**
    * The same call through the gateway, directly, through nginx and through a bare Node.js
    * proxy, in alternating rounds (median of each): with `SETTINGS.connections` connections for
@@ -55,7 +62,7 @@ export interface BenchContext {
     label: string,
     urls: Record<Paths, string>,
     headers: Record<string, string>,
-    baseline: number,
+    baseline?: number,
   ): Promise<void>;
   stop(): Promise<void>;
 }
@@ -78,7 +85,7 @@ export async function createContext(): Promise<BenchContext> {
     label: string,
     urls: Record<Paths, string>,
     headers: Record<string, string>,
-    baseline: number,
+    baseline?: number,
   ) {
     const { duration } = SETTINGS;
     // One connection needs shorter windows for a stable mean (no queueing to settle).

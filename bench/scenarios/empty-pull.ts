@@ -1,28 +1,25 @@
-import { push } from '../lib/client.js';
-import type { Scenario } from '../lib/context.js';
-import { SETTINGS } from '../lib/context.js';
-import { loop } from '../lib/measure.js';
+import { syncHeadKey } from '@journal/shared';
+import { auth, type BenchUser, push, register } from '../lib/client.js';
+import type { BenchContext, Scenario } from '../lib/context.js';
+import { type HintCase, hintVsStore } from '../lib/hint.js';
+import { call } from '../lib/measure.js';
 
 /**
- * An authenticated pull with nothing new (the idle device's call), at the head: through the
- * gateway, directly, nginx and a bare Node.js proxy, against the raw driver running the page
- * and horizon queries such a pull would cost without the head in Redis.
+ * An authenticated pull with nothing new (the idle device's call), at the head:
+ * - through the gateway, directly, nginx and a bare Node.js proxy (autocannon, 10 connections
+ *   and 1): what each hop adds. Answered from the head in Redis; no raw ratio here, the next
+ *   rows give it.
+ * - with the head in Redis (one GET, no MongoDB command) against the raw Redis GET of the head,
+ *   and with the head deleted before each pull (the head miss: one query of the user's highest
+ *   revision, a collection scan on FerretDB) against the raw driver's same query.
  */
 export const emptyPull: Scenario = {
   name: '2 empty pull',
   async run(ctx) {
-    const { stack, user, headers, nginx, nodeProxy, report, entries } = ctx;
+    const { stack, user, headers, nginx, nodeProxy } = ctx;
     const first = await push(stack.urls.gateway, user, 1);
     const cursor = first.revision;
     ctx.state.cursor = cursor;
-    const emptyBaseline = await loop(
-      async () => {
-        await entries.page(user.userId, cursor, 500, 4 * 1024 * 1024);
-        await entries.purgedThrough(user.userId);
-      },
-      SETTINGS.connections,
-      SETTINGS.duration,
-    );
     await ctx.compare(
       '2 empty pull',
       {
@@ -32,8 +29,39 @@ export const emptyPull: Scenario = {
         'node proxy': `${nodeProxy.url}/sync/sync/changes?since=${cursor}`,
       },
       headers,
-      emptyBaseline.requestsPerSec,
     );
-    report.record('2 empty pull', 'raw mongo (page+horizon)', 'ops/s', emptyBaseline);
+    // A second user with the same single entry, whose head is deleted before each pull.
+    const cold = await register(stack.urls.gateway, 'cold');
+    await push(stack.urls.gateway, cold, 1);
+    ctx.state.pullUsers = { hint: user, cold, cursor };
+    await hintVsStore(ctx, emptyPullCase(ctx, user, cold, cursor));
   },
 };
+
+/** The empty pull at `cursor` of two users with the same entries (also the growth runs'). */
+export function emptyPullCase(
+  ctx: BenchContext,
+  hint: BenchUser,
+  cold: BenchUser,
+  cursor: number,
+  label = '2 empty pull',
+): HintCase {
+  return {
+    label,
+    unit: 'req/s',
+    call: (base, who) => call(`${base}/sync/changes?since=${cursor}`, { headers: auth(who) }),
+    hintUser: hint,
+    coldUser: cold,
+    hint: {
+      expect: { head: 'hit' },
+      gateway: 'none',
+      raw: 'Redis GET of the head',
+      op: () => ctx.redis.get(syncHeadKey(hint.userId)),
+    },
+    cold: {
+      expect: { head: 'miss' },
+      raw: 'highest revision query',
+      op: () => ctx.entries.maxRevision(cold.userId),
+    },
+  };
+}
