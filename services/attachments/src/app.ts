@@ -11,12 +11,14 @@ import { createAttachmentsQuota } from './attachments/quota.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
+import { createAttachmentsEncryption } from './encryption/encryption.js';
 import { createAttachmentsJobs } from './jobs.js';
 import { createAttachmentsMetrics } from './metrics.js';
 import { createQiniu } from './qiniu/qiniu.js';
 import { createQiniuService } from './qiniu/service.js';
 import { createQiniuUploadsRepository } from './qiniu/uploads-repository.js';
 import { attachmentRoutes } from './routes/attachments.js';
+import { encryptionRoutes } from './routes/encryption.js';
 import { qiniuRoutes } from './routes/qiniu.js';
 import { usageRoutes } from './routes/usage.js';
 import { createContentStore } from './storage/content-store.js';
@@ -51,6 +53,7 @@ export async function buildApp(deps: AppDeps) {
   // died midway (see attachments/pending.ts).
   const metricsRegistry = new Registry();
   const metrics = createAttachmentsMetrics(metricsRegistry);
+  const encryption = createAttachmentsEncryption(db);
   const quota = createAttachmentsQuota({
     db,
     redis: deps.redis,
@@ -69,6 +72,7 @@ export async function buildApp(deps: AppDeps) {
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
     quota,
     isDeleted: (owner) => deletions.isDeleted(owner),
+    encryption,
   });
   const qiniuClient = createQiniu(config);
   const qiniu = createQiniuService({
@@ -79,6 +83,7 @@ export async function buildApp(deps: AppDeps) {
     quota,
     maxBytes: config.ATTACHMENTS_MAX_BYTES,
     isDeleted: (owner) => deletions.isDeleted(owner),
+    encryption,
     logger,
   });
   const sweeper = createOrphanSweeper({
@@ -121,6 +126,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(attachmentRoutes, { service, maxBytes: config.ATTACHMENTS_MAX_BYTES });
   await app.register(qiniuRoutes, { qiniu });
   await app.register(usageRoutes, { quota });
+  await app.register(encryptionRoutes, { encryption });
 
   // Handles for tests.
   const handles = { sweeper, pending, deletion, quota };

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Attachment, Logger } from '@journal/shared';
 import { ProblemError } from '@journal/shared';
 import { ObjectId } from 'mongodb';
+import { type AttachmentsEncryption, startingWithMagic } from '../encryption/encryption.js';
 import type { AttachmentsMetrics } from '../metrics.js';
 import type { ContentStore } from '../storage/content-store.js';
 import { keepAlive, type PendingRepository } from './pending.js';
@@ -39,6 +40,8 @@ export interface AttachmentsServiceDeps {
   quota?: AttachmentsQuota;
   /** True while the owner's account is being deleted (see docs/account-deletion.md). */
   isDeleted?: (owner: string) => Promise<boolean>;
+  /** End-to-end encryption: an encrypted account uploads encrypted files only. */
+  encryption?: Pick<AttachmentsEncryption, 'checkUpload'>;
 }
 
 const accountDeleted = () => new ProblemError('unauthorized', 'the account has been deleted');
@@ -71,6 +74,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
      */
     async put(input: PutInput): Promise<{ created: boolean; attachment: Attachment }> {
       if (await deps.isDeleted?.(input.owner)) throw accountDeleted();
+      // Before any reservation or byte: an encrypted account's type, then its body's magic.
+      const sealed = (await deps.encryption?.checkUpload(input.owner, input.contentType)) ?? false;
+      const source = sealed ? startingWithMagic(input.body) : input.body;
       // Quotas: one attachment and its declared bytes reserved before anything streams (403
       // at once when they do not fit); undeclared bytes are reserved as they arrive.
       const declared = input.declaredBytes;
@@ -86,8 +92,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       const outcome = { settled: true };
       try {
         await pending.add(fileId, input.owner, input.id);
-        const body =
-          hold && deps.quota ? deps.quota.metered(input.body, hold, declared ?? 0) : input.body;
+        const body = hold && deps.quota ? deps.quota.metered(source, hold, declared ?? 0) : source;
         const result = await claim({ ...input, body }, fileId, outcome);
         if (result.created) Object.assign(kept, { count: 1, bytes: result.attachment.size });
         // Created without a reservation (the id was freed meanwhile): counted afterwards.

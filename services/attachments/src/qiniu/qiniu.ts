@@ -1,4 +1,10 @@
-import { dependencyFailed, dependencyFailures, ProblemError, withDeadline } from '@journal/shared';
+import {
+  dependencyFailed,
+  dependencyFailures,
+  ENCRYPTED_CONTENT_TYPE,
+  ProblemError,
+  withDeadline,
+} from '@journal/shared';
 import qiniu from 'qiniu';
 import type { Config } from '../config.js';
 
@@ -101,20 +107,54 @@ export function createQiniu(config: Config) {
   // A zero series from the start, so the failure counter exists before the first failure.
   dependencyFailures.inc({ dependency: 'qiniu' }, 0);
 
+  /**
+   * Deletes exactly `keys` (at most 1000) with one batch call; objects already gone (612) count
+   * as done. Returns how many existed.
+   */
+  async function batchDelete(keys: string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    const result = await managementCall('Qiniu batch delete', () =>
+      bucketManager.batch(keys.map((key) => qiniu.rs.deleteOp(bucket, key))),
+    );
+    const status = result.resp.statusCode ?? 0;
+    const replies = Array.isArray(result.data) ? (result.data as { code?: unknown }[]) : [];
+    const codes = replies.map((r) => (typeof r?.code === 'number' ? r.code : 0));
+    const failed = codes.filter((code) => code !== 200 && code !== 612);
+    if (![200, 298].includes(status) || codes.length !== keys.length || failed.length > 0) {
+      throw dependencyFailed(
+        'qiniu',
+        'Qiniu batch delete',
+        new Error(
+          `answered ${status} (${codes.length}/${keys.length} results; ${failed.join(', ')})`,
+        ),
+      );
+    }
+    return codes.filter((code) => code === 200).length;
+  }
+
   return {
     bucket,
 
     /**
      * An insert-only, size-limited upload token for exactly `users/<userId>/<key>`: at most
-     * `maxBytes` (ATTACHMENTS_MAX_BYTES, or what is left of the caller's quota when less).
+     * `maxBytes` (ATTACHMENTS_MAX_BYTES, or what is left of the caller's quota when less). For
+     * an end-to-end encrypted account (`encrypted`), only of MIME type
+     * `application/vnd.journal.encrypted`, as the uploader declares it (`detectMime: 0`: Qiniu
+     * takes the declared type, never one sniffed from the ciphertext).
      */
-    uploadToken(userId: string, key: string, maxBytes = config.ATTACHMENTS_MAX_BYTES) {
+    uploadToken(
+      userId: string,
+      key: string,
+      maxBytes = config.ATTACHMENTS_MAX_BYTES,
+      encrypted = false,
+    ) {
       const fullKey = namespacedKey(userId, key);
       const policy = new qiniu.rs.PutPolicy({
         scope: `${bucket}:${fullKey}`,
         expires: ttl,
         insertOnly: 1,
         fsizeLimit: maxBytes,
+        ...(encrypted ? { mimeLimit: ENCRYPTED_CONTENT_TYPE, detectMime: 0 } : {}),
         ...(config.QINIU_CALLBACK_URL
           ? {
               callbackUrl: config.QINIU_CALLBACK_URL,
@@ -185,28 +225,15 @@ export function createQiniu(config: Config) {
         const keys = (page.items as { key?: unknown }[])
           .map((item) => item?.key)
           .filter((k): k is string => typeof k === 'string' && k.startsWith(prefix));
-        if (keys.length > 0) {
-          const result = await managementCall('Qiniu batch delete', () =>
-            bucketManager.batch(keys.map((key) => qiniu.rs.deleteOp(bucket, key))),
-          );
-          const status = result.resp.statusCode ?? 0;
-          const replies = Array.isArray(result.data) ? (result.data as { code?: unknown }[]) : [];
-          const codes = replies.map((r) => (typeof r?.code === 'number' ? r.code : 0));
-          const failed = codes.filter((code) => code !== 200 && code !== 612);
-          if (![200, 298].includes(status) || codes.length !== keys.length || failed.length > 0) {
-            throw dependencyFailed(
-              'qiniu',
-              'Qiniu batch delete',
-              new Error(
-                `answered ${status} (${codes.length}/${keys.length} results; ${failed.join(', ')})`,
-              ),
-            );
-          }
-          deleted += codes.filter((code) => code === 200).length;
-        }
+        deleted += await batchDelete(keys);
         marker = typeof page.marker === 'string' ? page.marker : '';
       } while (marker);
       return deleted;
+    },
+
+    /** Deletes exactly the object `key` (gone already counts as deleted). */
+    async deleteObject(key: string): Promise<void> {
+      await batchDelete([key]);
     },
 
     /**

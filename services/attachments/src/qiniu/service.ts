@@ -1,6 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { type Logger, ProblemError, qiniuCallbackBodySchema } from '@journal/shared';
+import {
+  ENCRYPTED_CONTENT_TYPE,
+  type Logger,
+  ProblemError,
+  qiniuCallbackBodySchema,
+} from '@journal/shared';
 import type { AttachmentsQuota } from '../attachments/quota.js';
+import type { AttachmentsEncryption } from '../encryption/encryption.js';
 import type { AttachmentsMetrics } from '../metrics.js';
 import { ownerOfKey, type Qiniu } from './qiniu.js';
 import type { QiniuUploadsRepository } from './uploads-repository.js';
@@ -17,6 +23,8 @@ export interface QiniuServiceDeps {
   maxBytes?: number;
   /** True while the owner's account is being deleted (see docs/account-deletion.md). */
   isDeleted?: (owner: string) => Promise<boolean>;
+  /** End-to-end encryption: an encrypted account's objects are of the encrypted type only. */
+  encryption?: Pick<AttachmentsEncryption, 'required'>;
   logger?: Logger;
 }
 
@@ -59,13 +67,15 @@ export function createQiniuService(deps: QiniuServiceDeps) {
   return {
     async uploadToken(userId: string, key: string) {
       const qiniu = configured();
-      const reply = deps.quota
-        ? qiniu.uploadToken(
-            userId,
-            key,
-            await deps.quota.tokenSizeLimit(userId, deps.maxBytes ?? Number.MAX_SAFE_INTEGER),
-          )
-        : qiniu.uploadToken(userId, key);
+      const encrypted = (await deps.encryption?.required(userId)) ?? false;
+      const reply = qiniu.uploadToken(
+        userId,
+        key,
+        deps.quota
+          ? await deps.quota.tokenSizeLimit(userId, deps.maxBytes ?? Number.MAX_SAFE_INTEGER)
+          : undefined,
+        encrypted,
+      );
       metrics.qiniuTokens.inc();
       return reply;
     },
@@ -117,6 +127,21 @@ export function createQiniuService(deps: QiniuServiceDeps) {
         );
       }
       const { key, fsize, hash, mimeType } = parsed.data;
+      // The token of an encrypted account allows only the encrypted type; an object of another
+      // (a token issued before encryption was turned on) is deleted, never recorded.
+      if (mimeType !== ENCRYPTED_CONTENT_TYPE && (await deps.encryption?.required(owner))) {
+        await qiniu.deleteObject(key).catch((err: unknown) => {
+          deps.logger?.warn(
+            { err },
+            'could not delete the plaintext object of an encrypted account',
+          );
+        });
+        metrics.qiniuCallbacks.inc({ result: 'encryption_required' });
+        throw new ProblemError(
+          'encryption_required',
+          `the account is end-to-end encrypted: objects must be of type ${ENCRYPTED_CONTENT_TYPE}`,
+        );
+      }
       const record = {
         key,
         owner,

@@ -1,0 +1,25 @@
+import { caller, attachmentsOperations as ops, routesPlugin } from '@journal/shared';
+import type { AttachmentsEncryption } from '../encryption/encryption.js';
+
+export interface EncryptionRoutesDeps {
+  encryption: Pick<AttachmentsEncryption, 'finish'>;
+}
+
+/** `POST /attachments/encryption/finish` (docs/encryption.md). */
+export const encryptionRoutes = routesPlugin(
+  'attachments-encryption-routes',
+  async (app, deps: EncryptionRoutesDeps) => {
+    app.post(
+      ops.finishEncryption.path,
+      {
+        schema: ops.finishEncryption.schema,
+        onRequest: app.authenticate,
+        // The call takes no body (or `{}`); none at all is validated as `{}`.
+        preValidation: async (request) => {
+          if (request.body === null || request.body === undefined) request.body = {};
+        },
+      },
+      async (request) => deps.encryption.finish(caller(request).userId),
+    );
+  },
+);
