@@ -38,6 +38,14 @@ export const SHARDING_PLAN: Record<string, CollectionPlan> = {
     shardKey: 'unsharded',
     why: 'two unique indexes (tokenHash, previousHash) cannot both start with one shard key; the exception (docs/scaling.md says how to shard it when it outgrows a replica set)',
   },
+  encryption_bundles: {
+    shardKey: 'unsharded',
+    why: 'end-to-end encryption key bundles, insert-only under the unique _id "<userId>:<version>" (the compare-and-swap), so no userId shard key can lead its unique index; one small document (a few KiB) per encrypted account',
+  },
+  account_encryption: {
+    shardKey: 'unsharded',
+    why: 'one record per end-to-end encrypted account (_id = userId), read by _id by sync and attachments (positives cached per process)',
+  },
   // account deletion (shared/src/account-deletion/)
   account_deletions: {
     shardKey: 'unsharded',

@@ -9,6 +9,7 @@ import { buildApp as buildAuth } from '../../services/auth/src/app.js';
 import { configSchema as authSchema } from '../../services/auth/src/config.js';
 import { buildApp as buildSync } from '../../services/sync/src/app.js';
 import { configSchema as syncSchema } from '../../services/sync/src/config.js';
+import { bundleWrite, envelope } from '../../test-support/encryption.js';
 import {
   mongoUrl,
   redisUrl,
@@ -180,6 +181,29 @@ async function walk(): Promise<void> {
     headers: { authorization },
   });
   expect(del.statusCode, del.body).toBe(204);
+
+  // End-to-end encryption: the key bundle, the push check, both finish calls (docs/encryption.md).
+  const enabled = await auth.inject({
+    method: 'PUT',
+    url: '/auth/encryption',
+    headers: { authorization },
+    payload: { expectedVersion: 0, bundle: bundleWrite() },
+  });
+  expect(enabled.statusCode, enabled.body).toBe(200);
+  expect(
+    (await auth.inject({ url: '/auth/encryption', headers: { authorization } })).statusCode,
+  ).toBe(200);
+  expect((await push([{ id: 'e9', baseRevision: 0, content: { t: 1 } }])).statusCode).toBe(403);
+  expect((await push([{ id: 'e1', baseRevision: 2, content: envelope() }])).statusCode).toBe(200);
+  for (const app of [sync, attachments]) {
+    const prefix = app === sync ? '/sync' : '/attachments';
+    const finished = await app.inject({
+      method: 'POST',
+      url: `${prefix}/encryption/finish`,
+      headers: { authorization },
+    });
+    expect(finished.statusCode, finished.body).toBe(200);
+  }
 
   const logout = await auth.inject({
     method: 'POST',
