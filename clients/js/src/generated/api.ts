@@ -178,6 +178,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/encryption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether the account is end-to-end encrypted, and its key bundle
+         * @description The bundle holds only wrapped keys and the key-derivation parameters: nothing in it opens the data without the passphrase or the recovery key (docs/encryption.md).
+         */
+        get: operations["getEncryption"];
+        /**
+         * Write the next version of the key bundle (compare-and-swap)
+         * @description Stores version `expectedVersion + 1` when `expectedVersion` is the current version (0: no bundle yet; version 1 turns encryption on for good). Otherwise 409 `version_conflict` with `current`, the current bundle (or null). 409 `migration_in_progress` when the bundle names a migrating device other than the one holding a live lease. 400 `invalid_bundle_change` for a write that drops a content key or goes from `on` back to `migrating`.
+         */
+        put: operations["putEncryption"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sync/changes": {
         parameters: {
             query?: never;
@@ -238,6 +262,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sync/encryption/finish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Drop the plaintext the server still keeps of an encrypted account’s entries
+         * @description When every current entry of the caller is an envelope (or a tombstone): drops the content of replaced versions that is not an envelope (their history then shows no content) and the caller’s recent-changes cache, and answers how many versions it emptied. Otherwise 409 `plaintext_remaining` with `entries`, the ids still in plaintext, and nothing is dropped. 409 `encryption_not_enabled` for an account without encryption.
+         */
+        post: operations["finishSyncEncryption"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/attachments/{id}": {
         parameters: {
             query?: never;
@@ -290,7 +334,7 @@ export interface paths {
         };
         /**
          * A Qiniu upload token for one key in the caller’s namespace
-         * @description Computed locally (no network call). The token allows one new object `users/<userId>/<key>` (insert only, size-limited) until `expiresAt`.
+         * @description Computed locally (no network call). The token allows one new object `users/<userId>/<key>` (insert only, size-limited) until `expiresAt`; for an end-to-end encrypted account only of MIME type `application/vnd.journal.encrypted`.
          */
         get: operations["getQiniuUploadToken"];
         put?: never;
@@ -329,9 +373,29 @@ export interface paths {
         put?: never;
         /**
          * Qiniu’s upload callback (called by Qiniu, not by clients)
-         * @description Authenticated by Qiniu’s callback signature in `Authorization`, not by a bearer token. Records the uploaded object (key, size, hash, MIME type, owner from the key).
+         * @description Authenticated by Qiniu’s callback signature in `Authorization`, not by a bearer token. Records the uploaded object (key, size, hash, MIME type, owner from the key). An object of an end-to-end encrypted account with another MIME type is deleted and refused (403 `encryption_required`).
          */
         post: operations["qiniuUploadCallback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/attachments/encryption/finish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check that no attachment of an encrypted account is left in plaintext
+         * @description 200 when every attachment of the caller has Content-Type `application/vnd.journal.encrypted` and every recorded Qiniu upload that MIME type; otherwise 409 `plaintext_remaining` with `attachments` (ids) and `qiniuKeys` (object keys) still in plaintext. 409 `encryption_not_enabled` for an account without encryption.
+         */
+        post: operations["finishAttachmentsEncryption"];
         delete?: never;
         options?: never;
         head?: never;
@@ -511,6 +575,96 @@ export interface components {
         DeleteAccountRequest: {
             password: string;
         };
+        EncryptionStatus: {
+            /** @constant */
+            enabled: false;
+        } | {
+            /** @constant */
+            enabled: true;
+            bundle: components["schemas"]["EncryptionBundle"];
+        };
+        EncryptionBundle: {
+            version: number;
+            /**
+             * @description `migrating` while the account’s data is being encrypted; never back from `on`
+             * @enum {string}
+             */
+            state: "migrating" | "on";
+            kdf: components["schemas"]["KeyDerivation"];
+            /** @description The master key under the passphrase’s key */
+            passwordWrappedKey: components["schemas"]["Envelope"];
+            /** @description The master key under the recovery key */
+            recoveryWrappedKey: components["schemas"]["Envelope"];
+            contentKeys: components["schemas"]["WrappedContentKey"][];
+            /** @description The content key new data is encrypted with */
+            currentKid: string;
+            migration: {
+                deviceId: string;
+                /** Format: date-time */
+                leaseExpiresAt: string;
+            } | null;
+            /**
+             * Format: date-time
+             * @description When encryption was turned on (version 1)
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When this version was written
+             */
+            updatedAt: string;
+        };
+        KeyDerivation: {
+            /** @constant */
+            alg: "argon2id";
+            salt: string;
+            /** @description Memory, KiB */
+            m: number;
+            /** @description Iterations */
+            t: number;
+            /** @description Parallelism */
+            p: number;
+        };
+        Envelope: {
+            /** @constant */
+            v: 1;
+            /** @constant */
+            alg: "xchacha20-poly1305";
+            kid: string;
+            n: string;
+            ct: string;
+        };
+        WrappedContentKey: {
+            kid: string;
+            /** @description The content key under the master key */
+            wrapped: components["schemas"]["Envelope"];
+        };
+        PutEncryptionRequest: {
+            /** @description The version this write replaces; 0 turns encryption on */
+            expectedVersion: number;
+            bundle: components["schemas"]["EncryptionBundleWrite"];
+        };
+        EncryptionBundleWrite: {
+            /**
+             * @description `migrating` while the account’s data is being encrypted; never back from `on`
+             * @enum {string}
+             */
+            state: "migrating" | "on";
+            kdf: components["schemas"]["KeyDerivation"];
+            /** @description The master key under the passphrase’s key */
+            passwordWrappedKey: components["schemas"]["Envelope"];
+            /** @description The master key under the recovery key */
+            recoveryWrappedKey: components["schemas"]["Envelope"];
+            contentKeys: components["schemas"]["WrappedContentKey"][];
+            /** @description The content key new data is encrypted with */
+            currentKid: string;
+            /** @description A migration lease for this device; null ends any lease */
+            migration: {
+                /** @description The device migrating the account’s data */
+                deviceId: string;
+                leaseSeconds: number;
+            } | null;
+        };
         Changes: {
             /** @description Entries with revision > since, ascending */
             changes: components["schemas"]["Entry"][];
@@ -600,6 +754,10 @@ export interface components {
             /** @description When a newer version replaced it */
             replacedAt: string | null;
             deviceId: string | null;
+        };
+        SyncEncryptionFinish: {
+            /** @description Replaced versions (and tombstones) whose plaintext content was dropped */
+            purgedVersions: number;
         };
         Attachment: {
             id: string;
@@ -1088,6 +1246,95 @@ export interface operations {
             };
         };
     };
+    getEncryption: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EncryptionStatus"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putEncryption: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutEncryptionRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EncryptionBundle"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `version_conflict` (with `current`) or `migration_in_progress` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getChanges: {
         parameters: {
             query?: {
@@ -1187,7 +1434,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `quota_exceeded`: nothing of the push was applied */
+            /** @description `quota_exceeded`, or `encryption_required` (an encrypted account pushed a change whose content is not an envelope): nothing of the push was applied */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1261,6 +1508,57 @@ export interface operations {
             };
             /** @description Problem document (RFC 9457) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    finishSyncEncryption: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncEncryptionFinish"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `plaintext_remaining` (`entries`, up to 100; nothing was removed) or `encryption_not_enabled` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1405,7 +1703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `quota_exceeded`: nothing of the upload was kept */
+            /** @description `quota_exceeded`, or `encryption_required` (an encrypted account uploaded another Content-Type than `application/vnd.journal.encrypted` or a body not starting with `JRNLE2E1`): nothing of the upload was kept */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1755,7 +2053,67 @@ export interface operations {
                 };
             };
             /** @description Problem document (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    finishAttachmentsEncryption: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Nothing in plaintext is left */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem document (RFC 9457) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `plaintext_remaining` (`attachments` and `qiniuKeys`, up to 100; nothing was removed) or `encryption_not_enabled` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -286,6 +286,296 @@ export const schemas: { readonly [name: string]: unknown } = {
     ],
     "additionalProperties": false
   },
+  "EncryptionStatus": {
+    "anyOf": [
+      {
+        "type": "object",
+        "properties": {
+          "enabled": {
+            "type": "boolean",
+            "const": false
+          }
+        },
+        "required": [
+          "enabled"
+        ],
+        "additionalProperties": false
+      },
+      {
+        "type": "object",
+        "properties": {
+          "enabled": {
+            "type": "boolean",
+            "const": true
+          },
+          "bundle": {
+            "$ref": "#/components/schemas/EncryptionBundle"
+          }
+        },
+        "required": [
+          "enabled",
+          "bundle"
+        ],
+        "additionalProperties": false
+      }
+    ]
+  },
+  "EncryptionBundle": {
+    "type": "object",
+    "properties": {
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 9007199254740991
+      },
+      "state": {
+        "type": "string",
+        "enum": [
+          "migrating",
+          "on"
+        ]
+      },
+      "kdf": {
+        "$ref": "#/components/schemas/KeyDerivation"
+      },
+      "passwordWrappedKey": {
+        "$ref": "#/components/schemas/Envelope"
+      },
+      "recoveryWrappedKey": {
+        "$ref": "#/components/schemas/Envelope"
+      },
+      "contentKeys": {
+        "minItems": 1,
+        "maxItems": 64,
+        "type": "array",
+        "items": {
+          "$ref": "#/components/schemas/WrappedContentKey"
+        }
+      },
+      "currentKid": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,64}$"
+      },
+      "migration": {
+        "anyOf": [
+          {
+            "type": "object",
+            "properties": {
+              "deviceId": {
+                "type": "string"
+              },
+              "leaseExpiresAt": {
+                "type": "string",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$"
+              }
+            },
+            "required": [
+              "deviceId",
+              "leaseExpiresAt"
+            ],
+            "additionalProperties": false
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "createdAt": {
+        "type": "string",
+        "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$"
+      },
+      "updatedAt": {
+        "type": "string",
+        "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$"
+      }
+    },
+    "required": [
+      "version",
+      "state",
+      "kdf",
+      "passwordWrappedKey",
+      "recoveryWrappedKey",
+      "contentKeys",
+      "currentKid",
+      "migration",
+      "createdAt",
+      "updatedAt"
+    ],
+    "additionalProperties": false
+  },
+  "KeyDerivation": {
+    "type": "object",
+    "properties": {
+      "alg": {
+        "type": "string",
+        "const": "argon2id"
+      },
+      "salt": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{22,86}$"
+      },
+      "m": {
+        "type": "integer",
+        "minimum": 65536,
+        "maximum": 1048576
+      },
+      "t": {
+        "type": "integer",
+        "minimum": 3,
+        "maximum": 20
+      },
+      "p": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 4
+      }
+    },
+    "required": [
+      "alg",
+      "salt",
+      "m",
+      "t",
+      "p"
+    ],
+    "additionalProperties": false
+  },
+  "Envelope": {
+    "type": "object",
+    "properties": {
+      "v": {
+        "type": "number",
+        "const": 1
+      },
+      "alg": {
+        "type": "string",
+        "const": "xchacha20-poly1305"
+      },
+      "kid": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,64}$"
+      },
+      "n": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{32}$"
+      },
+      "ct": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{22,1048576}$"
+      }
+    },
+    "required": [
+      "v",
+      "alg",
+      "kid",
+      "n",
+      "ct"
+    ],
+    "additionalProperties": false
+  },
+  "WrappedContentKey": {
+    "type": "object",
+    "properties": {
+      "kid": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,64}$"
+      },
+      "wrapped": {
+        "$ref": "#/components/schemas/Envelope"
+      }
+    },
+    "required": [
+      "kid",
+      "wrapped"
+    ],
+    "additionalProperties": false
+  },
+  "PutEncryptionRequest": {
+    "type": "object",
+    "properties": {
+      "expectedVersion": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9007199254740991
+      },
+      "bundle": {
+        "$ref": "#/components/schemas/EncryptionBundleWrite"
+      }
+    },
+    "required": [
+      "expectedVersion",
+      "bundle"
+    ],
+    "additionalProperties": false
+  },
+  "EncryptionBundleWrite": {
+    "type": "object",
+    "properties": {
+      "state": {
+        "type": "string",
+        "enum": [
+          "migrating",
+          "on"
+        ]
+      },
+      "kdf": {
+        "$ref": "#/components/schemas/KeyDerivation"
+      },
+      "passwordWrappedKey": {
+        "$ref": "#/components/schemas/Envelope"
+      },
+      "recoveryWrappedKey": {
+        "$ref": "#/components/schemas/Envelope"
+      },
+      "contentKeys": {
+        "minItems": 1,
+        "maxItems": 64,
+        "type": "array",
+        "items": {
+          "$ref": "#/components/schemas/WrappedContentKey"
+        }
+      },
+      "currentKid": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,64}$"
+      },
+      "migration": {
+        "anyOf": [
+          {
+            "type": "object",
+            "properties": {
+              "deviceId": {
+                "type": "string",
+                "pattern": "^[^\\u0000-\\u001f\\u007f]{1,128}$"
+              },
+              "leaseSeconds": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 300
+              }
+            },
+            "required": [
+              "deviceId",
+              "leaseSeconds"
+            ],
+            "additionalProperties": false
+          },
+          {
+            "type": "null"
+          }
+        ]
+      }
+    },
+    "required": [
+      "state",
+      "kdf",
+      "passwordWrappedKey",
+      "recoveryWrappedKey",
+      "contentKeys",
+      "currentKid",
+      "migration"
+    ],
+    "additionalProperties": false
+  },
   "Changes": {
     "type": "object",
     "properties": {
@@ -603,6 +893,20 @@ export const schemas: { readonly [name: string]: unknown } = {
       "updatedAt",
       "replacedAt",
       "deviceId"
+    ],
+    "additionalProperties": false
+  },
+  "SyncEncryptionFinish": {
+    "type": "object",
+    "properties": {
+      "purgedVersions": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9007199254740991
+      }
+    },
+    "required": [
+      "purgedVersions"
     ],
     "additionalProperties": false
   },
