@@ -11,7 +11,7 @@ import { createAttachmentsQuota } from './attachments/quota.js';
 import { createAttachmentsRepository } from './attachments/repository.js';
 import { createAttachmentsService } from './attachments/service.js';
 import type { Config } from './config.js';
-import { createAttachmentsEncryption } from './encryption/encryption.js';
+import { createAttachmentsEncryption } from './encryption/service.js';
 import { createAttachmentsJobs } from './jobs.js';
 import { createAttachmentsMetrics } from './metrics.js';
 import { createQiniu } from './qiniu/qiniu.js';

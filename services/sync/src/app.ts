@@ -10,7 +10,7 @@ import { createHeads } from './changes/head.js';
 import { createChangeNotifier } from './changes/notifier.js';
 import { createRecentChanges } from './changes/recent.js';
 import type { Config } from './config.js';
-import { createSyncEncryption } from './encryption/encryption.js';
+import { createSyncEncryption } from './encryption/service.js';
 import { createEntryHistory } from './entries/history.js';
 import { createHoles } from './entries/holes.js';
 import { createIdempotency } from './entries/idempotency.js';

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Attachment, Logger } from '@journal/shared';
 import { ProblemError } from '@journal/shared';
 import { ObjectId } from 'mongodb';
-import { type AttachmentsEncryption, startingWithMagic } from '../encryption/encryption.js';
+import { type AttachmentsEncryption, startingWithMagic } from '../encryption/service.js';
 import type { AttachmentsMetrics } from '../metrics.js';
 import type { ContentStore } from '../storage/content-store.js';
 import { keepAlive, type PendingRepository } from './pending.js';

@@ -6,7 +6,7 @@ import {
   qiniuCallbackBodySchema,
 } from '@journal/shared';
 import type { AttachmentsQuota } from '../attachments/quota.js';
-import type { AttachmentsEncryption } from '../encryption/encryption.js';
+import type { AttachmentsEncryption } from '../encryption/service.js';
 import type { AttachmentsMetrics } from '../metrics.js';
 import { ownerOfKey, type Qiniu } from './qiniu.js';
 import type { QiniuUploadsRepository } from './uploads-repository.js';

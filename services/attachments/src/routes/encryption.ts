@@ -1,5 +1,5 @@
 import { caller, attachmentsOperations as ops, routesPlugin } from '@journal/shared';
-import type { AttachmentsEncryption } from '../encryption/encryption.js';
+import type { AttachmentsEncryption } from '../encryption/service.js';
 
 export interface EncryptionRoutesDeps {
   encryption: Pick<AttachmentsEncryption, 'finish'>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { startingWithMagic } from '../../src/encryption/encryption.js';
+import { startingWithMagic } from '../../src/encryption/service.js';
 
 async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
   for (const part of parts) yield Buffer.from(part, 'latin1');

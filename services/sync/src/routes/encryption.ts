@@ -1,5 +1,5 @@
 import { caller, syncOperations as ops, routesPlugin } from '@journal/shared';
-import type { SyncEncryption } from '../encryption/encryption.js';
+import type { SyncEncryption } from '../encryption/service.js';
 
 export interface EncryptionRoutesDeps {
   encryption: Pick<SyncEncryption, 'finish'>;

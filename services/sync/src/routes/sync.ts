@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { caller, syncOperations as ops, routesPlugin, SYNC_LIMITS } from '@journal/shared';
-import type { SyncEncryption } from '../encryption/encryption.js';
+import type { SyncEncryption } from '../encryption/service.js';
 import type { EntryHistory } from '../entries/history.js';
 import { type Idempotency, withIdempotency } from '../entries/idempotency.js';
 import { pageJson, sendJsonText } from '../entries/json.js';

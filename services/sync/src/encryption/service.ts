@@ -10,7 +10,8 @@ import {
   syncRecentKey,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
-import type { EntriesRepository, VersionDoc } from '../entries/repository.js';
+import type { EntriesRepository } from '../entries/repository.js';
+import { type ContentVersion, createEncryptionRepository } from './repository.js';
 
 export interface SyncEncryptionDeps {
   db: Db;
@@ -18,9 +19,6 @@ export interface SyncEncryptionDeps {
   repository: Pick<EntriesRepository, 'markSuperseded'>;
   logger: Logger;
 }
-
-/** Versions whose content is emptied per command. */
-const PURGE_BATCH = 1000;
 
 /** True when stored content (JSON text) is exactly an envelope. */
 function storedEnvelope(content: string): boolean {
@@ -31,10 +29,6 @@ function storedEnvelope(content: string): boolean {
   }
 }
 
-type Scanned = Pick<VersionDoc, 'id' | 'revision' | 'deleted' | 'superseded'> & {
-  content: string;
-};
-
 /**
  * Sync's part of end-to-end encryption (docs/encryption.md): an encrypted account's pushes
  * carry only envelopes, and once its client has re-pushed every entry, `finish` drops the
@@ -43,28 +37,7 @@ type Scanned = Pick<VersionDoc, 'id' | 'revision' | 'deleted' | 'superseded'> & 
  */
 export function createSyncEncryption(deps: SyncEncryptionDeps) {
   const { db, redis, repository, logger } = deps;
-  const versions = db.collection<VersionDoc>('entry_versions');
-
-  /**
-   * Of `candidates` (id, revision), the ids whose revision is still the entry's current one: a
-   * tombstone (no content, so not in the scan) or a version written since may be above it.
-   */
-  async function stillCurrent(userId: string, candidates: [string, number][]): Promise<string[]> {
-    const kept: string[] = [];
-    for (let i = 0; i < candidates.length; i += PURGE_BATCH) {
-      const batch = new Map(candidates.slice(i, i + PURGE_BATCH));
-      const newer = new Set<string>();
-      const docs = versions.find(
-        { userId, id: { $in: [...batch.keys()] }, superseded: { $ne: true } },
-        { projection: { _id: 0, id: 1, revision: 1 } },
-      );
-      for await (const doc of docs) {
-        if (doc.revision > (batch.get(doc.id) ?? 0)) newer.add(doc.id);
-      }
-      for (const id of batch.keys()) if (!newer.has(id)) kept.push(id);
-    }
-    return kept;
-  }
+  const queries = createEncryptionRepository(db);
 
   return {
     /**
@@ -106,25 +79,20 @@ export function createSyncEncryption(deps: SyncEncryptionDeps) {
       // One streamed pass over the user's versions that hold content: per entry its current
       // version (the highest not marked replaced), and every version in plaintext.
       const current = new Map<string, { revision: number; plaintext: boolean }>();
-      const plaintext: Scanned[] = [];
-      const cursor = versions
-        .find(
-          { userId, content: { $ne: null } },
-          {
-            projection: { _id: 0, id: 1, revision: 1, deleted: 1, superseded: 1, content: 1 },
-          },
-        )
-        .batchSize(200);
-      for await (const doc of cursor as unknown as AsyncIterable<Scanned>) {
+      const plaintext: Omit<ContentVersion, 'content'>[] = [];
+      for await (const doc of queries.withContent(userId)) {
         const isPlain = !storedEnvelope(doc.content);
-        if (isPlain) plaintext.push({ ...doc, content: '' });
+        if (isPlain) {
+          const { content: _dropped, ...meta } = doc;
+          plaintext.push(meta);
+        }
         if (doc.superseded || doc.deleted) continue;
         const known = current.get(doc.id);
         if (!known || doc.revision > known.revision) {
           current.set(doc.id, { revision: doc.revision, plaintext: isPlain });
         }
       }
-      const remaining = await stillCurrent(
+      const remaining = await queries.stillCurrent(
         userId,
         [...current]
           .filter(([, head]) => head.plaintext)
@@ -140,23 +108,14 @@ export function createSyncEncryption(deps: SyncEncryptionDeps) {
       }
       // Everything left in plaintext is replaced (or a tombstone). A replaced version a push
       // died before marking is marked now, as that push would have.
-      const unmarked = plaintext
-        .filter((doc) => !doc.superseded && !doc.deleted)
-        .map((doc) => doc.revision);
-      await repository.markSuperseded(userId, unmarked);
-      let purged = 0;
-      const revisions = plaintext.map((doc) => doc.revision);
-      for (let i = 0; i < revisions.length; i += PURGE_BATCH) {
-        const result = await versions.updateMany(
-          {
-            userId,
-            revision: { $in: revisions.slice(i, i + PURGE_BATCH) },
-            content: { $ne: null },
-          },
-          { $set: { content: null } },
-        );
-        purged += result.modifiedCount;
-      }
+      await repository.markSuperseded(
+        userId,
+        plaintext.filter((doc) => !doc.superseded && !doc.deleted).map((doc) => doc.revision),
+      );
+      const purged = await queries.emptyContent(
+        userId,
+        plaintext.map((doc) => doc.revision),
+      );
       // The recent changes hold pulled versions as JSON, plaintext ones included; a page
       // then reads MongoDB until pushes fill the set again. By exact key, no scan.
       await deleteKeys(redis, [syncRecentKey(userId)]);

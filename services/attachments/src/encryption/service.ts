@@ -5,8 +5,7 @@ import {
   ProblemError,
 } from '@journal/shared';
 import type { Db } from 'mongodb';
-import type { AttachmentDoc } from '../attachments/repository.js';
-import type { QiniuUploadDoc } from '../qiniu/uploads-repository.js';
+import { createEncryptionRepository } from './repository.js';
 
 /**
  * The attachments service's part of end-to-end encryption (docs/encryption.md): once an account
@@ -59,8 +58,7 @@ export async function* startingWithMagic(body: AsyncIterable<Buffer>): AsyncGene
 }
 
 export function createAttachmentsEncryption(db: Db) {
-  const attachments = db.collection<AttachmentDoc>('attachments');
-  const uploads = db.collection<QiniuUploadDoc>('qiniu_uploads');
+  const queries = createEncryptionRepository(db);
   const limit = ENCRYPTION_LIMITS.maxListedPlaintext;
 
   /** True once the owner's account has turned end-to-end encryption on. */
@@ -96,22 +94,8 @@ export function createAttachmentsEncryption(db: Db) {
         );
       }
       const [plainAttachments, plainUploads] = await Promise.all([
-        attachments
-          .find(
-            { owner, contentType: { $ne: ENCRYPTED_CONTENT_TYPE } },
-            { projection: { _id: 0, id: 1 } },
-          )
-          .sort({ owner: 1, id: 1 })
-          .limit(limit)
-          .toArray(),
-        uploads
-          .find(
-            { owner, mimeType: { $ne: ENCRYPTED_CONTENT_TYPE } },
-            { projection: { _id: 0, key: 1 } },
-          )
-          .sort({ owner: 1, key: 1 })
-          .limit(limit)
-          .toArray(),
+        queries.plaintextAttachments(owner, limit),
+        queries.plaintextUploads(owner, limit),
       ]);
       if (plainAttachments.length > 0 || plainUploads.length > 0) {
         throw new ProblemError(
@@ -120,8 +104,8 @@ export function createAttachmentsEncryption(db: Db) {
             'are not encrypted files (at most the first 100 of each are listed)',
           {
             extensions: {
-              attachments: plainAttachments.map((doc) => doc.id),
-              qiniuKeys: plainUploads.map((doc) => doc.key),
+              attachments: plainAttachments,
+              qiniuKeys: plainUploads,
             },
           },
         );
