@@ -1,10 +1,11 @@
 import { sha256 } from '@noble/hashes/sha2.js';
+import { type DownloadOptions, downloadVerified, fetchRange } from './attachment-download.js';
 import type { Auth } from './auth.js';
 import { badReply, JournalError } from './errors.js';
 import { errorFromResponse, type FetchLike, networkError, readJson } from './http.js';
 import { safeBlobType } from './media.js';
 import type { Attachment, QiniuUploadToken } from './types.js';
-import { backoffMs, ID_PATTERN, sleep, toHex } from './util.js';
+import { ID_PATTERN, toHex } from './util.js';
 import * as v from './validate.js';
 
 const CHUNK = 1024 * 1024;
@@ -18,14 +19,59 @@ export async function blobSha256(blob: Blob): Promise<string> {
   return toHex(h.digest());
 }
 
+export type { DownloadOptions } from './attachment-download.js';
+
 export interface UploadOptions {
   contentType?: string;
+  /** The file's name, kept (encrypted) with an end-to-end encrypted upload. */
+  name?: string;
 }
 
-export interface DownloadOptions {
-  /** How many times an interrupted download resumes (with Range) before failing. Default 5. */
-  maxResumes?: number;
-  signal?: AbortSignal;
+/** An attachment's bytes as uploaded, with its real type (and name, when encrypted). */
+export interface AttachmentFile {
+  blob: Blob;
+  type: string;
+  name?: string;
+}
+
+/** What an encrypted upload sends: the ciphertext's digest, size and body. */
+export interface SealedUpload {
+  contentType: string;
+  sha256: string;
+  /** A fresh body for each try (a stream in Node, the ciphertext Blob elsewhere). */
+  body(): BodyInit;
+  /** The whole ciphertext (Qiniu's form upload). */
+  blob(): Promise<Blob>;
+}
+
+/** End-to-end encryption of uploads and downloads (encryption/files.ts). */
+export interface AttachmentCrypto {
+  /**
+   * The upload as sent when the account is encrypted (`encryption_locked` while this device
+   * holds no keys); undefined when it goes as it is.
+   */
+  seal(
+    id: string,
+    blob: Blob,
+    meta: { name: string; type: string },
+  ): Promise<SealedUpload | undefined>;
+  /** Decrypts a whole encrypted file (a failure is recorded and thrown: DecryptionError). */
+  open(id: string, cipher: Blob): Promise<AttachmentFile>;
+  /** Plaintext bytes [start, end] of an encrypted file of `size` stored bytes. */
+  range(
+    id: string,
+    start: number,
+    end: number,
+    size: number,
+    fetch: (from: number, to: number) => Promise<Uint8Array>,
+  ): Promise<Uint8Array>;
+}
+
+/** The Content-Type of every end-to-end encrypted upload (docs/encryption.md). */
+export const ENCRYPTED_TYPE = 'application/vnd.journal.encrypted';
+
+function isEncryptedType(contentType: string): boolean {
+  return contentType.split(';')[0]?.trim().toLowerCase() === ENCRYPTED_TYPE;
 }
 
 /** The result of a direct Qiniu upload: the object key and Qiniu's reply to the form POST. */
@@ -39,6 +85,7 @@ export class Attachments {
   constructor(
     private readonly auth: Auth,
     private readonly fetchImpl: FetchLike,
+    private readonly crypto?: AttachmentCrypto,
   ) {}
 
   private check(id: string): void {
@@ -49,15 +96,18 @@ export class Attachments {
 
   /**
    * Uploads `blob` under `id` with its SHA-256 in `x-content-sha256` (the server refuses bytes
-   * that do not match). The same bytes again answer the same Attachment.
+   * that do not match). The same bytes again answer the same Attachment. With end-to-end
+   * encryption on, the encrypted file goes (its type and name inside it, encrypted).
    */
   async upload(id: string, blob: Blob, opts: UploadOptions = {}): Promise<Attachment> {
     this.check(id);
-    const contentType = opts.contentType || blob.type || 'application/octet-stream';
-    const digest = await blobSha256(blob);
+    const type = opts.contentType || blob.type || 'application/octet-stream';
+    const sealed = await this.crypto?.seal(id, blob, { name: opts.name ?? '', type });
+    const contentType = sealed ? sealed.contentType : type;
+    const digest = sealed ? sealed.sha256 : await blobSha256(blob);
     const res = await this.auth.request(`/attachments/${encodeURIComponent(id)}`, {
       method: 'PUT',
-      body: blob,
+      body: sealed ? () => sealed.body() : blob,
       headers: { 'content-type': contentType, 'x-content-sha256': digest },
       timeoutMs: 10 * 60_000,
     });
@@ -91,94 +141,48 @@ export class Attachments {
   }
 
   /**
-   * Downloads an attachment. A connection cut mid-body resumes from the bytes received with
-   * `Range` + `If-Range` (the ETag), and the whole is verified against the SHA-256 before it
-   * is returned (`digest_mismatch` otherwise).
+   * Downloads an attachment (resuming a cut connection, verified against its SHA-256:
+   * attachment-download.ts). An end-to-end encrypted one is decrypted: the Blob has the type
+   * it was uploaded with (allowlisted media only, as for every download).
    */
   async download(id: string, opts: DownloadOptions = {}): Promise<Blob> {
-    this.check(id);
-    const maxResumes = opts.maxResumes ?? 5;
-    const parts: Uint8Array[] = [];
-    let h = sha256.create();
-    let received = 0;
-    let etag: string | undefined;
-    let total: number | undefined;
-    let contentType = 'application/octet-stream';
-    let attempt = 0;
-    for (;;) {
-      const headers: Record<string, string> = {};
-      if (received > 0 && etag) {
-        headers.range = `bytes=${received}-`;
-        headers['if-range'] = etag;
-      }
-      let res: Response;
-      try {
-        res = await this.auth.request(`/attachments/${encodeURIComponent(id)}`, {
-          headers,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        });
-      } catch (err) {
-        if (err instanceof JournalError && err.code === 'network' && attempt < maxResumes) {
-          await sleep(backoffMs(attempt++, 100, 2000), opts.signal);
-          continue;
-        }
-        throw err;
-      }
-      if (res.status === 206 && received > 0) {
-        const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
-        if (!range || Number(range[1]) !== received) {
-          throw badReply(
-            `Content-Range ${res.headers.get('content-range')} for bytes=${received}-`,
-            206,
-          );
-        }
-      } else if (res.status === 200) {
-        // The whole file (first request, or the file changed since: start over).
-        parts.length = 0;
-        received = 0;
-        h = sha256.create();
-        etag = res.headers.get('etag') ?? undefined;
-        contentType = res.headers.get('content-type') ?? contentType;
-        const length = res.headers.get('content-length');
-        total = length === null ? undefined : Number(length);
-      } else {
-        throw await errorFromResponse(res);
-      }
-      if (!res.body) throw badReply('a body', res.status);
-      const reader = res.body.getReader();
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          parts.push(value);
-          h.update(value);
-          received += value.length;
-        }
-      } catch (err) {
-        if (attempt < maxResumes && etag) {
-          attempt++;
-          continue;
-        }
-        throw networkError(err);
-      }
-      if (total !== undefined && received < total) {
-        if (attempt++ < maxResumes && etag) continue;
-        throw new JournalError('network', `download of ${id} ended at ${received}/${total} bytes`);
-      }
-      break;
-    }
-    const digest = toHex(h.digest());
-    const expected = /^"([0-9a-f]{64})"$/.exec(etag ?? '')?.[1];
-    if (!expected) throw badReply(`ETag ${etag} is not a quoted SHA-256`);
-    if (digest !== expected) {
-      throw new JournalError(
-        'digest_mismatch',
-        `downloaded ${id}: sha256 ${digest}, expected ${expected}`,
-      );
-    }
-    // Never the server's type as it is: a stored SVG or HTML opened from a blob: URL would run
+    const f = await this.file(id, opts);
+    // Never the stored type as it is: a stored SVG or HTML opened from a blob: URL would run
     // script in the app's origin. Only allowlisted media keep their type.
-    return new Blob(parts as BlobPart[], { type: safeBlobType(contentType) });
+    return new Blob([f.blob], { type: safeBlobType(f.type) });
+  }
+
+  /** An attachment's bytes (decrypted when encrypted) with its real type and name. */
+  async file(id: string, opts: DownloadOptions = {}): Promise<AttachmentFile> {
+    this.check(id);
+    const stored = await downloadVerified(this.auth, id, opts);
+    if (!isEncryptedType(stored.contentType))
+      return { blob: stored.blob, type: stored.contentType };
+    if (!this.crypto) throw new JournalError('encryption_locked', `attachment ${id} is encrypted`);
+    return this.crypto.open(id, stored.blob);
+  }
+
+  /**
+   * Bytes `[start, end]` (inclusive, clamped to the file) of an attachment. Encrypted: its
+   * header, then only the chunks that cover the range, decrypted.
+   */
+  async downloadRange(id: string, start: number, end: number): Promise<Uint8Array> {
+    this.check(id);
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+      throw new JournalError('validation_failed', 'a range is 0 <= start <= end');
+    }
+    const meta = await this.head(id);
+    if (isEncryptedType(meta.contentType)) {
+      if (!this.crypto)
+        throw new JournalError('encryption_locked', `attachment ${id} is encrypted`);
+      const etag = `"${meta.sha256}"`;
+      return this.crypto.range(id, start, end, meta.size, async (from, to) => {
+        return (await fetchRange(this.auth, id, from, to, etag)).bytes;
+      });
+    }
+    if (start >= meta.size) return new Uint8Array(0);
+    const last = Math.min(end, meta.size - 1);
+    return (await fetchRange(this.auth, id, start, last, `"${meta.sha256}"`)).bytes;
   }
 
   /** Every attachment of the user (follows `nextCursor`). */
@@ -224,13 +228,21 @@ export class Attachments {
     opts: { contentType?: string } = {},
   ): Promise<QiniuUploadResult> {
     const t = await this.qiniuToken(key);
+    const name = key.split('/').pop() ?? 'file';
+    const type = opts.contentType || blob.type || 'application/octet-stream';
+    // Encrypted like any upload, bound to the object key.
+    const sealed = await this.crypto?.seal(key, blob, { name, type });
     const form = new FormData();
     form.append('token', t.token);
     form.append('key', t.key);
     form.append(
       'file',
-      opts.contentType ? new Blob([blob], { type: opts.contentType }) : blob,
-      key.split('/').pop() ?? 'file',
+      sealed
+        ? new Blob([await sealed.blob()], { type: sealed.contentType })
+        : opts.contentType
+          ? new Blob([blob], { type: opts.contentType })
+          : blob,
+      name,
     );
     let res: Response;
     try {

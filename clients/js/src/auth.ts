@@ -129,6 +129,11 @@ export class Auth {
     await this.signOut('logout');
   }
 
+  /** The signed-in user as the stored session names it (no request), or null. */
+  async currentUser(): Promise<User | null> {
+    return (await this.tokens())?.user ?? null;
+  }
+
   async me(): Promise<User> {
     return v.user(await this.json('/auth/me'), 'me');
   }

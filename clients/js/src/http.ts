@@ -8,8 +8,11 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   /** A JSON body. */
   json?: unknown;
-  /** A raw body (attachments). */
-  body?: BodyInit;
+  /**
+   * A raw body (attachments), or a function making one for each try (a stream can be read
+   * once: an upload sent again after a token refresh needs a new one).
+   */
+  body?: BodyInit | (() => BodyInit);
   headers?: Record<string, string>;
   signal?: AbortSignal;
   /** Give up (code `network`) when no complete answer head arrives in this time. */
@@ -63,6 +66,10 @@ export function networkError(cause: unknown): JournalError {
   );
 }
 
+function isStream(body: unknown): boolean {
+  return typeof ReadableStream !== 'undefined' && body instanceof ReadableStream;
+}
+
 /** Plain HTTP against the gateway: URL building, JSON in and out, errors typed. */
 export class Http {
   constructor(
@@ -85,7 +92,7 @@ export class Http {
   /** Sends one request; any answer (even 4xx/5xx) resolves, no answer rejects with `network`. */
   async send(path: string, opts: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { ...opts.headers };
-    let body = opts.body;
+    let body = typeof opts.body === 'function' ? opts.body() : opts.body;
     if (opts.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(opts.json);
@@ -104,8 +111,10 @@ export class Http {
         method: opts.method ?? 'GET',
         headers,
         ...(body === undefined ? {} : { body }),
+        // A streamed body (Node's fetch) must say it is sent while the answer may arrive.
+        ...(isStream(body) ? { duplex: 'half' } : {}),
         signal: controller.signal,
-      });
+      } as RequestInit);
     } catch (err) {
       if (timedOut) throw new JournalError('network', `no answer from ${path} in time`);
       throw networkError(err);

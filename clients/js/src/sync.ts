@@ -5,6 +5,7 @@ export {
   type ConflictEvent,
   type ConflictResolver,
   type Resolution,
+  type SyncCrypto,
   type SyncOptions,
   type SyncStatus,
   serverWinsKeepCopy,

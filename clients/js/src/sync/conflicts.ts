@@ -30,6 +30,17 @@ export async function onConflict(
   await settle(ctx, conflict, local.seq, choice);
 }
 
+/**
+ * A conflict whose server version could not be decrypted (recorded and reported by the
+ * crypto hooks): the pending local version is pushed over it, based on its revision.
+ */
+export async function keepLocalOver(ctx: SyncContext, id: string, revision: number): Promise<void> {
+  await ctx.store.transaction(async (tx) => {
+    const cur = await tx.get(id);
+    if (cur && cur.seq > 0 && cur.revision < revision) await tx.put({ ...cur, revision });
+  });
+}
+
 /** Applies a resolution, unless the entry was edited again meanwhile (then asked again). */
 async function settle(
   ctx: SyncContext,

@@ -6,7 +6,7 @@ import type { EntryContent, LocalEntry } from '../types.js';
 import { backoffMs, Mutex, sleep } from '../util.js';
 import { listConflicts, resolveConflict } from './conflicts.js';
 import { LiveLoop, statusOf } from './live.js';
-import { getLocal, listLocal, pendingCount, writeLocal } from './local.js';
+import { getLocal, listLocal, pendingCount, requeue, writeLocal } from './local.js';
 import { pullPage } from './pull.js';
 import { pushOnce } from './push.js';
 import {
@@ -14,6 +14,7 @@ import {
   defaultBatchSize,
   META,
   type SyncContext,
+  type SyncCrypto,
   type SyncOptions,
   type SyncStatus,
   serverWinsKeepCopy,
@@ -36,8 +37,10 @@ export class SyncEngine {
     readonly store: LocalStore,
     private readonly events: Emitter,
     private readonly options: SyncOptions,
+    crypto?: SyncCrypto,
   ) {
     this.ctx = {
+      crypto,
       auth,
       store,
       events,
@@ -58,6 +61,7 @@ export class SyncEngine {
         setStatus: (s) => this.setStatus(s),
         reportError: (err) => this.events.emit('error', err),
         retryDelay: (err, attempt) => this.retryDelay(err, attempt),
+        locked: () => this.ctx.crypto?.locked ?? false,
       },
       options.waitSeconds,
     );
@@ -80,7 +84,10 @@ export class SyncEngine {
     return this.live.isRunning;
   }
 
-  private setStatus(s: SyncStatus): void {
+  private setStatus(next: SyncStatus): void {
+    // Locked, the engine does nothing: no round or poll to report, only that it waits.
+    const locked = this.ctx.crypto?.locked && ['idle', 'syncing', 'live'].includes(next);
+    const s = locked ? 'locked' : next;
     if (s === this._status) return;
     this._status = s;
     this.events.emit('status', s);
@@ -127,6 +134,16 @@ export class SyncEngine {
     this.live.nudge();
   }
 
+  /**
+   * The encryption state changed (unlocked, locked, turned on elsewhere): the status says so,
+   * and the live loop goes at once (after an unlock: the waiting outbox and the pull).
+   */
+  cryptoChanged(): void {
+    if (this.ctx.crypto?.locked) this.setStatus('locked');
+    else if (this._status === 'locked') this.setStatus(this.isRunning ? 'syncing' : 'idle');
+    this.live.nudge();
+  }
+
   // ------------------------------------------------------------ local edits (local.ts)
 
   writeLocal(id: string, content: EntryContent | null): Promise<LocalEntry> {
@@ -144,6 +161,11 @@ export class SyncEngine {
   /** Number of local edits not yet accepted by the server. */
   pendingCount(): Promise<number> {
     return pendingCount(this.ctx);
+  }
+
+  /** Queues entries again as they are (every settled one when `ids` is undefined). */
+  requeue(ids?: string[], mark?: { key: string; value: string }): Promise<number> {
+    return requeue(this.ctx, ids, mark);
   }
 
   // ------------------------------------------------------------ conflicts (conflicts.ts)

@@ -9,6 +9,8 @@ export interface LiveHost {
   setStatus(s: SyncStatus): void;
   reportError(err: Error): void;
   retryDelay(err: unknown, attempt: number): number;
+  /** End-to-end encryption is on and this device holds no keys: no push, no pull. */
+  locked(): boolean;
 }
 
 export function statusOf(err: unknown): SyncStatus {
@@ -128,6 +130,12 @@ export class LiveLoop {
         await this.waitForWake(60_000);
         continue;
       }
+      if (host.locked()) {
+        // Until an unlock (it wakes the loop): the edits wait in the outbox.
+        host.setStatus('locked');
+        await this.waitForWake(60_000);
+        continue;
+      }
       try {
         host.setStatus('syncing');
         this.nudged = false;
@@ -135,7 +143,7 @@ export class LiveLoop {
         await host.pullAll();
         await host.pushAll();
         failures = 0;
-        while (this.running && this.online) {
+        while (this.running && this.online && !host.locked()) {
           if (this.nudged) {
             this.nudged = false;
             host.setStatus('syncing');

@@ -61,3 +61,37 @@ export async function pendingCount(ctx: SyncContext): Promise<number> {
   if (ctx.store.pendingCount) return ctx.store.pendingCount();
   return (await ctx.store.pending(Number.MAX_SAFE_INTEGER)).length;
 }
+
+/**
+ * Queues entries again as they are (content and revision unchanged), so the engine pushes each
+ * once more (end-to-end encryption's migration: pushed again, as an envelope). `ids` undefined:
+ * every entry not deleted and not already pending. `mark` is written in the same transaction.
+ * Resolves with how many entries were queued.
+ */
+export async function requeue(
+  ctx: SyncContext,
+  ids: string[] | undefined,
+  mark?: { key: string; value: string },
+): Promise<number> {
+  await ctx.ready();
+  const wanted = ids && new Set(ids);
+  const candidates = (await ctx.store.all()).filter(
+    (e) => !e.deleted && e.seq === 0 && (!wanted || wanted.has(e.id)),
+  );
+  const queued = await ctx.mutex.run(() =>
+    ctx.store.transaction(async (tx) => {
+      let n = 0;
+      for (const c of candidates) {
+        const e = await tx.get(c.id);
+        if (!e || e.deleted || e.seq > 0) continue;
+        await tx.put({ ...e, pending: true, seq: await nextSeq(tx) });
+        n++;
+      }
+      if (mark) await tx.setMeta(mark.key, mark.value);
+      return n;
+    }),
+  );
+  if (queued) ctx.events.emit('change', { ids: [], source: 'local' });
+  ctx.nudge();
+  return queued;
+}

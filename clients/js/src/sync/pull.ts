@@ -7,6 +7,8 @@ import { META, type SyncContext } from './types.js';
 /** One pull request from the cursor; applies its page. Resolves with hasMore. */
 export async function pullPage(ctx: SyncContext, wait = 0, signal?: AbortSignal): Promise<boolean> {
   await ctx.ready();
+  // Encryption on and no keys here: no pull (nothing readable would come of it).
+  if (ctx.crypto && (await ctx.crypto.prepare()) === 'locked') return false;
   const [since, generation] = await ctx.store.transaction(
     async (tx) =>
       [Number((await tx.getMeta(META.cursor)) ?? '0'), await tx.getMeta(META.generation)] as const,
@@ -33,13 +35,18 @@ export async function pullPage(ctx: SyncContext, wait = 0, signal?: AbortSignal)
   if (page.revision < since && page.changes.length > 0) {
     throw badReply(`changes.revision ${page.revision} is behind since=${since}`);
   }
+  // Decrypted before the transaction (an IndexedDB transaction ends at a foreign await). A
+  // version that cannot be decrypted is stored nowhere; the cursor passes it all the same.
+  const versions = ctx.crypto ? await ctx.crypto.decodeEntries(page.changes) : page.changes;
+  // Encrypted versions reached a device that just learnt it is locked: pull again after unlock.
+  if (versions === 'locked') return false;
   const applied = await ctx.mutex.run(() =>
     ctx.store.transaction(async (tx) => {
       const ids: string[] = [];
       // A resync started meanwhile (another pull got a 410): this page is of the old cursor.
       if ((await tx.getMeta(META.generation)) !== generation) return ids;
-      for (const e of page.changes) {
-        if (e.revision <= since) continue;
+      for (const e of versions) {
+        if (!e || e.revision <= since) continue;
         const local = await tx.get(e.id);
         // A pending local edit wins locally; its push settles it against this version.
         if (local && (local.seq > 0 || local.revision >= e.revision)) continue;

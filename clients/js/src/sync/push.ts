@@ -1,8 +1,9 @@
 import { errorFromResponse, readJson } from '../http.js';
 import type { OutboxBatch } from '../store.js';
+import type { Entry } from '../types.js';
 import { newId } from '../util.js';
 import * as v from '../validate.js';
-import { onConflict } from './conflicts.js';
+import { keepLocalOver, onConflict } from './conflicts.js';
 import { changeOf, META, type SyncContext } from './types.js';
 
 /**
@@ -12,7 +13,10 @@ import { changeOf, META, type SyncContext } from './types.js';
 export function pushOnce(ctx: SyncContext): Promise<boolean> {
   return ctx.mutex.run(async () => {
     await ctx.ready();
-    const batch = await currentBatch(ctx);
+    // Encryption on and no keys here: nothing goes (the outbox waits for the unlock).
+    const mode = ctx.crypto ? await ctx.crypto.prepare() : 'plain';
+    if (mode === 'locked') return false;
+    const batch = await currentBatch(ctx, mode === 'encrypt');
     if (!batch) return false;
     const res = await ctx.auth.request('/sync/push', {
       method: 'POST',
@@ -41,13 +45,28 @@ export function pushOnce(ctx: SyncContext): Promise<boolean> {
       accepted: reply.accepted.length,
       conflicts: reply.conflicts.length,
     });
-    for (const c of reply.conflicts) await onConflict(ctx, c.id, c.current);
+    for (const c of reply.conflicts) await conflictWith(ctx, c.id, c.current);
     return true;
   });
 }
 
-/** The persisted batch in flight, else a fresh one from the outbox (persisted before sent). */
-async function currentBatch(ctx: SyncContext): Promise<OutboxBatch | undefined> {
+/** A conflict's server version, decrypted first when it is an envelope. */
+async function conflictWith(ctx: SyncContext, id: string, current: Entry | null): Promise<void> {
+  if (!current || !ctx.crypto) return onConflict(ctx, id, current);
+  const decoded = await ctx.crypto.decodeEntries([current]);
+  // Locked meanwhile: the edit stays pending and meets this version again after the unlock.
+  if (decoded === 'locked') return;
+  const plain = decoded[0];
+  // Unreadable (recorded and reported): the local version goes over it.
+  if (!plain) return keepLocalOver(ctx, id, current.revision);
+  return onConflict(ctx, id, plain);
+}
+
+/**
+ * The persisted batch in flight, else a fresh one from the outbox (persisted before sent).
+ * Encrypted when built, so a batch sent again after a crash is the same bytes under its key.
+ */
+async function currentBatch(ctx: SyncContext, encrypt: boolean): Promise<OutboxBatch | undefined> {
   const stored = await ctx.store.transaction(async (tx) => {
     const raw = await tx.getMeta(META.batch);
     return raw ? (JSON.parse(raw) as OutboxBatch) : undefined;
@@ -61,9 +80,10 @@ async function currentBatch(ctx: SyncContext): Promise<OutboxBatch | undefined> 
   );
   const take = pending.slice(0, ctx.batchSize);
   if (take.length === 0) return undefined;
+  const changes = take.map(changeOf);
   const fresh: OutboxBatch = {
     key: newId(),
-    changes: take.map(changeOf),
+    changes: encrypt && ctx.crypto ? await ctx.crypto.encodeChanges(changes) : changes,
     seqs: Object.fromEntries(take.map((e) => [e.id, e.seq])),
   };
   // Persisted before it is sent: after a crash the same batch goes again, same key.
@@ -95,5 +115,10 @@ async function refused(ctx: SyncContext, batch: OutboxBatch, res: Response): Pro
   }
   // The server refused this batch for good: build a fresh one next time.
   if (!err.transient && err.status !== 401) await dropBatch();
+  // Another device turned encryption on: a plaintext batch is rebuilt (encrypted, or held
+  // while this device is locked); the edits stay in the outbox either way.
+  if (err.code === 'encryption_required' && (await ctx.crypto?.encryptionRequired(batch.changes))) {
+    return true;
+  }
   throw err;
 }

@@ -5,7 +5,15 @@ import type { LocalStore, StoredEntry, StoreTx } from '../store.js';
 import type { Change, Entry, EntryContent, LocalEntry } from '../types.js';
 import type { Mutex } from '../util.js';
 
-export type SyncStatus = 'idle' | 'syncing' | 'live' | 'offline' | 'signed_out' | 'error';
+/** `locked`: the account is end-to-end encrypted and this device holds no keys (no push, no pull). */
+export type SyncStatus =
+  | 'idle'
+  | 'syncing'
+  | 'live'
+  | 'offline'
+  | 'signed_out'
+  | 'error'
+  | 'locked';
 
 /** A local edit that met a newer server version when pushed. */
 export interface Conflict {
@@ -62,6 +70,34 @@ export const META = {
   device: 'deviceId',
 } as const;
 
+/**
+ * The engine's end-to-end encryption hooks (encryption/codec.ts builds them); without them
+ * every change goes as it is. The local store always holds plaintext.
+ */
+export interface SyncCrypto {
+  /**
+   * Before a push or a pull (fetches the account's encryption state when not known yet):
+   * `plain` sends as it is, `encrypt` encrypts, `locked` neither pushes nor pulls.
+   */
+  prepare(): Promise<'plain' | 'encrypt' | 'locked'>;
+  /** Encryption on and no keys on this device (as last known, without asking). */
+  readonly locked: boolean;
+  /** The changes of a new push batch as they are sent (encrypted when on). */
+  encodeChanges(changes: Change[]): Promise<Change[]>;
+  /**
+   * Server versions as the store keeps them: envelopes decrypted. `undefined` where one could
+   * not be decrypted (recorded and reported, never stored); `locked` when they are encrypted
+   * and this device holds no keys.
+   */
+  decodeEntries(entries: Entry[]): Promise<(Entry | undefined)[] | 'locked'>;
+  /**
+   * A push was refused `403 encryption_required` (another device turned encryption on):
+   * learn the account's state again. True when the refused changes were plaintext, so a
+   * rebuilt batch is worth sending (encrypted, or not at all while locked).
+   */
+  encryptionRequired(refused: Change[]): Promise<boolean>;
+}
+
 /** What the push, pull, conflict and local-edit steps share (held by the SyncEngine). */
 export interface SyncContext {
   readonly auth: Auth;
@@ -81,6 +117,8 @@ export interface SyncContext {
   ready(): Promise<void>;
   /** A local change: clears a quota refusal and wakes the live loop to push now. */
   nudge(): void;
+  /** End-to-end encryption, when the client has it. */
+  crypto?: SyncCrypto | undefined;
 }
 
 /** The configured changes per push (1..500). */
