@@ -124,24 +124,30 @@ export async function hintVsStore(ctx: BenchContext, c: HintCase): Promise<void>
   const dropHint = () =>
     redis.del(syncHeadKey(c.coldUser.userId), syncRecentKey(c.coldUser.userId));
   const answers = new Map<string, Answers>();
-  const measured = (name: string, run: () => Promise<LoadResult>) => async () => {
-    const r = await counted(ctx, run);
-    const seen = answers.get(name) ?? {};
-    for (const [counter, outcomes] of Object.entries(r.answers) as [
-      Counter,
-      Record<string, number>,
-    ][]) {
-      const sum = { ...seen[counter] };
-      for (const [o, n] of Object.entries(outcomes)) sum[o] = (sum[o] ?? 0) + n;
-      seen[counter] = sum;
-    }
-    answers.set(name, seen);
-    return r.result;
-  };
+  const measured =
+    (name: string, run: () => Promise<LoadResult>, prime?: () => Promise<unknown>) => async () => {
+      await prime?.();
+      const r = await counted(ctx, run);
+      const seen = answers.get(name) ?? {};
+      for (const [counter, outcomes] of Object.entries(r.answers) as [
+        Counter,
+        Record<string, number>,
+      ][]) {
+        const sum = { ...seen[counter] };
+        for (const [o, n] of Object.entries(outcomes)) sum[o] = (sum[o] ?? 0) + n;
+        seen[counter] = sum;
+      }
+      answers.set(name, seen);
+      return r.result;
+    };
   const runs: Record<string, () => Promise<LoadResult>> = {};
   for (const path of paths) {
-    runs[`hint ${path}`] = measured(`hint ${path}`, () =>
-      timedLoop(() => c.call(bases[path], c.hintUser), window),
+    // One untimed request first, outside the count: the head a miss sets (it lives 60 s, and
+    // the user may have been idle longer since its last run).
+    runs[`hint ${path}`] = measured(
+      `hint ${path}`,
+      () => timedLoop(() => c.call(bases[path], c.hintUser), window),
+      () => c.call(bases[path], c.hintUser),
     );
   }
   runs['hint raw'] = () => timedLoop(c.hint.op, window);

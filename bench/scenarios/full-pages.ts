@@ -82,7 +82,6 @@ export function fullPageCase(
   hint: BenchUser,
   cold: BenchUser,
   label = '4 full page of 500 from 0',
-  maxOps?: number,
 ): HintCase {
   return {
     label,
@@ -104,6 +103,5 @@ export function fullPageCase(
         await ctx.entries.page(cold.userId, 0, 500, MAX_PAGE_BYTES);
       },
     },
-    ...(maxOps !== undefined ? { maxOps } : {}),
   };
 }
