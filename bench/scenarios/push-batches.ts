@@ -1,80 +1,73 @@
-import { auth, pushBody, register, versionDoc } from '../lib/client.js';
-import type { Scenario } from '../lib/context.js';
-import { ok, sequence } from '../lib/measure.js';
-import { rawVersions } from '../lib/raw.js';
+import { syncHeadKey, syncRecentKey } from '@journal/shared';
+import { auth, type BenchUser, pushBody, register, versionDoc } from '../lib/client.js';
+import type { BenchContext, Scenario } from '../lib/context.js';
+import { type HintCase, hintVsStore } from '../lib/hint.js';
+import { call } from '../lib/measure.js';
+
+/** Recorded pushes per run (each run warms up with as many at most): the collection grows. */
+const PUSHES: Record<number, number> = { 1: 40, 50: 8, 500: 3 };
 
 /**
- * Pushes of 1, 50 and 500 new entries, one after another (entries/s), through the gateway and
- * directly, against the raw driver's insertMany of the same versions, and the raw driver doing
- * the reads a push without a head in Redis makes as well.
+ * Pushes of 1, 50 and 500 new entries (entries/s, one push at a time): with the head in Redis
+ * the push guesses its revisions and costs one insert, against the raw driver's insertMany of
+ * as many versions into the same collection; with the head deleted before each push, the head
+ * miss's query of the highest revision comes first, against the raw driver's same query and
+ * insertMany. The pushed versions are deleted at the end (later scenarios measure their own).
  */
 export const pushBatches: Scenario = {
   name: '3 push batches',
   async run(ctx) {
-    const { stack, entries, report } = ctx;
-    // The raw driver doing a push's writes (one insertMany of new versions with dense revisions),
-    // in a database of its own with sync's indexes so it doesn't grow the service's.
-    const raw = await rawVersions(ctx);
-    let rawRevision = 0;
-    const pushes: Record<number, number> = { 1: 20, 50: 6, 500: 2 };
+    const { stack } = ctx;
+    const users: string[] = [];
     for (const size of [1, 50, 500]) {
-      const count = pushes[size] ?? 2;
-      const docs = () => Array.from({ length: size }, () => versionDoc('raw', ++rawRevision));
-      const baseline = await sequence(() => raw.insertOrdered(docs()), count);
-      // The driver doing all of a push's work: its two reads on the service's collection (the
-      // entries' current versions and the user's highest revision, in parallel), then the insert.
-      const withReads = await sequence(async () => {
-        const batch = docs();
-        const ids = batch.map((d) => d.id);
-        const heads = async () => {
-          for await (const _ of entries.currentVersions('raw', ids));
-        };
-        await Promise.all([heads(), entries.maxRevision('raw')]);
-        await raw.insertOrdered(batch);
-      }, count);
-      for (const [path, base] of [
-        ['gateway', stack.urls.gateway],
-        ['direct', stack.urls.sync],
-      ] as const) {
-        const pusher = await register(stack.urls.gateway, `push${size}${path}`);
-        const r = await sequence(
-          () =>
-            ok(`${base}/sync/push`, {
-              method: 'POST',
-              headers: { ...auth(pusher), 'content-type': 'application/json' },
-              body: pushBody(size),
-            }),
-          count,
-        );
-        report.record(
-          `3 push x${size}`,
-          path,
-          'entries/s',
-          r,
-          baseline.requestsPerSec * size,
-          `${((r.requestsPerSec / withReads.requestsPerSec) * 100).toFixed(0)}% of raw reads+insertMany`,
-          size,
-        );
-      }
-      report.record(
-        `3 push x${size}`,
-        'raw insertMany',
-        'entries/s',
-        baseline,
-        undefined,
-        undefined,
-        size,
-      );
-      report.record(
-        `3 push x${size}`,
-        'raw reads+insertMany',
-        'entries/s',
-        withReads,
-        undefined,
-        undefined,
-        size,
-      );
+      const hint = await register(stack.urls.gateway, `push${size}`);
+      const cold = await register(stack.urls.gateway, `coldpush${size}`);
+      const c = pushCase(ctx, size, hint, cold);
+      users.push(hint.userId, cold.userId, `raw-hint-${size}`, `raw-cold-${size}`);
+      await hintVsStore(ctx, c);
     }
-    await raw.drop();
+    const versions = ctx.db.collection('entry_versions');
+    await versions.deleteMany({ userId: { $in: users } });
+    await ctx.redis.del(...users.flatMap((u) => [syncHeadKey(u), syncRecentKey(u)]));
   },
 };
+
+function pushCase(ctx: BenchContext, size: number, hint: BenchUser, cold: BenchUser): HintCase {
+  let hintRevision = 0;
+  const rawHint = `raw-hint-${size}`;
+  const rawCold = `raw-cold-${size}`;
+  const docs = (userId: string, after: number) =>
+    Array.from({ length: size }, (_, i) => versionDoc(userId, after + i + 1));
+  return {
+    label: `3 push x${size}`,
+    unit: 'entries/s',
+    perReq: size,
+    call: (base, who) =>
+      call(`${base}/sync/push`, {
+        method: 'POST',
+        headers: { ...auth(who), 'content-type': 'application/json' },
+        body: pushBody(size),
+      }),
+    hintUser: hint,
+    coldUser: cold,
+    hint: {
+      expect: { guess: 'guessed' },
+      raw: `insertMany of ${size}`,
+      op: async () => {
+        const batch = docs(rawHint, hintRevision);
+        hintRevision += size;
+        await ctx.entries.insertOrdered(batch);
+      },
+    },
+    cold: {
+      expect: { guess: 'no_head' },
+      raw: `highest revision query, insertMany of ${size}`,
+      op: async () => {
+        const max = await ctx.entries.maxRevision(rawCold);
+        await ctx.entries.insertOrdered(docs(rawCold, max));
+      },
+    },
+    maxOps: PUSHES[size] ?? 3,
+    ...(size >= 500 ? { paths: ['gateway' as const] } : {}),
+  };
+}
