@@ -10,6 +10,7 @@ import {
   type Resolution,
   type SyncContext,
   sameContent,
+  wasRequeued,
 } from './types.js';
 
 /** A pushed change met a newer server version: ask the resolver, apply its answer. */
@@ -20,6 +21,7 @@ export async function onConflict(
 ): Promise<void> {
   const local = await ctx.store.transaction(async (tx) => tx.get(id));
   if (!local || local.seq === 0) return;
+  if (await takeOverRequeued(ctx, id, local.seq, server)) return;
   const conflict: Conflict = { id, local: toLocal(local), server };
   let choice: Resolution;
   try {
@@ -28,6 +30,27 @@ export async function onConflict(
     choice = 'copy';
   }
   await settle(ctx, conflict, local.seq, choice);
+}
+
+/**
+ * A requeued entry (sent again as it was, not edited) met a newer version: the server's
+ * version simply replaces it, no conflict to report. True when that was the case.
+ */
+async function takeOverRequeued(
+  ctx: SyncContext,
+  id: string,
+  seq: number,
+  server: Entry | null,
+): Promise<boolean> {
+  const taken = await ctx.store.transaction(async (tx) => {
+    const cur = await tx.get(id);
+    if (!cur || cur.seq !== seq || !(await wasRequeued(tx, seq))) return false;
+    if (server) await tx.put(fromServer(server));
+    else await tx.remove(id);
+    return true;
+  });
+  if (taken) ctx.events.emit('change', { ids: [id], source: 'remote' });
+  return taken;
 }
 
 /**

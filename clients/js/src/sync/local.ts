@@ -2,7 +2,7 @@ import { JournalError } from '../errors.js';
 import { type StoredEntry, toLocal } from '../store.js';
 import type { EntryContent, LocalEntry } from '../types.js';
 import { ID_PATTERN, isObject, nowIso } from '../util.js';
-import { nextSeq, type SyncContext } from './types.js';
+import { META, nextSeq, type SyncContext } from './types.js';
 
 /** Local edits: written to the store at once, pending (in the outbox) until pushed. */
 export async function writeLocal(
@@ -66,6 +66,7 @@ export async function pendingCount(ctx: SyncContext): Promise<number> {
  * Queues entries again as they are (content and revision unchanged), so the engine pushes each
  * once more (end-to-end encryption's migration: pushed again, as an envelope). `ids` undefined:
  * every entry not deleted and not already pending. `mark` is written in the same transaction.
+ * Such a change that meets a newer version takes it, silently: it was no edit (conflicts.ts).
  * Resolves with how many entries were queued.
  */
 export async function requeue(
@@ -81,11 +82,21 @@ export async function requeue(
   const queued = await ctx.mutex.run(() =>
     ctx.store.transaction(async (tx) => {
       let n = 0;
+      let from = 0;
+      let to = 0;
       for (const c of candidates) {
         const e = await tx.get(c.id);
         if (!e || e.deleted || e.seq > 0) continue;
-        await tx.put({ ...e, pending: true, seq: await nextSeq(tx) });
+        to = await nextSeq(tx);
+        from ||= to;
+        await tx.put({ ...e, pending: true, seq: to });
         n++;
+      }
+      // Seqs only grow: an edit made later has a seq past this range (conflicts.ts).
+      if (n > 0) {
+        const raw = await tx.getMeta(META.requeued);
+        const ranges = raw ? (JSON.parse(raw) as [number, number][]) : [];
+        await tx.setMeta(META.requeued, JSON.stringify([...ranges, [from, to]]));
       }
       if (mark) await tx.setMeta(mark.key, mark.value);
       return n;

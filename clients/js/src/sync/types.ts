@@ -68,7 +68,16 @@ export const META = {
   conflicts: 'conflicts',
   user: 'userId',
   device: 'deviceId',
+  /** The seq ranges `[from, to]` of entries queued again as they were (`requeue`). */
+  requeued: 'requeued',
 } as const;
+
+/** Whether a pending edit's seq is one `requeue` gave (no edit of the user's since). */
+export async function wasRequeued(tx: StoreTx, seq: number): Promise<boolean> {
+  const raw = await tx.getMeta(META.requeued);
+  const ranges = raw ? (JSON.parse(raw) as [number, number][]) : [];
+  return ranges.some(([from, to]) => seq >= from && seq <= to);
+}
 
 /**
  * The engine's end-to-end encryption hooks (encryption/codec.ts builds them); without them
