@@ -11,6 +11,7 @@ import {
   expectProblem,
   registerUser,
 } from '../../test-support/client.js';
+import { bundleWrite } from '../../test-support/encryption.js';
 import { mongoUrl, redisUrl } from '../../test-support/index.js';
 import { type QiniuStandIn, qiniuStandIn } from '../../test-support/qiniu-stand-in.js';
 import { startTestStack, type TestStack } from '../../test-support/stack.js';
@@ -322,6 +323,12 @@ describe('DELETE /auth/account across every service', () => {
     const alice = await registerUser(api, 'alice');
     const tokens = [alice.accessToken, await login(alice, 'laptop'), await login(alice, 'tablet')];
     await fill(alice, { entries: 30, small: 2, large: 1 });
+    // End-to-end encryption on too: a key bundle and the account's encryption record.
+    const encrypted = await api.call('PUT', '/auth/encryption', {
+      token: alice.accessToken,
+      json: { expectedVersion: 0, bundle: bundleWrite() },
+    });
+    expect(encrypted.status, encrypted.text).toBe(200);
     const bobBefore = await bobsDocuments();
     expect(bobBefore.length).toBeGreaterThan(20);
     const completedBefore = await metric(
