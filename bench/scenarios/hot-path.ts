@@ -1,114 +1,37 @@
-import { formatSyncHead, syncHeadKey } from '@journal/shared';
+import { formatSyncHead, parseSyncHead, syncHeadKey } from '@journal/shared';
 import { clearSyncHints } from '../../scripts/lib/backup.js';
-import { auth, type BenchUser, push, pushBody, register, versionDoc } from '../lib/client.js';
+import { auth, push, pushBody, register, versionDoc } from '../lib/client.js';
 import type { Scenario } from '../lib/context.js';
 import { SETTINGS } from '../lib/context.js';
-import { load, ok, sequence } from '../lib/measure.js';
-import { rawVersions } from '../lib/raw.js';
+import { hintVsStore } from '../lib/hint.js';
+import { alternateRuns, load, ok, sequence } from '../lib/measure.js';
+import { concurrentPushers } from './concurrent-pushers.js';
+import { emptyPullCase } from './empty-pull.js';
+
+/** Pushes of 500 measured a round at each level (and raw inserts of 500 beside them). */
+const PUSHES = 5;
+/** Above this many stored entries a head miss outlasts the gateway's upstream timeout (10 s). */
+const DIRECT_ONLY_ABOVE = 100_000;
 
 /**
  * The hot path (issue 13): idle devices and new entries off the store.
- * - Empty pulls at the head with `BENCH_HEAD_LEVELS` entries of the SAME user stored (flat
- *   expected: answered from Redis), beside `GET /auth/me` through the gateway at the same level.
- * - Pushes of 500 new entries at each level against the raw driver's insert of 500 (sync's own
- *   `insertOrdered` on its own indexes, empty collection) measured in the same run.
- * - Four concurrent pushers and a cursor follower over `BENCH_CONCURRENT_ENTRIES` new entries:
- *   no 5xx, every entry seen exactly once, in order.
+ * - Four concurrent pushers and a cursor follower (concurrent-pushers.ts).
+ * - At each of `BENCH_HEAD_LEVELS` entries of the SAME user stored (written with the raw driver,
+ *   so the bench sets the head those writes bypassed, to their highest revision):
+ *   - `GET /auth/me` through the gateway (the reference), empty pulls at the head and unwoken
+ *     long-poll cycles (autocannon): all answered from the head in Redis;
+ *   - the head miss: the empty pull with its head deleted before each pull, the one query of
+ *     the highest revision that a head that expired costs (a whole collection scan on FerretDB),
+ *     against the raw driver's same query; side by side with the pull that finds its head;
+ *   - pushes of 500 new entries (head in Redis: one insert) against the raw insertMany of 500
+ *     into the same collection at the same level, in alternating rounds.
  */
-/** Pushes of 500 measured at each level (and raw inserts of 500 for the baseline). */
-const PUSHES = 10;
-
 export const hotPath: Scenario = {
   name: '13 hot path',
   async run(ctx) {
     const { stack, report } = ctx;
     const gateway = stack.urls.gateway;
-    const raw = await rawVersions(ctx);
-    let rawRevision = 0;
-    const rawInsert = await sequence(
-      () => raw.insertOrdered(Array.from({ length: 500 }, () => versionDoc('raw', ++rawRevision))),
-      PUSHES,
-    );
-    report.record(
-      '13 push x500',
-      'raw insertMany',
-      'entries/s',
-      rawInsert,
-      undefined,
-      undefined,
-      500,
-    );
-    await raw.drop();
-
-    // Four pushers and a follower over many new entries of one user (first: the levels below
-    // fill the collection, and on a store that scans, a new user's first query reads all of it).
-    const writer = await register(gateway, 'concurrent');
-    const total = SETTINGS.concurrentEntries;
-    const perPush = 100;
-    const pushesEach = Math.ceil(total / perPush / 4);
-    const statuses: Record<string, number> = {};
-    const count = (status: number) => {
-      statuses[status] = (statuses[status] ?? 0) + 1;
-    };
-    const started = Date.now();
-    const pushers = Array.from({ length: 4 }, async () => {
-      for (let i = 0; i < pushesEach; i++) {
-        const res = await fetch(`${gateway}/sync/push`, {
-          method: 'POST',
-          headers: { ...auth(writer), 'content-type': 'application/json' },
-          body: pushBody(perPush),
-        });
-        await res.arrayBuffer();
-        count(res.status);
-      }
-    });
-    const expected = pushesEach * 4 * perPush;
-    const follow = async (who: BenchUser) => {
-      const seen = new Set<string>();
-      let cursor = 0;
-      let previous = 0;
-      let repeats = 0;
-      let outOfOrder = 0;
-      const deadline = Date.now() + 600_000;
-      while (seen.size < expected && Date.now() < deadline) {
-        const res = await fetch(`${gateway}/sync/changes?since=${cursor}&limit=1000&wait=5`, {
-          headers: auth(who),
-        });
-        count(res.status);
-        if (res.status !== 200) {
-          await res.arrayBuffer();
-          continue;
-        }
-        const body = (await res.json()) as {
-          changes: { id: string; revision: number }[];
-          revision: number;
-        };
-        for (const entry of body.changes) {
-          if (seen.has(entry.id)) repeats += 1;
-          if (entry.revision !== previous + 1) outOfOrder += 1;
-          previous = entry.revision;
-          seen.add(entry.id);
-        }
-        cursor = body.revision;
-      }
-      return { seen: seen.size, repeats, outOfOrder };
-    };
-    const [followed] = await Promise.all([follow(writer), ...pushers]);
-    const seconds = (Date.now() - started) / 1000;
-    const errors = Object.entries(statuses)
-      .filter(([s]) => Number(s) >= 500)
-      .reduce((n, [, c]) => n + c, 0);
-    report.extras.concurrentPushers = { expected, ...followed, statuses, seconds };
-    report.rows.push({
-      scenario: `13 4 pushers + follower, ${expected} entries`,
-      path: 'gateway',
-      unit: 'entries/s',
-      rate: expected / seconds,
-      p50: 0,
-      p99: 0,
-      errors,
-      note: `follower saw ${followed.seen} (repeats ${followed.repeats}, out of order ${followed.outOfOrder}); statuses ${JSON.stringify(statuses)}`,
-    });
+    await concurrentPushers(ctx);
 
     const levels = [...SETTINGS.headLevels].sort((a, b) => a - b);
     const user = await register(gateway, 'hot');
@@ -124,6 +47,7 @@ export const hotPath: Scenario = {
       );
     const versions = ctx.db.collection('entry_versions');
     let stored = 0;
+    let rawRevision = 0;
     for (const level of levels) {
       // The user's own entries, written as sync stores them (dense revisions from 1).
       while (stored < level) {
@@ -134,9 +58,8 @@ export const hotPath: Scenario = {
         );
         stored += n;
       }
-      // The raw inserts bypassed the head: set it to the highest revision, as the one query of a
-      // head miss would (on FerretDB that query reads the whole collection: minutes at 1,000,000
-      // entries, the store's scan the hot path keeps out of the way).
+      // The raw inserts bypassed the head: set it to their highest revision, what the head miss
+      // measured below would set.
       await setHead(user.userId, stored);
       const pushed = await push(gateway, user, 1);
       stored = pushed.revision;
@@ -148,10 +71,12 @@ export const hotPath: Scenario = {
         headers,
         durationSec: SETTINGS.duration,
       });
+      // 30 of one user: the gateway holds at most LONG_POLL_MAX_PER_USER (32) long-polls of a
+      // user and answers the oldest at once beyond it (50 measured that eviction, not waits).
       const waited = await load({
         url: `${gateway}/sync/changes?since=${pushed.revision}&wait=1`,
         headers,
-        connections: 50,
+        connections: 30,
         durationSec: SETTINGS.duration,
       });
       report.record(`13 /auth/me +${level}`, 'gateway', 'req/s', me);
@@ -161,38 +86,73 @@ export const hotPath: Scenario = {
         'req/s',
         empty,
         undefined,
-        `${((empty.requestsPerSec / me.requestsPerSec) * 100).toFixed(0)}% of /auth/me`,
+        `answered from the head in Redis; ${((empty.requestsPerSec / me.requestsPerSec) * 100).toFixed(0)}% of /auth/me`,
       );
       report.record(
-        `13 long-poll cycles (wait=1, 50 conn) +${level}`,
+        `13 long-poll cycles (wait=1, 30 conn) +${level}`,
         'gateway',
         'req/s',
         waited,
         undefined,
-        'each ends unwoken after 1 s',
+        waited.p50 >= 900 ? 'each ends unwoken after 1 s' : 'NOT held: ended before their 1 s',
       );
-      // The long-polls of the load above end up to 1 s after it: let them, so that the pushes
-      // are measured on their own.
+      // The long-polls of the load above end up to 1 s after it: let them, so that what
+      // follows is measured on its own.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
-      const pushes = await sequence(
-        () =>
-          ok(`${gateway}/sync/push`, {
-            method: 'POST',
-            headers: { ...headers, 'content-type': 'application/json' },
-            body: pushBody(500),
-          }),
-        PUSHES,
+
+      // The head miss at this level, beside the pull that finds its head (one user: the miss
+      // sets the head again for the next hinted run).
+      const big = level > DIRECT_ONLY_ABOVE;
+      await hintVsStore(ctx, {
+        ...emptyPullCase(ctx, user, user, pushed.revision, `13 empty pull +${level}`),
+        ...(big ? { paths: ['direct' as const], rounds: 1 } : {}),
+      });
+
+      const pushes = await alternateRuns(
+        {
+          gateway: () =>
+            sequence(
+              () =>
+                ok(`${gateway}/sync/push`, {
+                  method: 'POST',
+                  headers: { ...headers, 'content-type': 'application/json' },
+                  body: pushBody(500),
+                }),
+              PUSHES,
+            ),
+          raw: () =>
+            sequence(async () => {
+              const docs = Array.from({ length: 500 }, () => versionDoc('raw-hot', ++rawRevision));
+              await ctx.entries.insertOrdered(docs);
+            }, PUSHES),
+        },
+        SETTINGS.rounds,
       );
-      stored += PUSHES * 500;
+      const pushesOf = pushes.gateway;
+      const rawOf = pushes.raw;
+      if (!pushesOf || !rawOf) throw new Error('no push figures');
       report.record(
         `13 push x500 +${level}`,
         'gateway',
         'entries/s',
-        pushes,
-        rawInsert.requestsPerSec * 500,
+        pushesOf,
+        rawOf.requestsPerSec * 500,
+        'head in Redis: one insert',
+        500,
+      );
+      report.record(
+        `13 push x500 +${level}`,
+        'raw: insertMany of 500, same collection',
+        'entries/s',
+        rawOf,
+        undefined,
         undefined,
         500,
       );
+      // The user's highest revision now (warm-up pushes included): the head its pushes raised.
+      const head = parseSyncHead(await ctx.redis.get(syncHeadKey(user.userId)));
+      if (!head) throw new Error('no head after the pushes');
+      stored = head.revision;
     }
 
     // The scenarios after this one measure their own data, not up to a million entries of ours:
