@@ -2,16 +2,25 @@
  * make bench: the whole stack with real dependencies (like make dev), every scenario through
  * the gateway and directly against the owning service, nginx and a bare Node.js proxy as the
  * reference proxies, and raw-driver baselines in the same run. Prints one table, writes
- * bench/results/<date>.json. One module per scenario under bench/scenarios/, named by what it
- * measures; each runs guarded the same way (a failure is a row, the run goes on).
+ * bench/results/<date>.json (every run's file is kept: bench/results/README.md). One module per
+ * scenario under bench/scenarios/, named by what it measures; each runs guarded the same way (a
+ * failure is a row, the run goes on).
  *
- * BENCH_DURATION (seconds per load run, default 5), BENCH_ROUNDS (alternating rounds of the
- * gateway/direct/nginx comparisons, median reported, default 3), BENCH_WARMUP (unrecorded
- * seconds before each load run, default 2), BENCH_GROWTH (stored entries of other users for the
+ * What a ratio compares: a "vs raw" figure is given only beside the raw driver doing the same
+ * store work as the path measured. Sync's calls are measured twice (bench/lib/hint.ts): with
+ * the user's hint in Redis, and with it deleted before each request (the head miss), each
+ * against its own raw work, and sync's counters say how every request was answered.
+ *
+ * BENCH_DURATION (seconds per load run, default 5; the one-connection runs take at most 3),
+ * BENCH_ROUNDS (alternating rounds of every comparison, median reported with min and max,
+ * default 3), BENCH_WARMUP (unrecorded seconds before every measurement, of the services and
+ * of the raw baselines alike, default 2), BENCH_GROWTH (stored entries of other users for the
  * growth runs, comma-separated, default "10000"), BENCH_BIG_MIB (default 20), BENCH_WAITERS
  * (default 1000), BENCH_HEAD_LEVELS (stored entries of one user for the hot path, default
- * "0,20000"; the issue's full run is "0,20000,1000000"), BENCH_CONCURRENT_ENTRIES (default
- * 10000), BENCH_SDK_ENTRIES (default 20000), BENCH_ATTACK_ROUNDS (default 30), BENCH_ONLY (comma-separated scenario names to run, e.g. "13 hot path").
+ * "0,20000"), BENCH_CONCURRENT_ENTRIES (default 10000), BENCH_SDK_ENTRIES (default 20000),
+ * BENCH_ATTACK_ROUNDS (default 30), BENCH_ONLY (comma-separated scenario names to run, e.g.
+ * "2 empty pull,13 hot path"; some need an earlier one: growth needs "2 empty pull" and
+ * "4 full pages").
  */
 import { type BenchContext, createContext, type Scenario, SETTINGS } from './lib/context.js';
 import { attachments } from './scenarios/attachments.js';
