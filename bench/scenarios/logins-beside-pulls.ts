@@ -22,13 +22,15 @@ export const loginsBesidePulls: Scenario = {
     ]);
     // One address may hold only half of auth's hash slots (AUTH_HASH_CONCURRENCY): the other
     // concurrent logins are refused (429) at once, and counted as errors, not as logins.
+    // The rate is of logins answered 200; the refused ones (429 at once) are the errors column.
+    const succeeded = logins.total - logins.non2xx - logins.errors;
     report.record(
       '6 login',
       'gateway',
       'logins/s',
-      logins,
+      { ...logins, requestsPerSec: succeeded / SETTINGS.duration },
       undefined,
-      `${logins.total - logins.non2xx - logins.errors} of ${logins.total} answered 200 (the rest refused by the per-address hash gate)`,
+      `${succeeded} of ${logins.total} answered 200 (the rest refused at once by the per-address hash gate); p50/p99 of all`,
     );
     report.record('6 empty pull alone', 'gateway', 'req/s', alone);
     report.record(
