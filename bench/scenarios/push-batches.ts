@@ -1,4 +1,4 @@
-import { syncHeadKey, syncRecentKey } from '@journal/shared';
+import { ACCOUNT_ENCRYPTION_COLLECTION, syncHeadKey, syncRecentKey } from '@journal/shared';
 import { auth, type BenchUser, pushBody, register, versionDoc } from '../lib/client.js';
 import type { BenchContext, Scenario } from '../lib/context.js';
 import { type HintCase, hintVsStore } from '../lib/hint.js';
@@ -9,10 +9,12 @@ const PUSHES: Record<number, number> = { 1: 40, 50: 8, 500: 3 };
 
 /**
  * Pushes of 1, 50 and 500 new entries (entries/s, one push at a time): with the head in Redis
- * the push guesses its revisions and costs one insert, against the raw driver's insertMany of
- * as many versions into the same collection; with the head deleted before each push, the head
- * miss's query of the highest revision comes first, against the raw driver's same query and
- * insertMany. The pushed versions are deleted at the end (later scenarios measure their own).
+ * the push guesses its revisions and costs the `_id` lookup of the account's end-to-end
+ * encryption record (a plaintext push of an account without one: docs/encryption.md) and one
+ * insert, against the raw driver's same lookup and insertMany of as many versions into the
+ * same collection; with the head deleted before each push, the head miss's query of the highest
+ * revision comes first, against the raw driver's same three commands. The pushed versions are
+ * deleted at the end (later scenarios measure their own).
  */
 export const pushBatches: Scenario = {
   name: '3 push batches',
@@ -31,6 +33,13 @@ export const pushBatches: Scenario = {
     await ctx.redis.del(...users.flatMap((u) => [syncHeadKey(u), syncRecentKey(u)]));
   },
 };
+
+/** The `_id` lookup sync makes before a plaintext push (shared/src/encryption-state.ts). */
+export function encryptionRecord(ctx: BenchContext, userId: string) {
+  return ctx.db
+    .collection<{ _id: string }>(ACCOUNT_ENCRYPTION_COLLECTION)
+    .findOne({ _id: userId }, { projection: { _id: 1 } });
+}
 
 function pushCase(ctx: BenchContext, size: number, hint: BenchUser, cold: BenchUser): HintCase {
   let hintRevision = 0;
@@ -52,17 +61,20 @@ function pushCase(ctx: BenchContext, size: number, hint: BenchUser, cold: BenchU
     coldUser: cold,
     hint: {
       expect: { guess: 'guessed' },
-      raw: `insertMany of ${size}`,
+      raw: `encryption record lookup, insertMany of ${size}`,
       op: async () => {
         const batch = docs(rawHint, hintRevision);
         hintRevision += size;
+        await encryptionRecord(ctx, rawHint);
         await ctx.entries.insertOrdered(batch);
       },
     },
     cold: {
       expect: { guess: 'no_head' },
-      raw: `highest revision query, insertMany of ${size}`,
+      raw: `highest revision query, encryption record lookup, insertMany of ${size}`,
       op: async () => {
+        // Sync looks the record up in the route, before the push reads its head.
+        await encryptionRecord(ctx, rawCold);
         const max = await ctx.entries.maxRevision(rawCold);
         await ctx.entries.insertOrdered(docs(rawCold, max));
       },
