@@ -128,20 +128,31 @@ export function createQiniuService(deps: QiniuServiceDeps) {
       }
       const { key, fsize, hash, mimeType } = parsed.data;
       // The token of an encrypted account allows only the encrypted type; an object of another
-      // (a token issued before encryption was turned on) is deleted, never recorded.
-      if (mimeType !== ENCRYPTED_CONTENT_TYPE && (await deps.encryption?.required(owner))) {
-        await qiniu.deleteObject(key).catch((err: unknown) => {
-          deps.logger?.warn(
-            { err },
-            'could not delete the plaintext object of an encrypted account',
-          );
-        });
+      // (a token issued before encryption was turned on) is deleted and refused. Recorded only
+      // when it could not be deleted: then `POST /attachments/encryption/finish` lists it (and
+      // account deletion removes it) instead of plaintext staying in the bucket unknown.
+      const refused =
+        mimeType !== ENCRYPTED_CONTENT_TYPE && (await deps.encryption?.required(owner));
+      const deleted = refused
+        ? await qiniu.deleteObject(key).then(
+            () => true,
+            (err: unknown) => {
+              deps.logger?.warn(
+                { err },
+                'could not delete the plaintext object of an encrypted account; recorded',
+              );
+              return false;
+            },
+          )
+        : false;
+      const refusal = () => {
         metrics.qiniuCallbacks.inc({ result: 'encryption_required' });
-        throw new ProblemError(
+        return new ProblemError(
           'encryption_required',
           `the account is end-to-end encrypted: objects must be of type ${ENCRYPTED_CONTENT_TYPE}`,
         );
-      }
+      };
+      if (deleted) throw refusal();
       const record = {
         key,
         owner,
@@ -164,6 +175,7 @@ export function createQiniuService(deps: QiniuServiceDeps) {
         metrics.qiniuCallbacks.inc({ result: 'account_deleted' });
         throw new ProblemError('unauthorized', 'the account has been deleted');
       }
+      if (refused) throw refusal();
       metrics.qiniuCallbacks.inc({ result: 'recorded' });
       return {
         key,
