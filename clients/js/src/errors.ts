@@ -29,6 +29,16 @@ export type ErrorCode =
   /** The digest of downloaded bytes is not the attachment's sha256. */
   | 'digest_mismatch'
   | 'aborted'
+  /** An envelope or encrypted file that does not authenticate (`DecryptionError`). */
+  | 'decryption_failed'
+  /** Key-derivation parameters below the minimum or above the maximum (docs/encryption.md). */
+  | 'weak_key_params'
+  /** The encryption passphrase does not open the key bundle. */
+  | 'wrong_passphrase'
+  /** The recovery key is 24 valid words but does not open the key bundle. */
+  | 'wrong_recovery_key'
+  /** The recovery key is not 24 valid English BIP39 words. */
+  | 'invalid_recovery_key'
   | (string & {});
 
 /** The account's quotas, as `quota_exceeded` and `client.usage()` name them. */
@@ -106,6 +116,29 @@ export class JournalError extends Error {
       (this.code === 'bad_reply' && this.status >= 500) ||
       this.status === 500
     );
+  }
+}
+
+/**
+ * Something encrypted failed to decrypt: tampered, moved to another entry, attachment or
+ * account, truncated, or under a key this device does not hold. Names the entry or attachment
+ * when known.
+ */
+export class DecryptionError extends JournalError {
+  readonly entryId: string | undefined;
+  readonly attachmentId: string | undefined;
+
+  constructor(
+    message: string,
+    options: { entryId?: string; attachmentId?: string; cause?: unknown } = {},
+  ) {
+    super(
+      'decryption_failed',
+      message,
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
+    this.entryId = options.entryId;
+    this.attachmentId = options.attachmentId;
   }
 }
 

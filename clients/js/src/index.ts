@@ -13,6 +13,19 @@ export {
   type Usage,
 } from './client.js';
 export {
+  type BundleMaterial,
+  ENCRYPTED_CONTENT_TYPE,
+  type EncryptedFile,
+  type Envelope,
+  type FileHeader,
+  type FileMeta,
+  isEnvelope,
+  type KdfParams,
+  type UnlockedKeys,
+  type WrappedContentKey,
+} from './crypto/index.js';
+export {
+  DecryptionError,
   type ErrorCode,
   JournalError,
   type ProblemFields,
