@@ -62,12 +62,12 @@ export function sealFile(
   const n = chunkCount(plainSize);
   const prefix = fromBase64url(header.prefix) as Uint8Array;
   const keepParts = options.keepParts ?? !runningInNode();
-  let lastParts: BlobPart[] | undefined;
+  let lastParts: Blob[] | undefined;
 
   const stream = (): ReadableStream<Uint8Array> => {
     let i = -1;
-    const parts: BlobPart[] | undefined = keepParts
-      ? [headerBytes as Uint8Array<ArrayBuffer>]
+    const parts: Blob[] | undefined = keepParts
+      ? [new Blob([headerBytes as Uint8Array<ArrayBuffer>])]
       : undefined;
     return new ReadableStream<Uint8Array>(
       {

@@ -134,7 +134,7 @@ export function decryptFileStream(
 
 /** Reads a decrypted stream into a Blob of the given type (the parts are the chunks). */
 export async function collect(stream: ReadableStream<Uint8Array>, type: string): Promise<Blob> {
-  const parts: BlobPart[] = [];
+  const parts: Blob[] = [];
   const reader = stream.getReader();
   for (let r = await reader.read(); !r.done; r = await reader.read())
     parts.push(new Blob([r.value as Uint8Array<ArrayBuffer>]));
