@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mongoUrl, redisUrl, silentLogger } from '../../../test-support/index.js';
 import { exited, startServiceProcess } from '../../../test-support/processes.js';
-import { createAttachmentsMetrics } from '../src/attachments/metrics.js';
+import { createAttachmentsMetrics } from '../src/metrics.js';
 import {
   createOrphanSweeper,
   createPendingRepository,
