@@ -83,6 +83,8 @@ export async function stretchPassphrase(passphrase: string, kdf: KdfParams): Pro
   const params = checkKdfParams(kdf);
   const salt = fromBase64url(params.salt) as Uint8Array;
   const password = normalizePassphrase(passphrase);
+  // No key is ever made from an empty passphrase (the SDK refuses one when it creates keys).
+  if (password.length === 0) throw new JournalError('wrong_passphrase', 'the passphrase is empty');
   try {
     return await argon2id(password, { salt, m: params.m, t: params.t, p: params.p });
   } finally {
