@@ -1,6 +1,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type DownloadOptions, downloadVerified, fetchRange } from './attachment-download.js';
 import type { Auth } from './auth.js';
+import { ENCRYPTED_CONTENT_TYPE } from './crypto/index.js';
 import { badReply, JournalError } from './errors.js';
 import { errorFromResponse, type FetchLike, networkError, readJson } from './http.js';
 import { safeBlobType } from './media.js';
@@ -40,20 +41,21 @@ export interface SealedUpload {
   sha256: string;
   /** A fresh body for each try (a stream in Node, the ciphertext Blob elsewhere). */
   body(): BodyInit;
-  /** The whole ciphertext (Qiniu's form upload). */
-  blob(): Promise<Blob>;
+  /** The whole ciphertext (Qiniu's form upload; sealed with `whole`). */
+  blob(): Blob | Promise<Blob>;
 }
 
 /** End-to-end encryption of uploads and downloads (encryption/files.ts). */
 export interface AttachmentCrypto {
   /**
    * The upload as sent when the account is encrypted (`encryption_locked` while this device
-   * holds no keys); undefined when it goes as it is.
+   * holds no keys); undefined when it goes as it is. `whole`: sent as one Blob (a form).
    */
   seal(
     id: string,
     blob: Blob,
     meta: { name: string; type: string },
+    whole?: boolean,
   ): Promise<SealedUpload | undefined>;
   /** Decrypts a whole encrypted file (a failure is recorded and thrown: DecryptionError). */
   open(id: string, cipher: Blob): Promise<AttachmentFile>;
@@ -67,11 +69,8 @@ export interface AttachmentCrypto {
   ): Promise<Uint8Array>;
 }
 
-/** The Content-Type of every end-to-end encrypted upload (docs/encryption.md). */
-export const ENCRYPTED_TYPE = 'application/vnd.journal.encrypted';
-
 function isEncryptedType(contentType: string): boolean {
-  return contentType.split(';')[0]?.trim().toLowerCase() === ENCRYPTED_TYPE;
+  return contentType.split(';')[0]?.trim().toLowerCase() === ENCRYPTED_CONTENT_TYPE;
 }
 
 /** The result of a direct Qiniu upload: the object key and Qiniu's reply to the form POST. */
@@ -231,7 +230,7 @@ export class Attachments {
     const name = key.split('/').pop() ?? 'file';
     const type = opts.contentType || blob.type || 'application/octet-stream';
     // Encrypted like any upload, bound to the object key.
-    const sealed = await this.crypto?.seal(key, blob, { name, type });
+    const sealed = await this.crypto?.seal(key, blob, { name, type }, true);
     const form = new FormData();
     form.append('token', t.token);
     form.append('key', t.key);

@@ -1,5 +1,13 @@
-import { Attachments } from './attachments.js';
+import type { Attachments } from './attachments.js';
 import { Auth, type Credentials } from './auth.js';
+import { encryptWithPassphrase } from './crypto/index.js';
+import {
+  decodeHistory,
+  type EncryptionApi,
+  EncryptionCore,
+  syncHooks,
+  wireEncryption,
+} from './encryption/index.js';
 import { badReply, type JournalError, type QuotaName } from './errors.js';
 import { type ClientEvents, Emitter, watchPending } from './events.js';
 import {
@@ -118,11 +126,15 @@ export class JournalClient {
     resolve(id: string, choice: 'local' | 'server' | EntryContent): Promise<void>;
   };
   readonly attachments: Attachments;
+  /** End-to-end encryption (docs/encryption.md): opt-in, for good once on. */
+  readonly encryption: EncryptionApi;
   readonly deviceId: string;
 
   private readonly events = new Emitter();
   private readonly core: Auth;
   private readonly engine: SyncEngine;
+  private readonly keyState: EncryptionCore;
+  private readonly stopMigration: () => Promise<void>;
 
   constructor(options: JournalClientOptions) {
     const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -131,16 +143,42 @@ export class JournalClient {
     this.deviceId = options.deviceId ?? newId();
     const auth = new Auth(http, tokens, this.events);
     this.core = auth;
-    const engine = new SyncEngine(auth, options.store ?? new MemoryStore(), this.events, {
-      ...options.sync,
-      deviceId: this.deviceId,
-      ...(options.resolveConflict ? { resolver: options.resolveConflict } : {}),
-    });
+    const store = options.store ?? new MemoryStore();
+    const keyState: EncryptionCore = new EncryptionCore(
+      auth,
+      store,
+      this.events,
+      this.deviceId,
+      (): Promise<void> => engine.ready(),
+    );
+    const engine: SyncEngine = new SyncEngine(
+      auth,
+      store,
+      this.events,
+      {
+        ...options.sync,
+        deviceId: this.deviceId,
+        ...(options.resolveConflict ? { resolver: options.resolveConflict } : {}),
+      },
+      syncHooks(keyState),
+    );
     this.engine = engine;
-    this.events.on('signedOut', () => void engine.signedOut());
+    this.keyState = keyState;
+    const wired = wireEncryption(keyState, engine, auth, fetchImpl);
+    this.attachments = wired.attachments;
+    this.encryption = wired.api;
+    this.stopMigration = () => wired.migration.stop();
+    this.events.on('signedOut', () => {
+      void engine.signedOut();
+      // The keys leave the device with the session.
+      void keyState.forgetKeys();
+    });
     watchPending(this.events, () => engine.pendingCount());
     const signedIn = async (user: User) => {
       await engine.bindUser(user.id);
+      keyState.bind(user.id);
+      // Learnt now when it can be; else before the first push or pull.
+      await keyState.refresh().catch(() => {});
       return user;
     };
     this.auth = {
@@ -162,7 +200,16 @@ export class JournalClient {
       get: (id) => engine.get(id),
       list: () => engine.list(),
       pendingCount: () => engine.pendingCount(),
-      history: (id, opts) => entryHistory(auth, id, opts),
+      history: async (id, opts = {}) => {
+        const { decode, ...rest } = opts;
+        const versions = await decodeHistory(keyState, id, await entryHistory(auth, id, rest));
+        if (!decode) return versions;
+        return Promise.all(
+          versions.map(async (v) =>
+            v.content ? { ...v, content: await decode(v.content, v) } : v,
+          ),
+        );
+      },
       restore: async (id, version) => engine.writeLocal(id, restorableContent(version)),
     };
     this.sync = {
@@ -183,7 +230,6 @@ export class JournalClient {
       list: () => engine.listConflicts(),
       resolve: (id, choice) => engine.resolveConflict(id, choice),
     };
-    this.attachments = new Attachments(auth, fetchImpl);
   }
 
   /**
@@ -201,12 +247,20 @@ export class JournalClient {
     return this.events.on(name, fn);
   }
 
-  /** The whole journal as a zip: `entries.json` and `attachments/<id>`. */
-  async exportAll(): Promise<Blob> {
+  /**
+   * The whole journal as a zip: `entries.json` and `attachments/<id>`, readable (an encrypted
+   * journal is decrypted on the device). With `passphrase`, the zip is itself encrypted with a
+   * key derived from it (import it with the same passphrase).
+   */
+  async exportAll(opts: { passphrase?: string } = {}): Promise<Blob> {
     await this.engine.ready();
     // Loaded when used: the zip code is no weight for an app until someone exports.
     const { exportZip } = await import('./export.js');
-    return exportZip(this.core, this.attachments, this.engine.store);
+    const zip = await exportZip(this.core, this.attachments, this.engine.store, (entries) =>
+      syncHooks(this.keyState).decodeEntries(entries),
+    );
+    if (opts.passphrase === undefined) return zip;
+    return encryptWithPassphrase(zip, opts.passphrase);
   }
 
   /**
@@ -216,10 +270,13 @@ export class JournalClient {
    */
   async forgetLocalData(): Promise<void> {
     await this.engine.forgetLocal();
+    // The keys were in the store: forgotten with it.
+    this.keyState.reset();
   }
 
-  /** Stops syncing and closes the local store. */
+  /** Stops syncing (and this device's encryption migration) and closes the local store. */
   async close(): Promise<void> {
+    await this.stopMigration();
     await this.engine.dispose();
   }
 }

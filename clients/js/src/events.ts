@@ -1,3 +1,5 @@
+import type { EncryptionEvent } from './encryption/core.js';
+import type { DecryptionError } from './errors.js';
 import type { ConflictEvent, SyncStatus } from './sync.js';
 
 export interface ClientEvents {
@@ -21,6 +23,16 @@ export interface ClientEvents {
    * `conflicts` met) or a pull page applied (`applied` entries, `revision` reached, `hasMore`).
    */
   progress: SyncProgress;
+  /**
+   * End-to-end encryption: the state changed (off, locked, unlocked), a new key bundle was
+   * adopted, or the migration of this device moved on (`migration`: its phase and counts).
+   */
+  encryption: EncryptionEvent;
+  /**
+   * A version (pulled, conflicting, in the history) or an attachment could not be decrypted:
+   * it was stored nowhere and sync went on. Also listed by `encryption.failures()`.
+   */
+  decryptionFailed: DecryptionError;
 }
 
 export type SyncProgress =

@@ -1,6 +1,7 @@
 import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
 import type { Attachments } from './attachments.js';
 import type { Auth } from './auth.js';
+import { JournalError } from './errors.js';
 import type { LocalStore, StoredEntry } from './store.js';
 import type { Attachment, Entry } from './types.js';
 import * as v from './validate.js';
@@ -23,6 +24,8 @@ export async function exportZip(
   auth: Auth,
   attachments: Attachments,
   store: LocalStore,
+  /** Server versions as readable (end-to-end encryption: decrypted; undefined: unreadable). */
+  decode: (entries: Entry[]) => Promise<(Entry | undefined)[] | 'locked'> = async (e) => e,
 ): Promise<Blob> {
   const byId = new Map<string, ExportedEntry>();
   /** The entry's latest known state: gone when deleted, else its content. */
@@ -44,7 +47,11 @@ export async function exportZip(
       await auth.json('/sync/changes', { query: { since, limit: 10_000 } }),
       'changes',
     );
-    for (const e of page.changes as Entry[]) keep(e);
+    const readable = await decode(page.changes as Entry[]);
+    if (readable === 'locked') {
+      throw new JournalError('encryption_locked', 'the journal is encrypted: unlock first');
+    }
+    for (const e of readable) if (e) keep(e);
     since = page.revision;
     if (!page.hasMore) break;
   }
@@ -65,9 +72,21 @@ export async function exportZip(
   };
   const entries = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   addText('entries.json', JSON.stringify(entries, null, 2));
-  addText('attachments.json', JSON.stringify(list, null, 2));
+  // Each attachment as uploaded (decrypted), its real type in attachments.json.
+  const files = [];
   for (const a of list) {
-    const blob = await attachments.download(a.id);
+    const file = await attachments.file(a.id);
+    files.push({ a: { ...a, contentType: file.type, size: file.blob.size }, blob: file.blob });
+  }
+  addText(
+    'attachments.json',
+    JSON.stringify(
+      files.map((f) => f.a),
+      null,
+      2,
+    ),
+  );
+  for (const { a, blob } of files) {
     const f = new ZipPassThrough(`attachments/${a.id}`);
     zip.add(f);
     f.push(new Uint8Array(await blob.arrayBuffer()), true);

@@ -1,5 +1,6 @@
 import { unzipSync } from 'fflate';
 import type { JournalClient } from './client.js';
+import { decryptWithPassphrase } from './crypto/index.js';
 import { JournalError } from './errors.js';
 import type { EntryContent } from './types.js';
 import { ID_PATTERN } from './util.js';
@@ -24,6 +25,8 @@ export interface ImportProgress {
 export interface ImportOptions {
   onProgress?: (p: ImportProgress) => void;
   signal?: AbortSignal;
+  /** The passphrase of an export made with `exportAll({ passphrase })`. */
+  passphrase?: string;
 }
 
 export interface ImportSummary {
@@ -219,6 +222,19 @@ function inflate(bytes: Uint8Array, path: string): Uint8Array {
   return out;
 }
 
+const ENCRYPTED_MAGIC = 'JRNLE2E1';
+
+/** The zip's bytes; an export encrypted with a passphrase is decrypted first. */
+async function readFile(file: Blob, passphrase: string | undefined): Promise<Uint8Array> {
+  const head = new TextDecoder().decode(await file.slice(0, 8).arrayBuffer());
+  if (head !== ENCRYPTED_MAGIC) return new Uint8Array(await file.arrayBuffer());
+  if (!passphrase) {
+    throw new JournalError('passphrase_required', 'This export is encrypted: give its passphrase.');
+  }
+  const zip = await decryptWithPassphrase(file, passphrase);
+  return new Uint8Array(await zip.arrayBuffer());
+}
+
 export async function importJournal(
   client: Pick<JournalClient, 'entries' | 'attachments'>,
   file: Blob,
@@ -229,7 +245,7 @@ export async function importJournal(
     if (opts.signal?.aborted) throw new JournalError('aborted', 'the import was cancelled');
   };
   progress({ phase: 'reading', done: 0, total: 1 });
-  const bytes = new Uint8Array(await file.arrayBuffer());
+  const bytes = await readFile(file, opts.passphrase);
   const { plan } = readZip(bytes);
   // Every photo is read before anything is written: a damaged one refuses the whole file.
   const blobs = plan.attachments.map(
