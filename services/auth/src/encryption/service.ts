@@ -95,7 +95,11 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
   return {
     async status(userId: string): Promise<EncryptionStatus> {
       const current = await repository.current(userId);
-      return current ? { enabled: true, bundle: toBundle(current) } : { enabled: false };
+      if (!current) return { enabled: false };
+      // Every device reads this at sign-in: a record a dying write left out is repaired here,
+      // so sync and attachments refuse plaintext from the first read of the bundle on.
+      await repository.markEncrypted(userId, current.createdAt);
+      return { enabled: true, bundle: toBundle(current) };
     },
 
     /**
