@@ -18,7 +18,8 @@
  * growth runs, comma-separated, default "10000"), BENCH_BIG_MIB (default 20), BENCH_WAITERS
  * (default 1000), BENCH_HEAD_LEVELS (stored entries of one user for the hot path, default
  * "0,20000"), BENCH_CONCURRENT_ENTRIES (default 10000), BENCH_SDK_ENTRIES (default 20000),
- * BENCH_ATTACK_ROUNDS (default 30), BENCH_ONLY (comma-separated scenario names to run, e.g.
+ * BENCH_ATTACK_ROUNDS (default 30), BENCH_CRYPTO_MIB (the attachment encrypted and decrypted
+ * on the device, default 64), BENCH_CRYPTO_UNLOCKS (default 3), BENCH_ONLY (comma-separated scenario names to run, e.g.
  * "2 empty pull,13 hot path"; some need an earlier one: growth needs "2 empty pull" and
  * "4 full pages").
  */
@@ -26,6 +27,7 @@ import { type BenchContext, createContext, type Scenario, SETTINGS } from './lib
 import { attachments } from './scenarios/attachments.js';
 import { bounds } from './scenarios/bounds.js';
 import { emptyPull } from './scenarios/empty-pull.js';
+import { encryption } from './scenarios/encryption.js';
 import { fullPages } from './scenarios/full-pages.js';
 import { growth } from './scenarios/growth.js';
 import { hotPath } from './scenarios/hot-path.js';
@@ -54,6 +56,7 @@ const SCENARIOS: Scenario[] = [
   growth,
   sdkSync,
   bounds,
+  encryption,
 ];
 
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
