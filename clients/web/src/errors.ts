@@ -36,6 +36,21 @@ export function explain(err: unknown, context: 'signin' | 'password' | 'general'
       return "That kind of file can't be uploaded.";
     case 'not_found':
       return 'It no longer exists (maybe it was removed on another device).';
+    case 'wrong_passphrase':
+      return "That passphrase doesn't open this journal. If it was changed on another device, use the new one.";
+    case 'invalid_recovery_key':
+      return 'That is not a recovery key: it is 24 words from the list, separated by spaces.';
+    case 'wrong_recovery_key':
+      return "That recovery key doesn't open this journal. Check each word.";
+    case 'passphrase_is_password':
+      return 'Choose a passphrase different from your account password.';
+    case 'encryption_already_enabled':
+      return 'End-to-end encryption was turned on from another device: unlock with its passphrase.';
+    case 'encryption_locked':
+    case 'encryption_required':
+      return 'This device is locked: unlock it with your encryption passphrase first.';
+    case 'decryption_failed':
+      return 'This could not be decrypted: it was changed, or made with a key this device lacks.';
     case 'upstream_unavailable':
     case 'internal':
     case 'not_ready':

@@ -1,6 +1,7 @@
 import './style.css';
 import { client, type SyncStatus } from './client.js';
 import { h, replace } from './dom.js';
+import { badge, failuresNotice, knowState, unlockRedirect, watchEncryption } from './e2e.js';
 import { drafts } from './model.js';
 import { registerServiceWorker } from './pwa.js';
 import { accountScreen } from './screens/account.js';
@@ -9,6 +10,7 @@ import { devicesScreen } from './screens/devices.js';
 import { editorScreen } from './screens/editor.js';
 import { historyScreen } from './screens/history.js';
 import { journalScreen } from './screens/journal.js';
+import { unlockScreen } from './screens/unlock.js';
 import {
   navigate,
   notice,
@@ -26,6 +28,7 @@ const STATUS_WORDS: Record<SyncStatus, string> = {
   offline: 'Offline: changes are kept on this device',
   signed_out: 'Signed out',
   error: 'Sync trouble: retrying',
+  locked: 'Locked: edits stay on this device until you unlock',
 };
 
 const app = document.getElementById('app') as HTMLElement;
@@ -41,6 +44,7 @@ const header = h(
     'Journal',
   ),
   nav,
+  badge,
   statusEl,
 );
 const main = h('main', { id: 'main', tabindex: '-1' });
@@ -49,7 +53,7 @@ skip.addEventListener('click', (e) => {
   e.preventDefault();
   main.focus();
 });
-replace(app, skip, header, notice, main);
+replace(app, skip, header, notice, failuresNotice, main);
 
 function setStatus(s: SyncStatus) {
   statusEl.textContent = STATUS_WORDS[s];
@@ -102,8 +106,14 @@ async function render() {
   if (signedIn && !draftsFlushed) await flushDrafts();
   if (signedIn) client.sync.start();
   else setStatus('signed_out');
-  current?.dispose?.();
   const [, route = '', arg] = hash.split('/');
+  if (signedIn) {
+    // An end-to-end encrypted journal on a device without its keys: the unlock screen first.
+    await knowState();
+    const to = unlockRedirect(route);
+    if (to) return navigate(to);
+  }
+  current?.dispose?.();
   let screen: Screen;
   if (route === 'signin' || route === 'signup') screen = authScreen(route);
   else if (route === 'entry') screen = await editorScreen(decodeURIComponent(arg ?? ''));
@@ -111,7 +121,8 @@ async function render() {
   else if (route === 'history') screen = historyScreen(decodeURIComponent(arg ?? ''));
   else if (route === 'import') screen = (await import('./screens/import.js')).importScreen();
   else if (route === 'devices') screen = devicesScreen();
-  else if (route === 'account') screen = accountScreen();
+  else if (route === 'account') screen = accountScreen(arg);
+  else if (route === 'unlock') screen = unlockScreen();
   else screen = journalScreen();
   if (call !== renderCall) {
     screen.dispose?.();
@@ -155,6 +166,12 @@ registerServiceWorker((apply) => {
   updateBar.hidden = false;
 });
 app.prepend(updateBar);
+
+// Locked while a journal screen is open (encryption turned on elsewhere, or "Lock this device").
+watchEncryption(() => {
+  const [, route = ''] = (location.hash || '#/').split('/');
+  if (client.auth.isSignedIn() && unlockRedirect(route)) void render();
+});
 
 setRenderer(() => void render());
 window.addEventListener('hashchange', () => void render());

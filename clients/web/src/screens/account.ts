@@ -3,6 +3,7 @@ import { field, h } from '../dom.js';
 import { explain, fieldErrors, formatQuota } from '../errors.js';
 import { navigate, type Screen, showNotice } from '../shell.js';
 import { forgetDevice, signOutDialog } from '../signout.js';
+import { encryptionSection } from './encryption/section.js';
 
 const QUOTA_LABELS: [
   name: 'entries' | 'entryBytes' | 'attachments' | 'attachmentBytes',
@@ -54,7 +55,8 @@ function usageSection(): HTMLElement {
   );
 }
 
-export function accountScreen(): Screen {
+/** `focus`: 'delete' opens the screen at the account deletion (the unlock screen links there). */
+export function accountScreen(focus?: string): Screen {
   // Change password
   const current = field(
     'Current password',
@@ -137,7 +139,12 @@ export function accountScreen(): Screen {
   const delError = h('p', { class: 'form-error', role: 'alert' });
   const delForm = h(
     'form',
-    { novalidate: true, 'aria-labelledby': 'del-title', class: 'danger-zone' },
+    {
+      novalidate: true,
+      'aria-labelledby': 'del-title',
+      class: 'danger-zone',
+      id: 'delete-account',
+    },
     h('h2', { id: 'del-title' }, 'Delete account'),
     h(
       'p',
@@ -182,6 +189,7 @@ export function accountScreen(): Screen {
     if (await signOutDialog()) navigate('#/signin');
   });
 
+  const e2e = encryptionSection();
   const el = h(
     'section',
     { class: 'card account' },
@@ -189,6 +197,7 @@ export function accountScreen(): Screen {
     h('p', { class: 'muted' }, `Signed in as ${currentUser()?.username ?? ''}.`),
     h('div', { class: 'actions' }, signOut),
     usageSection(),
+    e2e.el,
     pwForm,
     h(
       'section',
@@ -206,5 +215,10 @@ export function accountScreen(): Screen {
     ),
     delForm,
   );
-  return { el };
+  if (focus === 'delete')
+    setTimeout(() => {
+      delForm.scrollIntoView({ block: 'start' });
+      delPassword.input.focus();
+    });
+  return { el, dispose: () => e2e.dispose?.() };
 }
