@@ -1,10 +1,12 @@
 /**
  * The primitives of docs/encryption.md, each from a library (no hand-written cryptography):
  * XChaCha20-Poly1305 (@noble/ciphers), HKDF-SHA256 and SHA-256 (@noble/hashes), Argon2id
- * (hash-wasm, WebAssembly), randomness (globalThis.crypto through noble's randomBytes).
+ * (hash-wasm, WebAssembly; @noble/hashes where WebAssembly is refused), randomness
+ * (globalThis.crypto through noble's randomBytes).
  */
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes as nobleRandomBytes } from '@noble/ciphers/utils.js';
+import { argon2idAsync as nobleArgon2id } from '@noble/hashes/argon2.js';
 import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { argon2id as wasmArgon2id } from 'hash-wasm';
@@ -51,16 +53,55 @@ export interface Argon2Input {
   p: number;
 }
 
-/** Argon2id (RFC 9106, version 0x13), 32 bytes out, in WebAssembly. */
+/** Whether hash-wasm's WebAssembly runs here: unknown until the first derivation. */
+let wasmRuns: boolean | undefined;
+
+/**
+ * True for the refusal of WebAssembly itself: none in the runtime (some React Native engines),
+ * or a page whose Content-Security-Policy lacks 'wasm-unsafe-eval' (Chromium answers
+ * `WebAssembly.compile()` with a CompileError naming the policy).
+ */
+function wasmRefused(err: unknown): boolean {
+  const wasm = (globalThis as { WebAssembly?: { CompileError?: new () => Error } }).WebAssembly;
+  if (wasm?.CompileError === undefined) return true;
+  return err instanceof wasm.CompileError;
+}
+
+/**
+ * Argon2id (RFC 9106, version 0x13), 32 bytes out: in WebAssembly (hash-wasm), or, where
+ * WebAssembly is refused, in JavaScript (@noble/hashes, the same output, about ten times
+ * slower, yielding to the event loop as it runs).
+ */
 export async function argon2id(password: Uint8Array, params: Argon2Input): Promise<Uint8Array> {
-  return wasmArgon2id({
-    password,
-    salt: params.salt,
-    iterations: params.t,
-    parallelism: params.p,
-    memorySize: params.m,
-    hashLength: KEY_BYTES,
-    outputType: 'binary',
+  if (wasmRuns !== false) {
+    try {
+      const out = await wasmArgon2id({
+        password,
+        salt: params.salt,
+        iterations: params.t,
+        parallelism: params.p,
+        memorySize: params.m,
+        hashLength: KEY_BYTES,
+        outputType: 'binary',
+      });
+      wasmRuns = true;
+      return out;
+    } catch (err) {
+      if (wasmRuns === true || !wasmRefused(err)) throw err;
+      wasmRuns = false;
+    }
+  }
+  return argon2idJs(password, params);
+}
+
+/** Argon2id in JavaScript (@noble/hashes): the fallback of `argon2id`. */
+export function argon2idJs(password: Uint8Array, params: Argon2Input): Promise<Uint8Array> {
+  return nobleArgon2id(password, params.salt, {
+    t: params.t,
+    m: params.m,
+    p: params.p,
+    dkLen: KEY_BYTES,
+    maxmem: params.m * 1024,
   });
 }
 
