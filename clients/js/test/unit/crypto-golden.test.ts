@@ -280,10 +280,32 @@ describe('the golden passphrase-encrypted export', () => {
     expect(hex(new Uint8Array(await blob.arrayBuffer()))).toBe(hex(b64(golden.export.plaintext)));
   });
 
-  it('is the attachment format with the Argon2id parameters in its header', () => {
-    const { header } = spec.parseFile(b64(golden.export.ciphertext));
+  it('opens by the documented recipe: Argon2id in the header → HKDF export-key → file key (kid export), bound to "" and "export"', async () => {
+    const { header, body } = spec.parseFile(b64(golden.export.ciphertext));
+    expect(Object.keys(header).sort()).toEqual([
+      'alg',
+      'chunkSize',
+      'fileKey',
+      'kdf',
+      'kid',
+      'meta',
+      'prefix',
+      'v',
+    ]);
     expect(header).toMatchObject({ v: 1, alg: 'xchacha20-poly1305-chunked', chunkSize: 4194304 });
     expect(header.kdf).toMatchObject({ alg: 'argon2id', m: 65536, t: 3, p: 1 });
     expect(b64(header.kdf.salt)).toHaveLength(16);
+    expect(header.kid).toBe('export');
+    expect(header.fileKey.kid).toBe('export');
+    const stretched = await spec.passwordKey(golden.export.passphrase, header.kdf);
+    const exportKey = spec.hkdf(stretched, 'journal/e2e/v1/export-key');
+    const binding: [string, string] = ['', 'export'];
+    const fileKey = spec.open(exportKey, header.fileKey, 'journal/e2e/file-key', binding);
+    const meta = JSON.parse(
+      new TextDecoder().decode(spec.open(fileKey, header.meta, 'journal/e2e/file-meta', binding)),
+    );
+    const plain = b64(golden.export.plaintext);
+    expect(meta).toEqual({ name: '', type: golden.export.type, size: plain.length });
+    expect(hex(spec.openChunks(fileKey, b64(header.prefix), binding, body))).toBe(hex(plain));
   });
 });
