@@ -108,6 +108,7 @@ sdk: install ## Build the client SDK @journal/client (clients/js/dist)
 sdk-generate: build ## Regenerate clients/js/openapi.json and src/generated/{api,schemas}.ts from the gateway's schemas
 	$(NPM) run generate -w clients/js
 
-test-sdk-long: install ## The SDK convergence property test, longer (SDK_CONVERGENCE_RUNS=20, _OPS=150, _SEED)
+test-sdk-long: install ## The SDK convergence property tests, longer (SDK_CONVERGENCE_RUNS=20, _OPS=150, _SEED; encrypted: _E2E_RUNS=6, _E2E_OPS=100)
 	SDK_CONVERGENCE_RUNS=$${SDK_CONVERGENCE_RUNS:-20} SDK_CONVERGENCE_OPS=$${SDK_CONVERGENCE_OPS:-150} \
+	SDK_CONVERGENCE_E2E_RUNS=$${SDK_CONVERGENCE_E2E_RUNS:-6} SDK_CONVERGENCE_E2E_OPS=$${SDK_CONVERGENCE_E2E_OPS:-100} \
 		npx vitest run --project e2e clients/js/test/convergence.test.ts
