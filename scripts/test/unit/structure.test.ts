@@ -94,9 +94,11 @@ describe('structure (one shape in every service)', () => {
   it('keeps Redis keys in redis-keys.ts and Lua in redis-scripts.ts', () => {
     expect(
       problems({
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: source text of a fixture file.
         'services/sync/src/x.ts': 'const key = `sync:head:${id}`; await redis.get(key);',
         'services/sync/src/y.ts': "await redis.eval(SCRIPT, 1, 'k');",
         'services/sync/src/z.ts': '// the key is `sync:head:<id>`; redis holds it',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: source text of a fixture file.
         'shared/src/redis-keys.ts': 'export const k = (id) => `sync:head:${id}`; // redis',
         'shared/src/redis-scripts.ts': 'redis.defineCommand(name, script);',
       }),

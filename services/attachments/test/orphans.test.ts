@@ -5,13 +5,13 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mongoUrl, redisUrl, silentLogger } from '../../../test-support/index.js';
 import { exited, startServiceProcess } from '../../../test-support/processes.js';
-import { createAttachmentsMetrics } from '../src/metrics.js';
 import {
   createOrphanSweeper,
   createPendingRepository,
   keepAlive,
 } from '../src/attachments/pending.js';
 import { createAttachmentsRepository } from '../src/attachments/repository.js';
+import { createAttachmentsMetrics } from '../src/metrics.js';
 import { CHUNK_SIZE } from '../src/storage/content-store.js';
 import { startAttachmentsApp, type TestApp } from './helpers.js';
 
