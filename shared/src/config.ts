@@ -131,6 +131,15 @@ export const baseConfigShape = {
   JWT_ACCESS_TTL_SECONDS: envInt(30, 86_400).default(3600),
 } as const;
 
+/**
+ * The largest attachment: the attachments service refuses uploads over it (and Qiniu tokens
+ * allow no more), and the gateway refuses them on the declared Content-Length before proxying.
+ * One variable, one default, read by both.
+ */
+export const attachmentsLimitShape = {
+  ATTACHMENTS_MAX_BYTES: envInt(0, 2 ** 50).default(100 * 1024 * 1024),
+} as const;
+
 /** Variables of the services that store data in MongoDB (all but the gateway). */
 export const mongoConfigShape = {
   MONGODB_URL: mongoUrl,

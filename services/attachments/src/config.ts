@@ -1,5 +1,6 @@
 import {
   accountDeletionConfigShape,
+  attachmentsLimitShape,
   envInt,
   mongoConfigShape,
   serviceConfigSchema,
@@ -28,8 +29,7 @@ export const configSchema = serviceConfigSchema({
   ...mongoConfigShape,
   ...accountDeletionConfigShape,
   PORT: envInt(0, 65535).default(8003),
-  /** Largest attachment accepted by PUT /attachments/{id} (and by Qiniu upload tokens). */
-  ATTACHMENTS_MAX_BYTES: envInt(0, 2 ** 50).default(100 * MiB),
+  ...attachmentsLimitShape,
   /** Quotas per account (docs/scaling.md, "Quotas"): attachments and their bytes; 0 = none. */
   QUOTA_ATTACHMENTS: envInt(0, 2 ** 40).default(20_000),
   QUOTA_ATTACHMENT_BYTES: envInt(0, 2 ** 53 - 1).default(10 * 1024 * MiB),

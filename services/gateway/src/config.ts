@@ -1,4 +1,4 @@
-import { envInt, httpUrl, serviceConfigSchema } from '@journal/shared';
+import { attachmentsLimitShape, envInt, httpUrl, serviceConfigSchema } from '@journal/shared';
 import { z } from 'zod';
 
 export const configSchema = serviceConfigSchema({
@@ -29,8 +29,7 @@ export const configSchema = serviceConfigSchema({
   /** Requests per window per user for authenticated calls. */
   RATE_LIMIT_AUTHENTICATED_MAX: envInt(1, 1_000_000_000).default(1_200),
   RATE_LIMIT_WINDOW_MS: envInt(1_000, 86_400_000).default(60_000),
-  /** Largest attachment upload; the same variable and default as the attachments service. */
-  ATTACHMENTS_MAX_BYTES: envInt(0, 2 ** 50).default(100 * 1024 * 1024),
+  ...attachmentsLimitShape,
   /** Comma-separated browser origins allowed by CORS, or `*`; empty turns CORS off. */
   CORS_ORIGINS: z.string().default(''),
 });
