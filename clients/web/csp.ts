@@ -1,8 +1,9 @@
 /**
  * The web app's Content-Security-Policy, one definition for the Vite dev and preview servers
  * (deploy/web/default.conf.template states the same policy for the nginx image; a test keeps
- * them equal). Script only from the app's own files (and WebAssembly, for Argon2id), no plugins, no <base>, never framed, and
- * connections only to the app's origin, which forwards the API paths to the gateway.
+ * them equal). Script only from the app's own files (and WebAssembly, for Argon2id), no
+ * plugins, no <base>, never framed, and connections only to the app's origin, which forwards
+ * the API paths to the gateway.
  */
 export interface CspOptions {
   /** Vite's dev server injects CSS as <style> elements (hot reload): inline styles allowed. */
@@ -17,7 +18,7 @@ export function contentSecurityPolicy(options: CspOptions = {}): string {
     "default-src 'self'",
     // 'wasm-unsafe-eval' lets WebAssembly compile and nothing else (no eval, no inline script):
     // end-to-end encryption derives its key with Argon2id from hash-wasm, which is WebAssembly;
-    // without it the SDK falls back to Argon2id in JavaScript, several times slower at 64 MiB.
+    // without it the SDK falls back to Argon2id in JavaScript, about ten times slower.
     "script-src 'self' 'wasm-unsafe-eval'",
     `style-src 'self'${options.dev ? " 'unsafe-inline'" : ''}`,
     "img-src 'self' blob: data:",

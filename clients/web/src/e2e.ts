@@ -59,9 +59,15 @@ export function unlockRedirect(route: string): string | undefined {
   return undefined;
 }
 
-/** Learns the state when it is not known yet (a reopened app), waiting at most `ms`. */
+let lastAsked = 0;
+
+/**
+ * Learns the state when it is not known yet (a reopened app), waiting at most `ms`; asked at
+ * most every 30 s (offline, the screens open without waiting each time).
+ */
 export async function knowState(ms = 4000): Promise<void> {
-  if (client.encryption.state !== 'unknown') return;
+  if (client.encryption.state !== 'unknown' || Date.now() - lastAsked < 30_000) return;
+  lastAsked = Date.now();
   await Promise.race([
     client.encryption.refresh().catch(() => {}),
     new Promise((r) => setTimeout(r, ms)),
@@ -111,6 +117,7 @@ function drawBadge(state: EncryptionState) {
   badge.hidden = !encryptionOn(state);
   badge.dataset.state = state;
   badgeLocked.textContent = state === 'locked' ? ' (this device is locked)' : '';
+  badge.href = state === 'locked' ? '#/unlock' : '#/account';
 }
 
 function drawFailures() {
