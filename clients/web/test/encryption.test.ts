@@ -1,14 +1,12 @@
 /**
- * End-to-end encryption in the web app, real headless Chromium against a real stack, three
- * devices of one user (docs/encryption.md, "Devices"): the laptop writes entries and a photo and
- * turns encryption on (the recovery key shown once, three of its words asked back, the
- * migration's progress), after which the server holds only envelopes and encrypted files; the
- * phone signs in locked, keeps an edit made while locked on the device, unlocks with the
- * passphrase and sees the entries and the photo, and search works there; the laptop changes the
- * passphrase; a third device is refused the old one once, in words, and gets in with the
- * recovery key and a new passphrase. An entry the server holds that no key opens is announced,
- * never hidden. The badge shows, axe-core checks each new screen, and no CSP violation happens
- * (Argon2id runs as WebAssembly under 'wasm-unsafe-eval').
+ * End-to-end encryption in the web app, headless Chromium against a real stack, three devices
+ * of one user: the laptop writes entries and a photo and turns encryption on (the recovery key
+ * once, three words asked back, the migration's progress); the server then holds envelopes and
+ * encrypted files only. The phone signs in locked, keeps an edit made while locked, unlocks with
+ * the passphrase, sees entries and photo, and search works; after a passphrase change on the
+ * laptop a third device is refused the old one once, in words, and gets in with the recovery
+ * key. An entry no key opens is announced. Badge, axe-core, no CSP violation (Argon2id runs as
+ * WebAssembly). Writes docs/images/web-recovery-key.png and web-unlock.png for the README.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,6 +39,7 @@ const PASSPHRASE = 'five quiet lanterns over the bay';
 const NEW_PASSPHRASE = 'seven paper boats at dawn';
 const RECOVERED_PASSPHRASE = 'a new key for the third device';
 const ENCRYPTED_TYPE = 'application/vnd.journal.encrypted';
+const IMAGES = join(ROOT, 'docs', 'images');
 
 let stack: TestStack;
 let web: WebApp;
@@ -133,6 +132,7 @@ describe('end-to-end encryption in the web app, three devices', { timeout: 120_0
     await expect.poll(() => words.count(), { timeout: 30_000 }).toBe(24);
     recoveryWords = await words.allTextContents();
     await expectAccessible(a, 'recovery key');
+    await a.locator('#e2e').screenshot({ path: join(IMAGES, 'web-recovery-key.png') });
     await a.getByRole('button', { name: 'Continue' }).click();
     await section.getByText('Write the words down first, then tick the box.').waitFor();
     await a.getByLabel('I have written it down').check();
@@ -184,6 +184,7 @@ describe('end-to-end encryption in the web app, three devices', { timeout: 120_0
       .poll(() => b.locator('#e2e-badge').textContent())
       .toContain('this device is locked');
     await expectAccessible(b, 'unlock');
+    await b.screenshot({ path: join(IMAGES, 'web-unlock.png'), fullPage: true });
 
     // Written while locked: kept on the device, sent (encrypted) once unlocked.
     await b.getByRole('link', { name: 'Open the journal without unlocking' }).click();
