@@ -180,7 +180,8 @@ describe('end-to-end encryption', () => {
     await a.sync.syncNow();
     expect(await a.entries.pendingCount()).toBe(0);
     for (const x of [a, b2.client, c.client, d.client, e.client]) await x.close();
-  });
+    // Twelve Argon2id derivations (64 MiB, t=3): over 30 s on a loaded 2-core machine.
+  }, 180_000);
 
   it('two devices turning it on at once make one bundle; the loser unlocks with the winner’s passphrase', async () => {
     const username = uniqueUser('e2e-race');
