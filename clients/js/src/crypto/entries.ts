@@ -3,7 +3,7 @@
  * `{"c": content, "t": clientUpdatedAt}` padded with spaces to a multiple of 256 bytes, sealed
  * under the current content key, bound to the user and the entry.
  */
-import { DecryptionError } from '../errors.js';
+import { DecryptionError, JournalError } from '../errors.js';
 import { fromUtf8, utf8 } from './encoding.js';
 import { type Envelope, isEnvelope, openEnvelope, sealEnvelope } from './envelope.js';
 import type { UnlockedKeys } from './keys.js';
@@ -28,7 +28,7 @@ export function encryptEntry(
   clientUpdatedAt: string | null,
 ): Envelope {
   const key = keys.contentKeys.get(keys.currentKid);
-  if (!key) throw new DecryptionError(`no content key ${keys.currentKid}`, { entryId });
+  if (!key) throw new JournalError('validation_failed', `no content key ${keys.currentKid}`);
   const plaintext = padded(JSON.stringify({ c: content, t: clientUpdatedAt }));
   return sealEnvelope(key, keys.currentKid, ENTRY, [keys.userId, entryId], plaintext);
 }

@@ -87,7 +87,7 @@ describe('entry envelopes', () => {
     const small = { t: 'x' };
     for (let i = 0; i < 100_000; i++) nonces.add(encryptEntry(alice, 'e1', small, null).n);
     expect(nonces.size).toBe(100_000);
-  });
+  }, 120_000);
 });
 
 describe('tampered entry envelopes are DecryptionError', () => {
