@@ -26,7 +26,12 @@ export function isEnvelopeText(text: string | null): boolean {
 }
 
 /** A client with its own local store and session store (so it can be reopened on them). */
-export function device(gateway: string, options: Partial<JournalClientOptions> = {}) {
+export function device(
+  gateway: string,
+  options: Partial<Omit<JournalClientOptions, 'tokenStore'>> & {
+    tokenStore?: MemoryTokenStore;
+  } = {},
+) {
   const store = options.store ?? new MemoryStore();
   const tokenStore = options.tokenStore ?? new MemoryTokenStore();
   const client = newClient(gateway, { ...options, store, tokenStore });
@@ -37,19 +42,25 @@ export function device(gateway: string, options: Partial<JournalClientOptions> =
 export async function encryptedAccount(
   gateway: string,
   label: string,
-): Promise<{ username: string; a: JournalClient; recoveryKey: string }> {
+): Promise<{
+  username: string;
+  a: JournalClient;
+  recoveryKey: string;
+  tokens: MemoryTokenStore;
+}> {
   const username = uniqueUser(label);
-  const a = newClient(gateway);
+  const tokens = new MemoryTokenStore();
+  const a = newClient(gateway, { tokenStore: tokens });
   await a.auth.register({ username, password: PASSWORD });
   const { recoveryKey } = await a.encryption.enable({ passphrase: PASS1 });
   await a.encryption.resume();
-  return { username, a, recoveryKey };
+  return { username, a, recoveryKey, tokens };
 }
 
 export async function signIn(
   gateway: string,
   username: string,
-  options: Partial<JournalClientOptions> = {},
+  options: Parameters<typeof device>[1] = {},
 ) {
   const d = device(gateway, options);
   await d.client.auth.login({ username, password: PASSWORD });
@@ -61,6 +72,13 @@ export const contents = async (c: JournalClient) =>
 
 export async function bytesOf(blob: Blob): Promise<Uint8Array> {
   return new Uint8Array(await blob.arrayBuffer());
+}
+
+/** Byte equality without a deep comparison per element (megabytes of it are slow). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
 }
 
 export function randomPhoto(size: number): { bytes: Uint8Array; blob: Blob } {
