@@ -4,6 +4,7 @@ import type { EntryContent } from '../types.js';
 import { newId } from '../util.js';
 import type { EncryptionCore, MigrationProgress } from './core.js';
 import type { MigrationHost, MigrationRecord } from './migration.js';
+import { replaceStrings } from './rewrite.js';
 
 /** What a step of the migration works with (migration.ts builds it). */
 export interface Step {
@@ -75,32 +76,4 @@ export async function migrateFiles(
     rec.deleted.push(old);
     await step.save(rec);
   }
-}
-
-/**
- * `value` with every string equal to a key of `map` replaced by its value, at any depth (keys
- * of objects are left as they are). The same object when nothing matched.
- */
-export function replaceStrings(value: unknown, map: Map<string, string>): unknown {
-  if (typeof value === 'string') return map.get(value) ?? value;
-  if (Array.isArray(value)) {
-    let changed = false;
-    const out = value.map((v) => {
-      const r = replaceStrings(v, map);
-      if (r !== v) changed = true;
-      return r;
-    });
-    return changed ? out : value;
-  }
-  if (value && typeof value === 'object') {
-    let changed = false;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      const r = replaceStrings(v, map);
-      if (r !== v) changed = true;
-      out[k] = r;
-    }
-    return changed ? out : value;
-  }
-  return value;
 }
