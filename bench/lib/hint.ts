@@ -110,6 +110,8 @@ export interface HintCase {
   cold: Side;
   /** At most this many recorded requests a run (a scanning store: seconds each). */
   maxOps?: number;
+  /** More of the cold user's keys to delete before each request (e.g. its quota counter). */
+  coldKeys?: (userId: string) => string[];
   /** Paths to measure (default gateway and direct). */
   paths?: ('gateway' | 'direct')[];
   rounds?: number;
@@ -121,8 +123,12 @@ export async function hintVsStore(ctx: BenchContext, c: HintCase): Promise<void>
   const paths = c.paths ?? ['gateway', 'direct'];
   const bases = { gateway: stack.urls.gateway, direct: stack.urls.sync };
   const window = { durationSec: Math.min(SETTINGS.duration, 3), maxOps: c.maxOps ?? 10_000 };
-  const dropHint = () =>
-    redis.del(syncHeadKey(c.coldUser.userId), syncRecentKey(c.coldUser.userId));
+  const coldKeys = [
+    syncHeadKey(c.coldUser.userId),
+    syncRecentKey(c.coldUser.userId),
+    ...(c.coldKeys?.(c.coldUser.userId) ?? []),
+  ];
+  const dropHint = () => redis.del(...coldKeys);
   const answers = new Map<string, Answers>();
   const measured =
     (name: string, run: () => Promise<LoadResult>, prime?: () => Promise<unknown>) => async () => {

@@ -1,4 +1,9 @@
-import { ACCOUNT_ENCRYPTION_COLLECTION, syncHeadKey, syncRecentKey } from '@journal/shared';
+import {
+  ACCOUNT_ENCRYPTION_COLLECTION,
+  quotaKey,
+  syncHeadKey,
+  syncRecentKey,
+} from '@journal/shared';
 import { auth, type BenchUser, pushBody, register, versionDoc } from '../lib/client.js';
 import type { BenchContext, Scenario } from '../lib/context.js';
 import { type HintCase, hintVsStore } from '../lib/hint.js';
@@ -28,9 +33,37 @@ export const pushBatches: Scenario = {
       users.push(hint.userId, cold.userId, `raw-hint-${size}`, `raw-cold-${size}`);
       await hintVsStore(ctx, c);
     }
+    // A user idle for over an hour: the quota counter (a hint in Redis too, 1 h) is gone with
+    // the head, and the push recounts the user's entries before it reserves (one streamed query
+    // over their current versions projecting no content).
+    const hint = await register(stack.urls.gateway, 'idlepush');
+    const cold = await register(stack.urls.gateway, 'coldidlepush');
+    users.push(hint.userId, cold.userId, 'raw-hint-idle', 'raw-cold-idle');
+    const base = pushCase(ctx, 50, hint, cold, 'idle');
+    await hintVsStore(ctx, {
+      ...base,
+      label: '3 push x50, quota counter deleted with the head',
+      paths: ['gateway'],
+      coldKeys: (userId) => [quotaKey(userId, 'entries')],
+      cold: {
+        expect: { guess: 'no_head' },
+        raw: 'encryption record lookup, highest revision, quota recount, insertMany of 50',
+        op: async () => {
+          await encryptionRecord(ctx, 'raw-cold-idle');
+          const max = await ctx.entries.maxRevision('raw-cold-idle');
+          await recountQuery(ctx, 'raw-cold-idle');
+          await insertAll(
+            ctx,
+            Array.from({ length: 50 }, (_, i) => versionDoc('raw-cold-idle', max + i + 1)),
+          );
+        },
+      },
+    });
     const versions = ctx.db.collection('entry_versions');
     await versions.deleteMany({ userId: { $in: users } });
-    await ctx.redis.del(...users.flatMap((u) => [syncHeadKey(u), syncRecentKey(u)]));
+    await ctx.redis.del(
+      ...users.flatMap((u) => [syncHeadKey(u), syncRecentKey(u), quotaKey(u, 'entries')]),
+    );
   },
 };
 
@@ -41,10 +74,34 @@ export function encryptionRecord(ctx: BenchContext, userId: string) {
     .findOne({ _id: userId }, { projection: { _id: 1 } });
 }
 
-function pushCase(ctx: BenchContext, size: number, hint: BenchUser, cold: BenchUser): HintCase {
+/** sync's ordered insert, every version or an error (a duplicate would make a fast no-op). */
+export async function insertAll(ctx: BenchContext, docs: ReturnType<typeof versionDoc>[]) {
+  const inserted = await ctx.entries.insertOrdered(docs);
+  if (inserted !== docs.length) throw new Error(`raw insert: ${inserted} of ${docs.length}`);
+}
+
+/** The quota's recount (services/sync/src/quota/entries-quota.ts): every current version. */
+async function recountQuery(ctx: BenchContext, userId: string) {
+  const cursor = ctx.db
+    .collection('entry_versions')
+    .find(
+      { userId, superseded: { $ne: true } },
+      { projection: { _id: 0, id: 1, revision: 1, deleted: 1, size: 1 } },
+    )
+    .batchSize(1000);
+  for await (const _ of cursor);
+}
+
+function pushCase(
+  ctx: BenchContext,
+  size: number,
+  hint: BenchUser,
+  cold: BenchUser,
+  tag = `${size}`,
+): HintCase {
   let hintRevision = 0;
-  const rawHint = `raw-hint-${size}`;
-  const rawCold = `raw-cold-${size}`;
+  const rawHint = `raw-hint-${tag}`;
+  const rawCold = `raw-cold-${tag}`;
   const docs = (userId: string, after: number) =>
     Array.from({ length: size }, (_, i) => versionDoc(userId, after + i + 1));
   return {
@@ -66,7 +123,7 @@ function pushCase(ctx: BenchContext, size: number, hint: BenchUser, cold: BenchU
         const batch = docs(rawHint, hintRevision);
         hintRevision += size;
         await encryptionRecord(ctx, rawHint);
-        await ctx.entries.insertOrdered(batch);
+        await insertAll(ctx, batch);
       },
     },
     cold: {
@@ -76,7 +133,7 @@ function pushCase(ctx: BenchContext, size: number, hint: BenchUser, cold: BenchU
         // Sync looks the record up in the route, before the push reads its head.
         await encryptionRecord(ctx, rawCold);
         const max = await ctx.entries.maxRevision(rawCold);
-        await ctx.entries.insertOrdered(docs(rawCold, max));
+        await insertAll(ctx, docs(rawCold, max));
       },
     },
     maxOps: PUSHES[size] ?? 3,
