@@ -76,8 +76,9 @@ describe('stray errors', () => {
       .toEqual([3, 3]);
     expect(proc.child.exitCode).toBeNull();
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
-    expect(output).toContain('unhandled rejection (contained)');
-    expect(output).toContain('uncaught exception (contained)');
+    // The log lines are written asynchronously (pino): waited for, not read at once.
+    await expect.poll(() => output).toContain('unhandled rejection (contained)');
+    await expect.poll(() => output).toContain('uncaught exception (contained)');
     expect(output).toContain('stray rejection from an SDK');
     // Only the first line of a message is logged: an SDK's request dump stays out of the logs.
     expect(output).not.toContain('Qiniu ak:sign');
