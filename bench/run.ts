@@ -17,7 +17,7 @@
  * of the raw baselines alike, default 2), BENCH_GROWTH (stored entries of other users for the
  * growth runs, comma-separated, default "10000"), BENCH_BIG_MIB (default 20), BENCH_WAITERS
  * (default 1000), BENCH_HEAD_LEVELS (stored entries of one user for the hot path, default
- * "0,20000"; at most QUOTA_ENTRIES, 100,000 by default: one user cannot push beyond it), BENCH_CONCURRENT_ENTRIES (default 10000), BENCH_SDK_ENTRIES (default 20000),
+ * "0,20000"; at most QUOTA_ENTRIES, 100,000 by default: one user cannot push beyond it), BENCH_CONCURRENT_ENTRIES (default 10000), BENCH_SDK_ENTRIES (default 20000), BENCH_SDK_ROUNDS (default 3),
  * BENCH_ATTACK_ROUNDS (default 30), BENCH_CRYPTO_MIB (the attachment encrypted and decrypted
  * on the device, default 64), BENCH_CRYPTO_UNLOCKS (default 3), BENCH_ONLY (comma-separated scenario names to run, e.g.
  * "2 empty pull,13 hot path"; some need an earlier one: growth needs "2 empty pull" and
