@@ -139,3 +139,11 @@ export function routesPlugin<O extends FastifyPluginOptions>(
     encapsulate: true,
   });
 }
+
+/**
+ * Route-level `preValidation` of a call whose body is optional JSON (`{}` or none): a request
+ * without a body is validated as `{}` (e.g. the encryption finish calls).
+ */
+export async function noBodyAsEmptyObject(request: { body: unknown }): Promise<void> {
+  if (request.body === null || request.body === undefined) request.body = {};
+}

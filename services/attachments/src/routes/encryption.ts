@@ -1,4 +1,9 @@
-import { caller, attachmentsOperations as ops, routesPlugin } from '@journal/shared';
+import {
+  caller,
+  noBodyAsEmptyObject,
+  attachmentsOperations as ops,
+  routesPlugin,
+} from '@journal/shared';
 import type { AttachmentsEncryption } from '../encryption/service.js';
 
 export interface EncryptionRoutesDeps {
@@ -15,9 +20,7 @@ export const encryptionRoutes = routesPlugin(
         schema: ops.finishEncryption.schema,
         onRequest: app.authenticate,
         // The call takes no body (or `{}`); none at all is validated as `{}`.
-        preValidation: async (request) => {
-          if (request.body === null || request.body === undefined) request.body = {};
-        },
+        preValidation: noBodyAsEmptyObject,
       },
       async (request) => deps.encryption.finish(caller(request).userId),
     );
