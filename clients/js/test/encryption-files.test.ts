@@ -1,6 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { DecryptionError } from '@journal/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../../../test-support/stack.js';
@@ -13,6 +11,7 @@ import {
   sameBytes,
   signIn,
 } from './encryption-helpers.js';
+import { type QiniuForm, startQiniuFormStandIn } from './helpers.js';
 
 /**
  * End-to-end encrypted attachments through the SDK (docs/encryption.md "Attachments: chunked
@@ -22,34 +21,12 @@ import {
  */
 
 let stack: TestStack;
-/** Stands in for Qiniu's form-upload endpoint (a third party). */
-let qiniu: http.Server;
-const qiniuForms: { key: unknown; file: Buffer; type: string }[] = [];
+let qiniu: Awaited<ReturnType<typeof startQiniuFormStandIn>>;
+let qiniuForms: QiniuForm[];
 beforeAll(async () => {
-  qiniu = http.createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const form = await new Request('http://qiniu/', {
-      method: 'POST',
-      headers: { 'content-type': String(req.headers['content-type']) },
-      body: Buffer.concat(chunks),
-    }).formData();
-    const file = form.get('file') as Blob;
-    qiniuForms.push({
-      key: form.get('key'),
-      file: Buffer.from(await file.arrayBuffer()),
-      type: file.type,
-    });
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ key: form.get('key'), hash: 'Fq-etag' }));
-  });
-  await new Promise<void>((resolve) => qiniu.listen(0, '127.0.0.1', resolve));
-  stack = await startTestStack('sdk-e2e-files', {
-    QINIU_ACCESS_KEY: 'test-access-key',
-    QINIU_SECRET_KEY: 'test-secret-key',
-    QINIU_BUCKET_NAME: 'journal-test',
-    QINIU_UPLOAD_DOMAIN: `http://127.0.0.1:${(qiniu.address() as AddressInfo).port}`,
-  });
+  qiniu = await startQiniuFormStandIn();
+  qiniuForms = qiniu.forms;
+  stack = await startTestStack('sdk-e2e-files', qiniu.env);
 });
 afterAll(async () => {
   await stack?.stop();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { JournalClient, type JournalClientOptions } from '@journal/client';
 
 export function uniqueUser(label: string): string {
@@ -154,4 +155,53 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 1
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** One form upload as Qiniu's stand-in received it. */
+export interface QiniuForm {
+  token: unknown;
+  key: unknown;
+  file: Buffer;
+  type: string;
+}
+
+/**
+ * Stands in for Qiniu's form-upload endpoint (a third party, not the journal API): keeps every
+ * form it receives in `forms` and answers as Qiniu does. `env` points a test stack at it.
+ */
+export async function startQiniuFormStandIn(): Promise<{
+  forms: QiniuForm[];
+  env: Record<string, string>;
+  close(): void;
+}> {
+  const forms: QiniuForm[] = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const form = await new Request('http://qiniu/', {
+      method: 'POST',
+      headers: { 'content-type': String(req.headers['content-type']) },
+      body: Buffer.concat(chunks),
+    }).formData();
+    const file = form.get('file') as Blob;
+    forms.push({
+      token: form.get('token'),
+      key: form.get('key'),
+      file: Buffer.from(await file.arrayBuffer()),
+      type: file.type,
+    });
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ key: form.get('key'), hash: 'Fq-etag' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    forms,
+    env: {
+      QINIU_ACCESS_KEY: 'test-access-key',
+      QINIU_SECRET_KEY: 'test-secret-key',
+      QINIU_BUCKET_NAME: 'journal-test',
+      QINIU_UPLOAD_DOMAIN: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    },
+    close: () => server.close(),
+  };
 }
