@@ -16,18 +16,30 @@ async function json<T>(res: Response): Promise<T> {
   return (text ? JSON.parse(text) : {}) as T;
 }
 
-/** Registers a user through the gateway, as a client would. */
+/**
+ * Registers a user through the gateway, as a client would. Refused with 429 while this address
+ * holds its share of auth's password-hashing slots (e.g. right after the logins scenario): waits
+ * and tries again, for up to a minute, as a client would after Retry-After.
+ */
 export async function register(gateway: string, label: string): Promise<BenchUser> {
   const username = `${label}_${randomBytes(4).toString('hex')}`;
   const password = `pw-${randomBytes(12).toString('hex')}`;
-  const session = await json<{ accessToken: string; user: { id: string } }>(
-    await fetch(`${gateway}/auth/register`, {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const res = await fetch(`${gateway}/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password, deviceName: 'bench' }),
-    }),
-  );
-  return { username, password, accessToken: session.accessToken, userId: session.user.id };
+    });
+    if (res.status === 429 && Date.now() < deadline) {
+      await res.arrayBuffer();
+      const wait = Number(res.headers.get('retry-after') ?? 1);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5, Math.max(1, wait)) * 1000));
+      continue;
+    }
+    const session = await json<{ accessToken: string; user: { id: string } }>(res);
+    return { username, password, accessToken: session.accessToken, userId: session.user.id };
+  }
 }
 
 /**

@@ -59,8 +59,7 @@ export const pushBatches: Scenario = {
         },
       },
     });
-    const versions = ctx.db.collection('entry_versions');
-    await versions.deleteMany({ userId: { $in: users } });
+    await deleteVersionsOf(ctx, users);
     await ctx.redis.del(
       ...users.flatMap((u) => [syncHeadKey(u), syncRecentKey(u), quotaKey(u, 'entries')]),
     );
@@ -78,6 +77,20 @@ export function encryptionRecord(ctx: BenchContext, userId: string) {
 export async function insertAll(ctx: BenchContext, docs: ReturnType<typeof versionDoc>[]) {
   const inserted = await ctx.entries.insertOrdered(docs);
   if (inserted !== docs.length) throw new Error(`raw insert: ${inserted} of ${docs.length}`);
+}
+
+/**
+ * Deletes the versions of `users`, a thousand `_id`s at a time: FerretDB's SQLite backend
+ * refuses one deleteMany of tens of thousands of documents (too many SQL variables).
+ */
+async function deleteVersionsOf(ctx: BenchContext, users: string[]) {
+  const versions = ctx.db.collection<{ _id: unknown; userId: string }>('entry_versions');
+  const ids = (
+    await versions.find({ userId: { $in: users } }, { projection: { _id: 1 } }).toArray()
+  ).map((doc) => doc._id);
+  for (let i = 0; i < ids.length; i += 1000) {
+    await versions.deleteMany({ _id: { $in: ids.slice(i, i + 1000) } });
+  }
 }
 
 /** The quota's recount (services/sync/src/quota/entries-quota.ts): every current version. */
