@@ -1,32 +1,5 @@
-/**
- * The SDK's crypto module in headless Chromium (/usr/bin/chromium through playwright-core,
- * launched as the web app's browser tests do: clients/web/test/harness.ts): the module bundled
- * with esbuild into one script, loaded into a blank page, then timed there with the page's own
- * clock. `unlockMs`: `unlockWithPassphrase` of `material` (Argon2id in hash-wasm's WebAssembly);
- * `encrypt`/`decrypt`: `mib` MiB of random bytes through `encryptFile`'s stream and
- * `decryptFileStream`, MiB/s of plaintext.
- */
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { BundleMaterial } from '../../clients/js/src/crypto/index.js';
-import { startBrowser } from '../../clients/web/test/harness.js';
-
-const ENTRY = fileURLToPath(new URL('../../clients/js/src/crypto/index.ts', import.meta.url));
-
-/** The crypto module as one browser script defining `globalThis.JournalCrypto`. */
-async function bundle(): Promise<string> {
-  const out = await build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    format: 'iife',
-    globalName: 'JournalCrypto',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    minify: true,
-  });
-  return out.outputFiles[0]?.text ?? '';
-}
+import { cryptoBrowserBundle, startBrowser } from '../../clients/web/test/harness.js';
 
 /**
  * Runs in the page (plain JavaScript, so no compiler helper leaks into it): the bundle's exports
@@ -79,7 +52,7 @@ export async function browserCrypto(input: {
   unlocks: number;
   mib: number;
 }): Promise<BrowserCryptoFigures> {
-  const script = await bundle();
+  const script = await cryptoBrowserBundle({ minify: true });
   const handle = await startBrowser();
   try {
     const page = await handle.browser.newPage();

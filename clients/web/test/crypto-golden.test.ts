@@ -10,7 +10,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../../scripts/lib/tools.js';
@@ -22,10 +21,9 @@ import {
   type UnlockedKeys,
 } from '../../js/src/crypto/index.js';
 import { contentSecurityPolicy } from '../csp.js';
-import { type BrowserHandle, startBrowser } from './harness.js';
+import { type BrowserHandle, cryptoBrowserBundle, startBrowser } from './harness.js';
 
 const FIXTURE = join(ROOT, 'clients/js/test/fixtures/crypto-golden.json');
-const ENTRY = join(ROOT, 'clients/js/src/crypto/index.ts');
 const ORIGIN = 'http://journal-golden.test';
 
 interface Golden {
@@ -36,23 +34,6 @@ interface Golden {
   entries: { entryId: string; content: unknown; clientUpdatedAt: string | null }[];
   files: { attachmentId: string; meta: unknown; plaintext: string }[];
   export: { type: string; plaintext: string };
-}
-
-/** The crypto module as one browser script defining `globalThis.JournalCrypto`. */
-async function bundle(): Promise<string> {
-  const out = await build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    format: 'iife',
-    globalName: 'JournalCrypto',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  const text = out.outputFiles[0]?.text;
-  if (!text) throw new Error('esbuild produced nothing');
-  return text;
 }
 
 /**
@@ -137,7 +118,7 @@ let chrome: BrowserHandle;
 
 beforeAll(async () => {
   golden = JSON.parse(await readFile(FIXTURE, 'utf8'));
-  script = await bundle();
+  script = await cryptoBrowserBundle();
   chrome = await startBrowser();
 });
 

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { build as esbuild } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build, type PreviewServer, preview } from 'vite';
 import { freePort } from '../../../scripts/lib/proc.js';
@@ -136,4 +137,26 @@ export async function recordCspViolations(context: BrowserContext): Promise<stri
     );
   });`);
   return seen;
+}
+
+/**
+ * The SDK's crypto module (`clients/js/src/crypto`) bundled by esbuild into one browser script
+ * that defines `globalThis.JournalCrypto`: what the golden-fixture test and the bench load into
+ * a page to run the cryptography in Chromium itself.
+ */
+export async function cryptoBrowserBundle(options: { minify?: boolean } = {}): Promise<string> {
+  const out = await esbuild({
+    entryPoints: [join(ROOT, 'clients/js/src/crypto/index.ts')],
+    bundle: true,
+    format: 'iife',
+    globalName: 'JournalCrypto',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+    minify: options.minify ?? false,
+  });
+  const text = out.outputFiles[0]?.text;
+  if (!text) throw new Error('esbuild produced nothing');
+  return text;
 }
