@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { ENCRYPTED_CONTENT_TYPE, ENCRYPTED_FILE_MAGIC } from '@journal/shared';
 
 /**
  * Ciphertext-shaped fixtures for the server's end-to-end encryption tests (docs/encryption.md).
  * The server never decrypts: random bytes of the right shapes are all it can check.
  */
 
-export const ENCRYPTED_TYPE = 'application/vnd.journal.encrypted';
+export const ENCRYPTED_TYPE = ENCRYPTED_CONTENT_TYPE;
 
 export const b64 = (bytes: number): string => randomBytes(bytes).toString('base64url');
 
@@ -35,5 +36,5 @@ export function bundleWrite(over: Record<string, unknown> = {}) {
 
 /** An encrypted file's bytes as the server sees them: the magic, then `size - 8` random bytes. */
 export function encryptedFile(size = 1024): Buffer {
-  return Buffer.concat([Buffer.from('JRNLE2E1'), randomBytes(Math.max(0, size - 8))]);
+  return Buffer.concat([Buffer.from(ENCRYPTED_FILE_MAGIC), randomBytes(Math.max(0, size - 8))]);
 }
